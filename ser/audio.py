@@ -1,0 +1,63 @@
+"""Reading, resampling and writing audio.
+
+Audio is read with soundfile (torchaudio's load/save need torchcodec) and resampled with
+torchaudio.functional.resample. A wav.scp value is either a file path or, as in Kaldi, a shell
+command ending in '|' whose standard output is a WAV file (used for lazy speed perturbation).
+"""
+import io
+import subprocess
+
+import numpy as np
+import soundfile as sf
+
+from ser.errors import SerError
+
+
+def read_wav_entry(entry):
+    """Read a wav.scp value: returns (float32 mono samples in [-1, 1], sample rate).
+
+    Multi-channel audio is averaged to mono. Raises SerError naming the file (or command) when it
+    cannot be read or holds no samples.
+    """
+    entry = entry.strip()
+    try:
+        if entry.endswith("|"):
+            cmd = entry[:-1]
+            proc = subprocess.run(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            if proc.returncode != 0:
+                msg = proc.stderr.decode(errors="replace").strip().splitlines()
+                raise SerError(f"command '{cmd}' failed: {msg[-1] if msg else proc.returncode}")
+            data, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32", always_2d=True)
+        else:
+            data, sr = sf.read(entry, dtype="float32", always_2d=True)
+    except SerError:
+        raise
+    except Exception as e:  # soundfile raises several types for unreadable files
+        raise SerError(f"cannot read audio '{entry}': {e}") from None
+    if data.shape[0] == 0:
+        raise SerError(f"audio '{entry}' has no samples")
+    return data.mean(axis=1), int(sr)
+
+
+def resample(wave, orig_sr, new_sr):
+    """Resample a 1-D float array with torchaudio (band-limited sinc interpolation)."""
+    if orig_sr == new_sr:
+        return np.asarray(wave, dtype=np.float32)
+    import torch
+    import torchaudio.functional as AF
+
+    out = AF.resample(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), orig_sr, new_sr)
+    return out.numpy()
+
+
+def load_audio(entry, sample_rate=None):
+    """Read a wav.scp value and resample it to `sample_rate` (None keeps the file's rate)."""
+    wave, sr = read_wav_entry(entry)
+    if sample_rate is not None and sr != sample_rate:
+        wave, sr = resample(wave, sr, sample_rate), sample_rate
+    return wave, sr
+
+
+def write_wav(path, wave, sample_rate):
+    """Write float samples as 16-bit PCM WAV (clipped to [-1, 1])."""
+    sf.write(path, np.clip(np.asarray(wave), -1.0, 1.0), sample_rate, subtype="PCM_16")

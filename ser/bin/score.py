@@ -1,0 +1,100 @@
+"""Score a trained model on a list of utterances.
+
+    python -m ser.bin.score --model-dir DIR --feats-dir FEATS --utt-list LIST --out OUTDIR
+        [--data-dir DATA] [--ngpu N] [--batch-size B]
+
+Utterance posteriors are the mean of the model's segment posteriors (ser.training.inference),
+computed from FEATS/feats.scp after the model's own normalisation and segmentation. Labels come
+from FEATS/utt2emo (or DATA/utt2emo). Writes OUTDIR/predictions.tsv, metrics.json (UAR, WA,
+per-class recall, confusion), confusion.png and, last, `done`.
+"""
+import argparse
+import os
+
+import numpy as np
+from tqdm import tqdm
+
+from ser.data.kvfile import read_kv
+from ser.errors import SerError, run_main
+from ser.eval.folds import read_utt_list
+from ser.eval.scoring import label_indices, write_scores
+
+
+def get_parser():
+    p = argparse.ArgumentParser(prog="score", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-dir", required=True, help="training output dir holding model.pt")
+    p.add_argument("--feats-dir", required=True, help="data dir with feats.scp (and utt2emo)")
+    p.add_argument("--utt-list", required=True, help="utterances to score, one per line (e.g. a fold's test.list)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--data-dir", default=None, help="data dir with utt2emo/utt2spk if FEATS has none")
+    p.add_argument("--ngpu", type=int, default=0, help="0: CPU; >0: CUDA (default 0)")
+    p.add_argument("--batch-size", type=int, default=64, help="segments per forward pass (default 64)")
+    p.add_argument("--chunk", type=int, default=256, help="utterances loaded at a time (default 256)")
+    return p
+
+
+def select_device(ngpu):
+    """'cuda' for ngpu > 0 (SerError if there is none), else 'cpu'."""
+    import torch
+
+    if ngpu > 0:
+        if not torch.cuda.is_available():
+            raise SerError(f"--ngpu {ngpu} but no CUDA device is available")
+        return "cuda"
+    return "cpu"
+
+
+def find_table(name, *dirs):
+    """Path of the first `<dir>/<name>` that exists among dirs (None entries skipped)."""
+    for d in dirs:
+        if d is not None and os.path.exists(os.path.join(d, name)):
+            return os.path.join(d, name)
+    return None
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    import kaldiio
+
+    from ser.training.inference import utterance_posteriors
+    from ser.training.model_io import load_model
+
+    utts = read_utt_list(args.utt_list)
+    if not utts:
+        raise SerError(f"{args.utt_list}: no utterances")
+    emo_path = find_table("utt2emo", args.feats_dir, args.data_dir)
+    if emo_path is None:
+        raise SerError(f"no utt2emo in {args.feats_dir}" + (f" or {args.data_dir}" if args.data_dir else "")
+                       + " (give --data-dir)")
+    device = select_device(args.ngpu)
+    model, meta = load_model(args.model_dir, device)
+    classes = list(meta["classes"])
+    y_true = label_indices(utts, read_kv(emo_path), classes, source=emo_path)
+
+    scp = os.path.join(args.feats_dir, "feats.scp")
+    feats = kaldiio.load_scp(scp)
+    missing = [u for u in utts if u not in feats]
+    if missing:
+        raise SerError(f"{scp}: no features for utterance '{missing[0]}' (from {args.utt_list})")
+    post = {}
+    for i in tqdm(range(0, len(utts), args.chunk), desc="score", unit="chunk", leave=False):
+        chunk = {u: np.asarray(feats[u]) for u in utts[i:i + args.chunk]}
+        for u, m in chunk.items():
+            if m.ndim != 2 or m.shape[1] != meta["feat_dim"]:
+                raise SerError(f"{scp}: utterance '{u}' has features of shape {m.shape}, "
+                               f"the model expects dimension {meta['feat_dim']}")
+        post.update(utterance_posteriors(model, meta, chunk, device, args.batch_size))
+
+    extra = {"model_dir": args.model_dir, "feats_dir": args.feats_dir, "utt_list": args.utt_list}
+    spk_path = find_table("utt2spk", args.feats_dir, args.data_dir)
+    if spk_path is not None:
+        utt2spk = read_kv(spk_path)
+        extra["speakers"] = sorted({utt2spk[u] for u in utts if u in utt2spk})
+    metrics = write_scores(args.out, utts, y_true, np.stack([post[u] for u in utts]), classes, extra=extra)
+    print(f"score: {args.out}: {len(utts)} utts  UAR {100 * metrics['uar']:.2f}%  WA {100 * metrics['wa']:.2f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,153 @@
+"""Score a trained model under a white-box adversarial attack (Latif et al. 2020, 5.3).
+
+    python -m ser.bin.score_attack --model-dir DIR --feats-dir FEATS --utt-list LIST \\
+        --attack fgsm|bim --eps 0.08 [--alpha 0.01 --steps 10] --out OUTDIR [--ngpu N]
+
+Each utterance is normalised and segmented as in scoring (ser.training.inference.prepare_segments),
+every segment is attacked (ser.attacks) with the utterance's TRUE label, and the utterance
+posterior is the mean of the softmax posteriors of its attacked segments. eps and alpha are in
+units of the normalised features (training standard deviations). Only real frames are perturbed:
+the zero padding that fills a short utterance's segment is added by the scorer, not part of the
+input an attacker controls (--perturb-padding perturbs it too).
+
+Writes the same outputs as ser.bin.score: OUTDIR/predictions.tsv, metrics.json (plus the keys
+attack, eps, alpha, steps, clean_uar, clean_wa), confusion.png and, last, `done`.
+"""
+import argparse
+import os
+
+import numpy as np
+from tqdm import tqdm
+
+from ser.bin.score import find_table, select_device
+from ser.data.kvfile import read_kv
+from ser.errors import SerError, run_main
+from ser.eval.folds import read_utt_list
+from ser.eval.scoring import compute_metrics, label_indices, write_scores
+
+
+def get_parser():
+    p = argparse.ArgumentParser(prog="score_attack", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-dir", required=True, help="training output dir holding model.pt")
+    p.add_argument("--feats-dir", required=True, help="data dir with feats.scp (and utt2emo)")
+    p.add_argument("--utt-list", required=True, help="utterances to score, one per line")
+    p.add_argument("--attack", required=True, choices=["fgsm", "bim"], help="attack method")
+    p.add_argument("--eps", type=float, default=0.08, help="L-inf radius of the perturbation (default 0.08)")
+    p.add_argument("--alpha", type=float, default=0.01, help="BIM step size (default 0.01)")
+    p.add_argument("--steps", type=int, default=10, help="BIM iterations (default 10)")
+    p.add_argument("--perturb-padding", action="store_true",
+                   help="also perturb the zero padding of segments shorter than the segment length")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--data-dir", default=None, help="data dir with utt2emo/utt2spk if FEATS has none")
+    p.add_argument("--ngpu", type=int, default=0, help="0: CPU; >0: CUDA (default 0)")
+    p.add_argument("--batch-size", type=int, default=32, help="segments attacked at a time (default 32)")
+    p.add_argument("--chunk", type=int, default=256, help="utterances loaded at a time (default 256)")
+    return p
+
+
+def real_frame_mask(num_frames, meta):
+    """(n, L, 1) float32 mask of the real (non-padding) frames of an utterance's segments."""
+    from ser.training.segments import segment_starts
+
+    length, shift = meta["segment"]["length"], meta["segment"]["shift"]
+    starts = segment_starts(num_frames, length, shift)
+    mask = np.zeros((len(starts), length, 1), np.float32)
+    for i, s in enumerate(starts):
+        mask[i, :min(length, num_frames - s)] = 1.0
+    return mask
+
+
+def attack_segments(model, segments, labels, masks, attack, device, batch_size, **params):
+    """Adversarial (n, L, D) float32 numpy segments; `labels` (n,) true class per segment."""
+    import torch
+
+    from ser.attacks import ATTACKS
+
+    out = []
+    for i in range(0, len(segments), batch_size):
+        x = torch.as_tensor(segments[i:i + batch_size], device=device)
+        y = torch.as_tensor(labels[i:i + batch_size], device=device)
+        mask = None if masks is None else torch.as_tensor(masks[i:i + batch_size], device=device)
+        out.append(ATTACKS[attack](model, x, y, mask=mask, **params).cpu().numpy())
+    return np.concatenate(out)
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    import kaldiio
+
+    from ser.training.inference import prepare_segments, segment_posteriors
+    from ser.training.model_io import load_model
+
+    if not args.eps >= 0:
+        raise SerError(f"--eps must be >= 0, got {args.eps}")
+    if args.attack == "bim" and (not args.alpha > 0 or args.steps < 1):
+        raise SerError(f"--alpha must be > 0 and --steps >= 1, got {args.alpha} and {args.steps}")
+    params = {"eps": args.eps}
+    if args.attack == "bim":
+        params.update(alpha=args.alpha, steps=args.steps)
+
+    utts = read_utt_list(args.utt_list)
+    if not utts:
+        raise SerError(f"{args.utt_list}: no utterances")
+    emo_path = find_table("utt2emo", args.feats_dir, args.data_dir)
+    if emo_path is None:
+        raise SerError(f"no utt2emo in {args.feats_dir}" + (f" or {args.data_dir}" if args.data_dir else "")
+                       + " (give --data-dir)")
+    device = select_device(args.ngpu)
+    model, meta = load_model(args.model_dir, device)
+    classes = list(meta["classes"])
+    y_true = label_indices(utts, read_kv(emo_path), classes, source=emo_path)
+    label_of = dict(zip(utts, y_true))
+
+    scp = os.path.join(args.feats_dir, "feats.scp")
+    feats = kaldiio.load_scp(scp)
+    missing = [u for u in utts if u not in feats]
+    if missing:
+        raise SerError(f"{scp}: no features for utterance '{missing[0]}' (from {args.utt_list})")
+
+    post, clean_post = {}, {}
+    for i in tqdm(range(0, len(utts), args.chunk), desc=f"score_attack {args.attack}", unit="chunk", leave=False):
+        chunk = utts[i:i + args.chunk]
+        segs, labels, masks, counts = [], [], [], []
+        for u in chunk:
+            m = np.asarray(feats[u])
+            if m.ndim != 2 or m.shape[1] != meta["feat_dim"]:
+                raise SerError(f"{scp}: utterance '{u}' has features of shape {m.shape}, "
+                               f"the model expects dimension {meta['feat_dim']}")
+            s = prepare_segments(meta, m)
+            segs.append(s)
+            labels.append(np.full(len(s), label_of[u], np.int64))
+            masks.append(real_frame_mask(m.shape[0], meta))
+            counts.append(len(s))
+        segs, labels = np.concatenate(segs).astype(np.float32), np.concatenate(labels)
+        masks = None if args.perturb_padding else np.concatenate(masks)
+        adv = attack_segments(model, segs, labels, masks, args.attack, device, args.batch_size, **params)
+        bounds = np.cumsum([0] + counts)
+        for x, table in ((adv, post), (segs, clean_post)):
+            p = segment_posteriors(model, x, device, args.batch_size)
+            table.update({u: p[bounds[k]:bounds[k + 1]].mean(axis=0) for k, u in enumerate(chunk)})
+
+    clean = compute_metrics(y_true, np.stack([clean_post[u] for u in utts]).argmax(axis=1), classes)
+    extra = {"model_dir": args.model_dir, "feats_dir": args.feats_dir, "utt_list": args.utt_list,
+             "attack": args.attack, "eps": args.eps,
+             "alpha": args.alpha if args.attack == "bim" else None,
+             "steps": args.steps if args.attack == "bim" else None,
+             "perturb_padding": bool(args.perturb_padding),
+             "clean_uar": clean["uar"], "clean_wa": clean["wa"]}
+    spk_path = find_table("utt2spk", args.feats_dir, args.data_dir)
+    if spk_path is not None:
+        utt2spk = read_kv(spk_path)
+        extra["speakers"] = sorted({utt2spk[u] for u in utts if u in utt2spk})
+    adv_post = np.stack([post[u] for u in utts])
+    adv_uar = compute_metrics(y_true, adv_post.argmax(axis=1), classes)["uar"]
+    title = f"{args.attack.upper()} eps {args.eps:g}: UAR {100 * adv_uar:.1f}% (clean {100 * clean['uar']:.1f}%)"
+    metrics = write_scores(args.out, utts, y_true, adv_post, classes, extra=extra, title=title)
+    print(f"score_attack: {args.out}: {args.attack} eps {args.eps:g}: {len(utts)} utts  "
+          f"UAR {100 * metrics['uar']:.2f}% (clean {100 * clean['uar']:.2f}%)  WA {100 * metrics['wa']:.2f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

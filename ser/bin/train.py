@@ -1,0 +1,153 @@
+"""Train an SER model on one fold (stage 3 of the recipes).
+
+    python -m ser.bin.train --config conf/train.yaml --feats-dir data/all_spec \\
+        --fold-dir data/folds/loso/1 --classes data/folds/loso/classes.txt \\
+        [--aug-dirs "data/all_spec_sp0.9 data/all_spec_sp1.1"] --seed 1 --ngpu 0 \\
+        --outdir exp/<tag>/fold.1/seed1
+
+Writes config.yaml (the resolved config), train.log, history.tsv, checkpoints/last.pt,
+model.pt (best validation UAR) and finally `done` into --outdir. Re-running:
+- with `done` and the same resolved config: prints "already trained" and exits 0;
+- without `done`: resumes from checkpoints/last.pt;
+- with a different resolved config: error (use a new --outdir; the recipe's experiment tag
+  holds `--print-config-hash`, which differs when the config does).
+"""
+import argparse
+import os
+import sys
+
+import torch
+
+from ser.data.atomic import atomic_write_text
+from ser.errors import SerError, run_main
+from ser.training import config as C
+from ser.training.checkpoint import seed_everything
+from ser.training.dataset import AUG_POLICIES, load_fold, prepare
+from ser.training.trainer import Trainer, select_device
+
+
+def _bool(text):
+    low = text.lower()
+    if low in ("true", "yes", "1"):
+        return True
+    if low in ("false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def get_parser():
+    p = argparse.ArgumentParser(
+        prog="ser.bin.train", description="Train an SER model on one fold (see the module docstring).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--config", required=True, help="training config (YAML)")
+    p.add_argument("--feats-dir", required=True, help="data dir with feats.scp, utt2spk, utt2emo [, conf.yaml]")
+    p.add_argument("--fold-dir", required=True, help="dir with train.list, valid.list, test.list [, info.yaml]")
+    p.add_argument("--classes", required=True, help="classes.txt: one label per line, in output order")
+    p.add_argument("--aug-dirs", action="append", default=[],
+                   help="white-space separated data dirs of augmented copies with utt2uniq (repeatable)")
+    p.add_argument("--aug-policy", choices=AUG_POLICIES, default="refuse",
+                   help="augmented copies whose source is not in train.list: refuse (error) or select "
+                        "(skip them, for dirs that augment the whole corpus)")
+    p.add_argument("--seed", type=int, default=1, help="seed of every random generator")
+    p.add_argument("--outdir", help="experiment dir (required unless --print-config-hash)")
+    p.add_argument("--ngpu", type=int, default=None, help="0: CPU, 1: cuda:0 (default: 1 if CUDA is available)")
+    p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
+    g = p.add_argument_group("config overrides (part of the resolved config)")
+    g.add_argument("--model", help="model name (ser.models registry)")
+    g.add_argument("--mixup", type=_bool, help="true|false")
+    g.add_argument("--mixup-alpha", type=float, help="Beta(alpha, alpha) of the mixup weight")
+    g.add_argument("--max-epochs", type=int)
+    g.add_argument("--set", action="append", default=[], metavar="KEY.SUB=VALUE",
+                   help="override any config key; VALUE is parsed as YAML (repeatable)")
+    p.add_argument("--print-config-hash", action="store_true",
+                   help="print the hash of the resolved config (without seed and fold) and exit")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    return p
+
+
+def resolve_config(args):
+    """DEFAULTS <- --config <- --set <- named overrides, plus the data arguments and seed."""
+    cfg = C.apply_overrides(C.load_config(args.config), args.set)
+    named = {}
+    if args.model is not None:
+        named["model"] = args.model
+    if args.max_epochs is not None:
+        named["max_epochs"] = args.max_epochs
+    if args.mixup is not None or args.mixup_alpha is not None:
+        named["mixup"] = {}
+        if args.mixup is not None:
+            named["mixup"]["enabled"] = args.mixup
+        if args.mixup_alpha is not None:
+            named["mixup"]["alpha"] = args.mixup_alpha
+    cfg = C.merge(cfg, named, "command line")
+    aug_dirs = [d for text in args.aug_dirs for d in text.split()]
+    cfg["data"] = {"feats_dir": args.feats_dir, "fold_dir": args.fold_dir, "classes": args.classes,
+                   "aug_dirs": aug_dirs, "aug_policy": args.aug_policy}
+    cfg["seed"] = args.seed
+    return C.canonical(cfg)
+
+
+def check_outdir(outdir, resolved, config_path):
+    """'done' if finished with this config, 'resume'/'new' otherwise; SerError if the config differs."""
+    stored = os.path.join(outdir, "config.yaml")
+    if os.path.exists(stored):
+        old = C.load_stored(stored)
+        diffs = C.config_diff(old, resolved)
+        if diffs:
+            key, a, b = diffs[0]
+            more = f" (and {len(diffs) - 1} more)" if len(diffs) > 1 else ""
+            raise SerError(f"{stored} differs from the config resolved from {config_path} and the command line: "
+                           f"{key} is {a!r} there but {b!r} now{more}; use another --outdir")
+    if os.path.exists(os.path.join(outdir, "done")):
+        return "done"
+    return "resume" if os.path.exists(os.path.join(outdir, "checkpoints", "last.pt")) else "new"
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    resolved = resolve_config(args)
+    if args.print_config_hash:
+        print(C.config_hash(resolved))
+        return 0
+    if args.print_config:
+        sys.stdout.write(C.dump(resolved))
+        return 0
+    if not args.outdir:
+        raise SerError("--outdir is required")
+    if check_outdir(args.outdir, resolved, args.config) == "done":
+        print(f"{args.outdir}: already trained (done present, same config)", file=sys.stderr)
+        return 0
+    device = select_device(args.ngpu)
+    if args.num_threads is not None:
+        torch.set_num_threads(args.num_threads)
+    data = resolved["data"]
+    fold = load_fold(data["feats_dir"], data["fold_dir"], data["classes"], data["aug_dirs"], data["aug_policy"])
+    seg = resolved["segment"]
+    prepared = prepare(fold, seg["length"], seg["shift"])
+
+    from ser.models import build_model  # the model zoo is imported only when training
+
+    os.makedirs(args.outdir, exist_ok=True)
+    atomic_write_text(os.path.join(args.outdir, "config.yaml"), C.dump(resolved))
+    seed_everything(args.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    model = build_model(resolved["model"], len(fold.classes), fold.feat_dim, **resolved["model_conf"])
+    meta = {"model_name": resolved["model"], "model_conf": resolved["model_conf"],
+            "num_classes": len(fold.classes), "classes": fold.classes, "feat_dim": fold.feat_dim,
+            "segment": dict(seg), "feat_conf": fold.feat_conf, "train_config": resolved,
+            "config_hash": C.config_hash(resolved)}
+    n_aug = sum(1 for u, s in fold.train_source.items() if u != s)
+    notes = [f"config hash {meta['config_hash']}, device {device}, model {resolved['model']} "
+             f"({sum(p.numel() for p in model.parameters())} parameters)",
+             f"train: {len(fold.train) - n_aug} utterances + {n_aug} augmented copies = "
+             f"{len(prepared.train_set)} segments; valid: {len(fold.valid)} utterances; "
+             f"classes: {' '.join(fold.classes)}"]
+    trainer = Trainer(model, prepared, resolved, args.outdir, device, args.seed, meta, notes=notes)
+    trainer.run()
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,1 @@
+"""Kaldi-style data directories: table files, validation and manipulation."""

@@ -1,0 +1,39 @@
+"""Atomic file writes: a reader sees either the old file or the complete new one, never a part.
+
+A killed stage must not leave a half-written `feats.scp` (or checkpoint) that a later run would
+take as complete, so every output is written to a temporary file in the same directory and
+renamed into place with os.replace, which is atomic on POSIX file systems.
+"""
+import contextlib
+import os
+import tempfile
+
+# mkstemp creates files readable by the owner only; outputs get the usual umask permissions.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="w", **kwargs):
+    """Open a temporary sibling of `path` for writing; on success rename it to `path`."""
+    path = os.fspath(path)
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path, text):
+    """Write `text` to `path` atomically (UTF-8)."""
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        f.write(text)

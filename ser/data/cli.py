@@ -1,0 +1,46 @@
+"""Command-line parsing for the utils/ data-dir tools, with Kaldi's conventions.
+
+A wrong command line prints the full usage and a one-line error to stderr and exits 1 (argparse
+would exit 2); --help prints the usage to stdout and exits 0.
+"""
+import argparse
+import sys
+
+
+class UsageParser(argparse.ArgumentParser):
+    """ArgumentParser that exits 1 with the whole usage on a wrong command line."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.print_help(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got '{text}'")
+    return n
+
+
+def input_lines(paths):
+    """(name, line number, line) of every line of the files `paths` in turn, or of stdin when
+    there is none ('-' is stdin too), for filters like utt2spk_to_spk2utt.py."""
+    for path in paths or ["-"]:
+        if path == "-":
+            name, f = "<stdin>", sys.stdin
+        else:
+            name, f = path, open(path, encoding="utf-8")
+        try:
+            for lineno, line in enumerate(f, 1):
+                yield name, lineno, line
+        finally:
+            if f is not sys.stdin:
+                f.close()

@@ -1,0 +1,1 @@
+"""Evaluation: speaker folds, metrics (UAR, WA), scoring outputs and the RESULTS.md report."""

@@ -1,0 +1,31 @@
+"""Acoustic features for the recipes: a registry of extractors built from YAML configs.
+
+    from ser.features import build_extractor, read_feats_config
+    extract = build_extractor(read_feats_config("conf/feats/spec.yaml"))
+    feats = extract(wave, sample_rate)          # float32 numpy (frames, extract.dim)
+
+Types: `spec` (paper 1, log power spectrogram, ser.features.spectrogram) and `mel` (paper 2,
+log mel scaled to [-1, 1], ser.features.mel; `mel_to_log` inverts the scaling).
+"""
+from ser.errors import SerError
+from ser.features.config import check_feats_config, read_feats_config
+from ser.features.mel import MelSpectrogram, mel_to_log
+from ser.features.spectrogram import Spectrogram
+
+#: feature type (the config's `type`) -> extractor class
+EXTRACTORS = {cls.TYPE: cls for cls in (Spectrogram, MelSpectrogram)}
+
+
+def build_extractor(config, device=None, source="<config>"):
+    """Validate `config` (a dict with `type`) and build its extractor on `device` ('auto': CUDA if
+    available). Bad keys/values raise SerError naming `source` (e.g. the YAML path)."""
+    config = check_feats_config(config, source)
+    params = {k: v for k, v in config.items() if k != "type"}
+    try:
+        return EXTRACTORS[config["type"]](device=device, **params)
+    except SerError as e:
+        raise SerError(f"{source}: {e}") from None
+
+
+__all__ = ["EXTRACTORS", "build_extractor", "check_feats_config", "read_feats_config",
+           "Spectrogram", "MelSpectrogram", "mel_to_log"]

@@ -1,0 +1,170 @@
+"""Local job back-end: run the jobs of a job array as parallel processes on this machine.
+
+Each job is `bash -c <command line>` with its standard output and error appended to its log file,
+which is framed as Kaldi's run.pl frames it:
+
+    # <command line>
+    # Started at <date>
+    #
+    <output of the job>
+    # Accounting: time=<seconds> threads=<n>
+    # Ended (code <rc>) at <date>, elapsed time <seconds> seconds
+
+At most `max_jobs` jobs run at a time. Each job runs in its own process group, so that on Ctrl-C
+or SIGTERM the whole pipeline of every running job is killed, not only its bash.
+"""
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from ser.jobs.cli import join_command, substitute
+
+_GRACE_SECONDS = 2.0  # between SIGTERM and SIGKILL when killing running jobs
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM/SIGHUP, so that running jobs get killed."""
+
+    def __init__(self, signum):
+        super().__init__(f"terminated by signal {signum}")
+        self.signum = signum
+
+
+def _date():
+    """The date as the `date` command prints it (Kaldi's logs use that)."""
+    return time.strftime("%a %b %d %H:%M:%S %Z %Y")
+
+
+def _rc_text(rc):
+    """Kaldi's wording of an exit status: 'code 1', or 'code 0; signal 15' for a killed job."""
+    return f"code 0; signal {-rc}" if rc < 0 else f"code {rc}"
+
+
+@contextlib.contextmanager
+def _terminate_on_signals():
+    """While jobs run (main thread only): SIGTERM/SIGHUP raise Terminated, SIGINT raises
+    KeyboardInterrupt, once only, so that killing the jobs is not itself interrupted. A signal
+    that was ignored (nohup, a background job of a script) stays ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised = []
+
+    def handler(signum, frame):
+        if raised:
+            return
+        raised.append(signum)
+        raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+    old = {}
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(s) is not signal.SIG_IGN:
+            old[s] = signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+class _Job:
+    """One running job: its process and log file."""
+
+    def __init__(self, job, command, logfile, env, num_threads):
+        self.job, self.command, self.logfile, self.num_threads = job, command, logfile, num_threads
+        os.makedirs(os.path.dirname(logfile) or ".", exist_ok=True)
+        self.t0 = time.time()
+        with open(logfile, "w", encoding="utf-8") as f:
+            f.write(f"# {command}\n# Started at {_date()}\n#\n")
+        self.log = open(logfile, "ab")
+        self.proc = None
+        self.env = env
+
+    def start(self):
+        self.proc = subprocess.Popen(["bash", "-c", self.command], stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
+                                     start_new_session=True)
+
+    def finish(self):
+        """Close the log with Kaldi's accounting lines; return the exit status."""
+        rc = self.proc.returncode
+        self.log.close()
+        elapsed = int(round(time.time() - self.t0))
+        with open(self.logfile, "a", encoding="utf-8") as f:
+            f.write(f"# Accounting: time={elapsed} threads={self.num_threads}\n")
+            f.write(f"# Ended ({_rc_text(rc)}) at {_date()}, elapsed time {elapsed} seconds\n")
+        return rc
+
+    def kill(self, sig):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
+
+
+def run_jobs(cmd_args, log_pattern, start=1, end=1, max_jobs=None, num_threads=None, env=None,
+             job_var="JOB"):
+    """Run `cmd_args` (command words, joined as Kaldi does) once per job index start..end.
+
+    job_var (e.g. "JOB") is replaced by the job index in the command and the log-file name;
+    job_var=None runs a single job without substitution. At most max_jobs jobs run at a time
+    (default: all). num_threads, when given, sets OMP_NUM_THREADS and MKL_NUM_THREADS in the
+    jobs' environment (env, default os.environ). Returns [(job, exit status, log file)] in job
+    order; a job killed by a signal has a negative status. On KeyboardInterrupt or SIGTERM the
+    running jobs are killed and the exception is re-raised.
+    """
+    if job_var is None:
+        start = end = 1
+    if end < start:
+        raise ValueError(f"empty job range {start}:{end}")
+    max_jobs = end - start + 1 if max_jobs is None else max_jobs
+    if max_jobs < 1:
+        raise ValueError(f"max_jobs must be >= 1, got {max_jobs}")
+    env = dict(os.environ if env is None else env)
+    if num_threads is not None:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(num_threads)
+    command = join_command(cmd_args)
+
+    pending = list(range(start, end + 1))
+    running, results = [], {}
+    with _terminate_on_signals():
+        try:
+            delay = 0.01
+            while pending or running:
+                while pending and len(running) < max_jobs:
+                    job = pending.pop(0)
+                    running.append(_Job(job, substitute(command, job_var, job),
+                                        substitute(log_pattern, job_var, job), env,
+                                        num_threads or 1))
+                    running[-1].start()  # once listed, so that a signal now still kills it
+                done = [j for j in running if j.proc.poll() is not None]
+                for j in done:
+                    running.remove(j)
+                    results[j.job] = (j.job, j.finish(), j.logfile)
+                # Poll quickly at first, then back off, so that long jobs cost no CPU here.
+                delay = 0.01 if done else min(delay * 1.5, 0.25)
+                if running and not done:
+                    time.sleep(delay)
+        except BaseException:
+            _kill_all(running)
+            raise
+    return [results[j] for j in sorted(results)]
+
+
+def _kill_all(running):
+    """SIGTERM every running job's process group; SIGKILL those still alive after a grace."""
+    for j in [j for j in running if j.proc is None]:
+        j.log.close()  # interrupted before it started
+    running = [j for j in running if j.proc is not None]
+    for j in running:
+        j.kill(signal.SIGTERM)
+    deadline = time.time() + _GRACE_SECONDS
+    for j in running:
+        try:
+            j.proc.wait(timeout=max(0.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            j.proc.kill()
+            j.proc.wait()
+        j.kill(signal.SIGKILL)  # whatever of its pipeline outlived bash
+        j.finish()

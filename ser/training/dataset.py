@@ -1,0 +1,248 @@
+"""Data of one fold for training: features, labels, leakage checks, normalisation, segments.
+
+Inputs (see the training contract):
+- `--feats-dir`: a data dir with feats.scp (kaldiio), utt2spk, utt2emo and optionally conf.yaml
+  (the feature config, stored in the model);
+- `--fold-dir`: train.list, valid.list, test.list (utterance ids) and optionally info.yaml
+  (test_speakers, valid_speakers);
+- `--classes`: classes.txt, one label per line, the output order of every model;
+- `--aug-dirs`: data dirs of augmented copies (e.g. speed perturbation) with feats.scp and
+  utt2uniq (copy -> source utterance).
+
+The training set is train.list plus the augmented copies of train.list utterances; a copy takes
+its source's label. Checks, each a SerError naming the utterance:
+- train.list shares no utterance with valid.list/test.list, and no train utterance belongs to a
+  valid or test speaker;
+- every augmented copy has a utt2uniq source; a copy whose source is not in train.list is
+  refused (policy "refuse", the default: an augmentation dir must hold copies of this fold's
+  training utterances only) or skipped (policy "select": a dir of copies of the whole corpus,
+  from which this fold's training copies are taken);
+- a copy taken for training whose id or speaker, stripped of augmentation prefixes
+  (`sp1.1-03-03a01Fa` -> `03-03a01Fa`, `sp1.1-03` -> `03`), names a valid/test utterance or
+  speaker is refused under both policies (a utt2uniq that contradicts the copy's name).
+"""
+import os
+from dataclasses import dataclass, field
+
+import kaldiio
+import numpy as np
+import torch
+import yaml
+
+from ser.data.kvfile import read_kv
+from ser.errors import SerError
+from ser.eval.leakage import strip_to_known
+from ser.training import normalization
+from ser.training.segments import cut_segment, segment_matrix, segment_starts
+
+AUG_POLICIES = ("refuse", "select")
+
+
+def read_classes(path):
+    """Class labels in order from classes.txt (one per line)."""
+    with open(path, encoding="utf-8") as f:
+        classes = [line.strip() for line in f if line.strip()]
+    if len(classes) < 2:
+        raise SerError(f"{path}: needs at least 2 classes, found {len(classes)}")
+    dup = sorted({c for c in classes if classes.count(c) > 1})
+    if dup:
+        raise SerError(f"{path}: duplicate class {dup[0]!r}")
+    return classes
+
+
+def read_utt_list(path):
+    """Utterance ids, one per line (first field); SerError on a duplicate."""
+    utts, seen = [], set()
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            utt = line.split()[0]
+            if utt in seen:
+                raise SerError(f"{path}:{lineno}: duplicate utterance '{utt}'")
+            seen.add(utt)
+            utts.append(utt)
+    return utts
+
+
+def read_feat_conf(feats_dir):
+    """The feature config `<feats_dir>/conf.yaml` as a dict ({} if absent)."""
+    path = os.path.join(feats_dir, "conf.yaml")
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        try:
+            conf = yaml.safe_load(f) or {}
+        except yaml.YAMLError as e:
+            raise SerError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
+    if not isinstance(conf, dict):
+        raise SerError(f"{path}: expected a mapping")
+    return conf
+
+
+def load_matrices(feats_dir, utts):
+    """dict utt -> float32 (T, D) matrix for `utts`, read through `<feats_dir>/feats.scp`."""
+    scp = os.path.join(feats_dir, "feats.scp")
+    table = kaldiio.load_scp(scp)
+    mats = {}
+    for utt in utts:
+        if utt not in table:
+            raise SerError(f"{scp}: no features for utterance '{utt}'")
+        mat = np.asarray(table[utt], dtype=np.float32)
+        if mat.ndim != 2 or mat.shape[0] == 0:
+            raise SerError(f"{scp}: features of '{utt}' have shape {mat.shape}, expected (frames > 0, dims)")
+        mats[utt] = mat
+    return mats
+
+
+def _held_out_speakers(fold_dir, utt2spk, valid, test):
+    spk = {utt2spk[u] for u in valid + test if u in utt2spk}
+    info = os.path.join(fold_dir, "info.yaml")
+    if os.path.exists(info):
+        with open(info, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+        for key in ("test_speakers", "valid_speakers"):
+            value = data.get(key) or []
+            spk.update(str(s) for s in (value if isinstance(value, list) else [value]))
+    return spk
+
+
+@dataclass
+class FoldData:
+    """Raw (unnormalised) matrices and integer labels of one fold's training and validation sets."""
+    classes: list
+    train: dict                      # utt -> (T, D) float32, augmented copies included
+    train_labels: dict               # utt -> class index
+    train_source: dict               # utt -> source utterance (itself for an original)
+    valid: dict
+    valid_labels: dict
+    feat_dim: int
+    feat_conf: dict = field(default_factory=dict)
+
+
+def load_fold(feats_dir, fold_dir, classes_path, aug_dirs=(), aug_policy="refuse"):
+    """Read and check one fold's training/validation data (see the module docstring)."""
+    if aug_policy not in AUG_POLICIES:
+        raise SerError(f"unknown augmentation policy {aug_policy!r} (choose from {', '.join(AUG_POLICIES)})")
+    classes = read_classes(classes_path)
+    class_index = {c: i for i, c in enumerate(classes)}
+    lists = {name: read_utt_list(os.path.join(fold_dir, f"{name}.list")) for name in ("train", "valid", "test")}
+    train, valid, test = lists["train"], lists["valid"], lists["test"]
+    if not train:
+        raise SerError(f"{os.path.join(fold_dir, 'train.list')}: no training utterances")
+    for name in ("valid", "test"):
+        both = sorted(set(train) & set(lists[name]))
+        if both:
+            raise SerError(f"{fold_dir}: utterance '{both[0]}' is in both train.list and {name}.list")
+
+    utt2spk_path = os.path.join(feats_dir, "utt2spk")
+    utt2spk = read_kv(utt2spk_path)
+    held_out = _held_out_speakers(fold_dir, utt2spk, valid, test)
+    for utt in train:
+        if utt not in utt2spk:
+            raise SerError(f"{utt2spk_path}: no speaker for training utterance '{utt}'")
+        if utt2spk[utt] in held_out:
+            raise SerError(f"{fold_dir}: training utterance '{utt}' is from speaker '{utt2spk[utt]}', "
+                           f"a valid/test speaker of this fold")
+
+    utt2emo_path = os.path.join(feats_dir, "utt2emo")
+    utt2emo = read_kv(utt2emo_path)
+
+    def label(utt):
+        if utt not in utt2emo:
+            raise SerError(f"{utt2emo_path}: no emotion label for '{utt}'")
+        if utt2emo[utt] not in class_index:
+            raise SerError(f"{utt2emo_path}: label '{utt2emo[utt]}' of '{utt}' is not in {classes_path}")
+        return class_index[utt2emo[utt]]
+
+    train_labels = {u: label(u) for u in train}
+    valid_labels = {u: label(u) for u in valid}
+    train_mats = load_matrices(feats_dir, train)
+    valid_mats = load_matrices(feats_dir, valid)
+    train_source = {u: u for u in train}
+    train_set = set(train)
+    held_out_utts = set(valid) | set(test)
+    speakers = set(utt2spk.values())
+
+    for aug_dir in aug_dirs:
+        uniq_path = os.path.join(aug_dir, "utt2uniq")
+        if not os.path.exists(uniq_path):
+            raise SerError(f"augmentation dir {aug_dir} has no utt2uniq (copy -> source utterance)")
+        utt2uniq = read_kv(uniq_path)
+        aug_spk_path = os.path.join(aug_dir, "utt2spk")
+        aug_spk = read_kv(aug_spk_path) if os.path.exists(aug_spk_path) else {}
+        scp = os.path.join(aug_dir, "feats.scp")
+        chosen = []
+        for utt in read_kv(scp):
+            if utt not in utt2uniq:
+                raise SerError(f"{uniq_path}: no source utterance for augmented copy '{utt}'")
+            source = utt2uniq[utt]
+            if source not in train_set:
+                if aug_policy == "select":
+                    continue
+                raise SerError(f"{aug_dir}: augmented copy '{utt}' has source '{source}', which is not in "
+                               f"{os.path.join(fold_dir, 'train.list')}")
+            # utt2uniq says it is a training copy; its id (sp1.1-03-03a01Fa -> 03-03a01Fa) and its
+            # speaker (sp1.1-03 -> 03) must not say otherwise
+            id_origin = strip_to_known(utt, utt2spk)
+            spk_origin = strip_to_known(aug_spk[utt], speakers) if utt in aug_spk else None
+            bad = [x for x in (utt2spk.get(id_origin), spk_origin) if x in held_out]
+            if id_origin in held_out_utts or bad:
+                why = f"utterance '{id_origin}'" if id_origin in held_out_utts else f"speaker '{bad[0]}'"
+                raise SerError(f"{aug_dir}: augmented copy '{utt}' (source '{source}' in {uniq_path}) is a copy of "
+                               f"held-out (valid/test) {why} of {fold_dir}")
+            if utt in train_source:
+                raise SerError(f"{aug_dir}: augmented copy '{utt}' duplicates an utterance id already in the training set")
+            chosen.append(utt)
+            train_source[utt] = source
+            train_labels[utt] = train_labels[source]
+        train_mats.update(load_matrices(aug_dir, chosen))
+
+    dims = {m.shape[1] for m in list(train_mats.values()) + list(valid_mats.values())}
+    if len(dims) != 1:
+        raise SerError(f"feature dimensions differ between utterances: {sorted(dims)}")
+    return FoldData(classes=classes, train=train_mats, train_labels=train_labels, train_source=train_source,
+                    valid=valid_mats, valid_labels=valid_labels, feat_dim=dims.pop(),
+                    feat_conf=read_feat_conf(feats_dir))
+
+
+class SegmentSet(torch.utils.data.Dataset):
+    """Training segments of normalised utterances: item k -> ((L, D) float tensor, class index).
+
+    Only the utterance matrices are held; a segment is sliced when it is requested.
+    """
+
+    def __init__(self, mats, labels, length, shift):
+        self.mats = list(mats)
+        self.labels = list(labels)
+        self.length = length
+        self.index = [(i, s) for i, m in enumerate(self.mats) for s in segment_starts(m.shape[0], length, shift)]
+
+    def __len__(self):
+        return len(self.index)
+
+    def __getitem__(self, k):
+        i, start = self.index[k]
+        return torch.from_numpy(cut_segment(self.mats[i], start, self.length)), self.labels[i]
+
+
+@dataclass
+class PreparedData:
+    """Normalised, segmented data of a fold, ready for the training loop."""
+    train_set: SegmentSet
+    valid_segments: dict             # utt -> (n, L, D) float32
+    valid_labels: dict               # utt -> class index
+    cmvn_mean: np.ndarray
+    cmvn_std: np.ndarray
+
+
+def prepare(fold, length, shift):
+    """Normalise with statistics of the training utterances (augmented copies included: they
+    are what the model sees in training) and cut into segments."""
+    mean, std = normalization.compute_stats(fold.train.values())
+    utts = list(fold.train)
+    train_set = SegmentSet([normalization.apply(fold.train[u], mean, std) for u in utts],
+                           [fold.train_labels[u] for u in utts], length, shift)
+    valid_segments = {u: segment_matrix(normalization.apply(m, mean, std), length, shift)
+                      for u, m in fold.valid.items()}
+    return PreparedData(train_set, valid_segments, dict(fold.valid_labels), mean, std)

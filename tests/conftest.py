@@ -1,0 +1,61 @@
+"""Shared fixtures: repository paths, the shared read-only corpora, and a subprocess environment
+in which recipe scripts find utils/ and the venv's python, as after `. ./path.sh`."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SER_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def repo():
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    if not SHARED.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"shared corpora not found at {SHARED} (set SER_SHARED_DATA)")
+        pytest.skip(f"shared corpora not found at {SHARED} (set SER_SHARED_DATA)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def emodb_dir(shared_data):
+    return shared_data / "emodb"
+
+
+@pytest.fixture
+def script_env():
+    """Environment for running utils/ and recipe scripts: venv python and utils/ first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(REPO / "utils"), os.path.dirname(sys.executable), env.get("PATH", "")])
+    env["LC_ALL"] = "C"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def copy_recipe(name, dest):
+    """A copy of egs/<name> in `dest` (without data/exp/feats), its utils link pointing at the repo's."""
+    import shutil
+
+    src = REPO / "egs" / name
+    skip = {"data", "exp", "feats", "downloads", "utils", "RESULTS.md"}
+    shutil.copytree(src, dest, symlinks=True,
+                    ignore=lambda d, names: skip & set(names) if Path(d) == src else set())
+    (Path(dest) / "utils").symlink_to(REPO / "utils")
+    return Path(dest)
+
+
+def fake_emodb(src, dest, speakers):
+    """An EmoDB root in `dest` whose wav/ links the files of `speakers` from the real copy `src`."""
+    wav = Path(dest) / "wav"
+    wav.mkdir(parents=True)
+    for f in sorted((Path(src) / "wav").iterdir()):
+        if f.name[:2] in speakers:
+            (wav / f.name).symlink_to(f)
+    return Path(dest)

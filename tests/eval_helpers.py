@@ -1,0 +1,44 @@
+"""Helpers shared by the evaluation tests: a tiny saved model and a small feats dir."""
+import os
+
+import numpy as np
+import torch
+
+CLASSES = ["anger", "boredom", "neutral"]
+
+
+def make_model_dir(outdir, feat_dim=16, classes=CLASSES, feat_conf=None, cmvn=None, seed=0,
+                   segment=(32, 16)):
+    """Save a tiny randomly initialised CNN as <outdir>/model.pt (ser.training.model_io format)."""
+    from ser.models import build_model
+    from ser.training.model_io import save_model
+
+    torch.manual_seed(seed)
+    conf = {"conv_channels": [4], "fc_dim": 8, "dropout": 0.0}
+    model = build_model("cnn", len(classes), feat_dim, **conf)
+    # Larger output weights than the default init so that predictions differ between inputs.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3.0)
+    mean, std = cmvn if cmvn is not None else (np.zeros(feat_dim), np.ones(feat_dim))
+    meta = {"model_name": "cnn", "model_conf": conf, "num_classes": len(classes), "classes": list(classes),
+            "feat_dim": feat_dim, "segment": {"length": segment[0], "shift": segment[1]},
+            "cmvn_mean": [float(x) for x in mean], "cmvn_std": [float(x) for x in std],
+            "feat_conf": feat_conf or {"type": "spec"}, "train_config": {}}
+    os.makedirs(outdir, exist_ok=True)
+    save_model(os.path.join(outdir, "model.pt"), model, meta)
+    return model, meta
+
+
+def write_feats_dir(d, feats, utt2emo, utt2spk=None):
+    """A data dir with feats.scp/ark (kaldiio), utt2emo and optionally utt2spk."""
+    import kaldiio
+
+    os.makedirs(d, exist_ok=True)
+    with kaldiio.WriteHelper(f"ark,scp:{d}/feats.ark,{d}/feats.scp") as w:
+        for u in sorted(feats):
+            w[u] = feats[u].astype(np.float32)
+    for name, table in (("utt2emo", utt2emo), ("utt2spk", utt2spk)):
+        if table is not None:
+            with open(os.path.join(d, name), "w") as f:
+                f.writelines(f"{k} {table[k]}\n" for k in sorted(table))
