@@ -1,6 +1,6 @@
 """Benchmark of one training configuration: training and inference speed per segment.
 
-    tools/venv/bin/python bench/bench_train.py --config egs/emodb/conf/train.yaml \
+    tools/venv/bin/python bench/bench_train.py --config egs/emodb/conf/train_densenet_lstm_highway.yaml \
         [--feat-dim 128] [--num-classes 7] [--batches 5] [--num-threads 2] [--ngpu 0]
 
 Runs `--batches` Adam steps on random segments of the config's size and batch size (after one

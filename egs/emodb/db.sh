@@ -1,5 +1,8 @@
-# Corpus locations. Each may be overridden from the environment, e.g.
+# Corpus locations: one variable per corpus, each overridable from the environment, e.g.
 #   EMODB=/data/emodb ./run.sh
-# EMODB is the directory holding wav/ (the official archive's layout). When it is empty, stage 0
-# tries to download the official archive into downloads/emodb.
-EMODB=${EMODB:-}
+EMODB=${EMODB:-}        # EmoDB root holding wav/ (official layout); empty: download in stage 0
+NOISE=${NOISE:-}        # real-noise root: NOISE/<type>/*.wav (for noisy test sets)
+
+# Which variable above is this recipe's corpus (run.sh reads it; the rest of run.sh is the same
+# in every recipe).
+corpus_var=EMODB

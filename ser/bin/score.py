@@ -17,7 +17,7 @@ from tqdm import tqdm
 from ser.data.kvfile import read_kv
 from ser.errors import SerError, run_main
 from ser.eval.folds import read_utt_list
-from ser.eval.scoring import label_indices, write_scores
+from ser.eval.scoring import scores_up_to_date, label_indices, write_scores
 
 
 def get_parser():
@@ -53,46 +53,70 @@ def find_table(name, *dirs):
     return None
 
 
+class ScoringInputs:
+    """What every scoring program needs: the utterances with their true labels, the model, and
+    the features, each checked against the model (one-line errors naming the file at fault)."""
+
+    def __init__(self, args):
+        import kaldiio
+
+        from ser.training.model_io import load_model
+
+        self.utts = read_utt_list(args.utt_list)
+        if not self.utts:
+            raise SerError(f"{args.utt_list}: no utterances")
+        emo_path = find_table("utt2emo", args.feats_dir, args.data_dir)
+        if emo_path is None:
+            raise SerError(f"no utt2emo in {args.feats_dir}" + (f" or {args.data_dir}" if args.data_dir else "")
+                           + " (give --data-dir)")
+        self.device = select_device(args.ngpu)
+        self.model, self.meta = load_model(args.model_dir, self.device)
+        self.classes = list(self.meta["classes"])
+        self.y_true = label_indices(self.utts, read_kv(emo_path), self.classes, source=emo_path)
+        self.scp = os.path.join(args.feats_dir, "feats.scp")
+        self.feats = kaldiio.load_scp(self.scp)
+        missing = [u for u in self.utts if u not in self.feats]
+        if missing:
+            raise SerError(f"{self.scp}: no features for utterance '{missing[0]}' (from {args.utt_list})")
+        self.extra = {"model_dir": args.model_dir, "feats_dir": args.feats_dir, "utt_list": args.utt_list}
+        spk_path = find_table("utt2spk", args.feats_dir, args.data_dir)
+        if spk_path is not None:
+            utt2spk = read_kv(spk_path)
+            self.extra["speakers"] = sorted({utt2spk[u] for u in self.utts if u in utt2spk})
+
+    def matrix(self, utt):
+        """The (frames, dim) features of `utt`, checked against the model's input dimension."""
+        m = np.asarray(self.feats[utt])
+        if m.ndim != 2 or m.shape[1] != self.meta["feat_dim"]:
+            raise SerError(f"{self.scp}: utterance '{utt}' has features of shape {m.shape}, "
+                           f"the model expects dimension {self.meta['feat_dim']}")
+        return m
+
+
+def up_to_date(args):
+    """True (and says so) when args.out was scored after its model, features and list changed."""
+    inputs = [os.path.join(args.model_dir, "model.pt"), os.path.join(args.feats_dir, "feats.scp"),
+              args.utt_list]
+    if scores_up_to_date(args.out, inputs):
+        print(f"{os.path.basename(args.out)}: {args.out}: already scored")
+        return True
+    return False
+
+
 def main(argv=None):
     args = get_parser().parse_args(argv)
-    import kaldiio
-
     from ser.training.inference import utterance_posteriors
-    from ser.training.model_io import load_model
 
-    utts = read_utt_list(args.utt_list)
-    if not utts:
-        raise SerError(f"{args.utt_list}: no utterances")
-    emo_path = find_table("utt2emo", args.feats_dir, args.data_dir)
-    if emo_path is None:
-        raise SerError(f"no utt2emo in {args.feats_dir}" + (f" or {args.data_dir}" if args.data_dir else "")
-                       + " (give --data-dir)")
-    device = select_device(args.ngpu)
-    model, meta = load_model(args.model_dir, device)
-    classes = list(meta["classes"])
-    y_true = label_indices(utts, read_kv(emo_path), classes, source=emo_path)
-
-    scp = os.path.join(args.feats_dir, "feats.scp")
-    feats = kaldiio.load_scp(scp)
-    missing = [u for u in utts if u not in feats]
-    if missing:
-        raise SerError(f"{scp}: no features for utterance '{missing[0]}' (from {args.utt_list})")
+    if up_to_date(args):
+        return 0
+    inp = ScoringInputs(args)
     post = {}
-    for i in tqdm(range(0, len(utts), args.chunk), desc="score", unit="chunk", leave=False):
-        chunk = {u: np.asarray(feats[u]) for u in utts[i:i + args.chunk]}
-        for u, m in chunk.items():
-            if m.ndim != 2 or m.shape[1] != meta["feat_dim"]:
-                raise SerError(f"{scp}: utterance '{u}' has features of shape {m.shape}, "
-                               f"the model expects dimension {meta['feat_dim']}")
-        post.update(utterance_posteriors(model, meta, chunk, device, args.batch_size))
-
-    extra = {"model_dir": args.model_dir, "feats_dir": args.feats_dir, "utt_list": args.utt_list}
-    spk_path = find_table("utt2spk", args.feats_dir, args.data_dir)
-    if spk_path is not None:
-        utt2spk = read_kv(spk_path)
-        extra["speakers"] = sorted({utt2spk[u] for u in utts if u in utt2spk})
-    metrics = write_scores(args.out, utts, y_true, np.stack([post[u] for u in utts]), classes, extra=extra)
-    print(f"score: {args.out}: {len(utts)} utts  UAR {100 * metrics['uar']:.2f}%  WA {100 * metrics['wa']:.2f}%")
+    for i in tqdm(range(0, len(inp.utts), args.chunk), desc="score", unit="chunk", leave=False):
+        chunk = {u: inp.matrix(u) for u in inp.utts[i:i + args.chunk]}
+        post.update(utterance_posteriors(inp.model, inp.meta, chunk, inp.device, args.batch_size))
+    metrics = write_scores(args.out, inp.utts, inp.y_true, np.stack([post[u] for u in inp.utts]),
+                           inp.classes, extra=inp.extra)
+    print(f"score: {args.out}: {len(inp.utts)} utts  UAR {100 * metrics['uar']:.2f}%  WA {100 * metrics['wa']:.2f}%")
     return 0
 
 

@@ -14,16 +14,13 @@ Writes the same outputs as ser.bin.score: OUTDIR/predictions.tsv, metrics.json (
 attack, eps, alpha, steps, clean_uar, clean_wa), confusion.png and, last, `done`.
 """
 import argparse
-import os
 
 import numpy as np
 from tqdm import tqdm
 
-from ser.bin.score import find_table, select_device
-from ser.data.kvfile import read_kv
+from ser.bin.score import ScoringInputs, up_to_date
 from ser.errors import SerError, run_main
-from ser.eval.folds import read_utt_list
-from ser.eval.scoring import compute_metrics, label_indices, write_scores
+from ser.eval.scoring import compute_metrics, write_scores
 
 
 def get_parser():
@@ -75,10 +72,7 @@ def attack_segments(model, segments, labels, masks, attack, device, batch_size, 
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
-    import kaldiio
-
     from ser.training.inference import prepare_segments, segment_posteriors
-    from ser.training.model_io import load_model
 
     if not args.eps >= 0:
         raise SerError(f"--eps must be >= 0, got {args.eps}")
@@ -87,35 +81,19 @@ def main(argv=None):
     params = {"eps": args.eps}
     if args.attack == "bim":
         params.update(alpha=args.alpha, steps=args.steps)
-
-    utts = read_utt_list(args.utt_list)
-    if not utts:
-        raise SerError(f"{args.utt_list}: no utterances")
-    emo_path = find_table("utt2emo", args.feats_dir, args.data_dir)
-    if emo_path is None:
-        raise SerError(f"no utt2emo in {args.feats_dir}" + (f" or {args.data_dir}" if args.data_dir else "")
-                       + " (give --data-dir)")
-    device = select_device(args.ngpu)
-    model, meta = load_model(args.model_dir, device)
-    classes = list(meta["classes"])
-    y_true = label_indices(utts, read_kv(emo_path), classes, source=emo_path)
+    if up_to_date(args):
+        return 0
+    inp = ScoringInputs(args)
+    utts, y_true, classes, meta = inp.utts, inp.y_true, inp.classes, inp.meta
+    model, device = inp.model, inp.device
     label_of = dict(zip(utts, y_true))
-
-    scp = os.path.join(args.feats_dir, "feats.scp")
-    feats = kaldiio.load_scp(scp)
-    missing = [u for u in utts if u not in feats]
-    if missing:
-        raise SerError(f"{scp}: no features for utterance '{missing[0]}' (from {args.utt_list})")
 
     post, clean_post = {}, {}
     for i in tqdm(range(0, len(utts), args.chunk), desc=f"score_attack {args.attack}", unit="chunk", leave=False):
         chunk = utts[i:i + args.chunk]
         segs, labels, masks, counts = [], [], [], []
         for u in chunk:
-            m = np.asarray(feats[u])
-            if m.ndim != 2 or m.shape[1] != meta["feat_dim"]:
-                raise SerError(f"{scp}: utterance '{u}' has features of shape {m.shape}, "
-                               f"the model expects dimension {meta['feat_dim']}")
+            m = inp.matrix(u)
             s = prepare_segments(meta, m)
             segs.append(s)
             labels.append(np.full(len(s), label_of[u], np.int64))
@@ -130,16 +108,12 @@ def main(argv=None):
             table.update({u: p[bounds[k]:bounds[k + 1]].mean(axis=0) for k, u in enumerate(chunk)})
 
     clean = compute_metrics(y_true, np.stack([clean_post[u] for u in utts]).argmax(axis=1), classes)
-    extra = {"model_dir": args.model_dir, "feats_dir": args.feats_dir, "utt_list": args.utt_list,
+    extra = dict(inp.extra, **{
              "attack": args.attack, "eps": args.eps,
              "alpha": args.alpha if args.attack == "bim" else None,
              "steps": args.steps if args.attack == "bim" else None,
              "perturb_padding": bool(args.perturb_padding),
-             "clean_uar": clean["uar"], "clean_wa": clean["wa"]}
-    spk_path = find_table("utt2spk", args.feats_dir, args.data_dir)
-    if spk_path is not None:
-        utt2spk = read_kv(spk_path)
-        extra["speakers"] = sorted({utt2spk[u] for u in utts if u in utt2spk})
+             "clean_uar": clean["uar"], "clean_wa": clean["wa"]})
     adv_post = np.stack([post[u] for u in utts])
     adv_uar = compute_metrics(y_true, adv_post.argmax(axis=1), classes)["uar"]
     title = f"{args.attack.upper()} eps {args.eps:g}: UAR {100 * adv_uar:.1f}% (clean {100 * clean['uar']:.1f}%)"

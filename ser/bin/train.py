@@ -5,12 +5,23 @@
         [--aug-dirs "data/all_spec_sp0.9 data/all_spec_sp1.1"] --seed 1 --ngpu 0 \\
         --outdir exp/<tag>/fold.1/seed1
 
+Synthetic data of the fold (ser.bin.generate): --synthetic-dirs DIR [--train-source both|synthetic]
+(paper 2: real + synthetic, or synthetic only; validation and test stay real). A synthetic dir is
+refused unless every utterance is conditioned on a training speaker of the fold and its diffusion
+model was trained on the fold's train.list only (ser/training/dataset.py).
+
 Writes config.yaml (the resolved config), train.log, history.tsv, checkpoints/last.pt,
 model.pt (best validation UAR) and finally `done` into --outdir. Re-running:
 - with `done` and the same resolved config: prints "already trained" and exits 0;
 - without `done`: resumes from checkpoints/last.pt;
 - with a different resolved config: error (use a new --outdir; the recipe's experiment tag
   holds `--print-config-hash`, which differs when the config does).
+
+Several GPUs (or CPU processes): start it through utils/launch_train.sh, which runs torchrun;
+each of the WORLD_SIZE processes then trains on cuda:LOCAL_RANK (gloo on CPU with --ngpu 0) with
+its share of every global batch (batch_size stays the global batch); rank 0 alone writes
+(ser/training/distributed.py, ser/training/trainer.py). --sync-batchnorm true computes batch-norm
+statistics over the global batch.
 """
 import argparse
 import os
@@ -21,9 +32,10 @@ import torch
 from ser.data.atomic import atomic_write_text
 from ser.errors import SerError, run_main
 from ser.training import config as C
+from ser.training import distributed
 from ser.training.checkpoint import seed_everything
-from ser.training.dataset import AUG_POLICIES, load_fold, prepare
-from ser.training.trainer import Trainer, select_device
+from ser.training.dataset import AUG_POLICIES, TRAIN_SOURCES, load_fold, prepare, resolve_train_source
+from ser.training.trainer import Trainer
 
 
 def _bool(text):
@@ -48,15 +60,24 @@ def get_parser():
     p.add_argument("--aug-policy", choices=AUG_POLICIES, default="refuse",
                    help="augmented copies whose source is not in train.list: refuse (error) or select "
                         "(skip them, for dirs that augment the whole corpus)")
+    p.add_argument("--synthetic-dirs", action="append", default=[],
+                   help="white-space separated data dirs of synthetic utterances of this fold (repeatable)")
+    p.add_argument("--train-source", choices=TRAIN_SOURCES, default=None,
+                   help="train on real data, synthetic data only, or both "
+                        "(default: both with --synthetic-dirs, else real)")
     p.add_argument("--seed", type=int, default=1, help="seed of every random generator")
     p.add_argument("--outdir", help="experiment dir (required unless --print-config-hash)")
-    p.add_argument("--ngpu", type=int, default=None, help="0: CPU, 1: cuda:0 (default: 1 if CUDA is available)")
+    p.add_argument("--ngpu", type=int, default=None,
+                   help="0: CPU, 1: cuda:0 (default: 1 if CUDA is available); under torchrun "
+                        "(utils/launch_train.sh --ngpu N) N = GPUs per node, one per process")
     p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
     g = p.add_argument_group("config overrides (part of the resolved config)")
     g.add_argument("--model", help="model name (ser.models registry)")
     g.add_argument("--mixup", type=_bool, help="true|false")
     g.add_argument("--mixup-alpha", type=float, help="Beta(alpha, alpha) of the mixup weight")
     g.add_argument("--max-epochs", type=int)
+    g.add_argument("--sync-batchnorm", type=_bool, default=False,
+                   help="with several processes: batch-norm statistics over the global batch (true|false)")
     g.add_argument("--set", action="append", default=[], metavar="KEY.SUB=VALUE",
                    help="override any config key; VALUE is parsed as YAML (repeatable)")
     p.add_argument("--print-config-hash", action="store_true",
@@ -80,9 +101,16 @@ def resolve_config(args):
         if args.mixup_alpha is not None:
             named["mixup"]["alpha"] = args.mixup_alpha
     cfg = C.merge(cfg, named, "command line")
+    if args.sync_batchnorm:  # only then, so that other configs (and their hashes) stay as they were
+        cfg["sync_batchnorm"] = True
     aug_dirs = [d for text in args.aug_dirs for d in text.split()]
     cfg["data"] = {"feats_dir": args.feats_dir, "fold_dir": args.fold_dir, "classes": args.classes,
                    "aug_dirs": aug_dirs, "aug_policy": args.aug_policy}
+    synthetic_dirs = [d for text in args.synthetic_dirs for d in text.split()]
+    if synthetic_dirs or args.train_source not in (None, "real"):
+        # only then: configs of runs without synthetic data (and their hashes) stay as they were
+        cfg["data"]["synthetic_dirs"] = synthetic_dirs
+        cfg["data"]["train_source"] = resolve_train_source(args.train_source, synthetic_dirs)
     cfg["seed"] = args.seed
     return C.canonical(cfg)
 
@@ -117,18 +145,20 @@ def main(argv=None):
     if check_outdir(args.outdir, resolved, args.config) == "done":
         print(f"{args.outdir}: already trained (done present, same config)", file=sys.stderr)
         return 0
-    device = select_device(args.ngpu)
+    device = distributed.setup(args.ngpu).device  # cuda:LOCAL_RANK / cpu under torchrun
     if args.num_threads is not None:
         torch.set_num_threads(args.num_threads)
     data = resolved["data"]
-    fold = load_fold(data["feats_dir"], data["fold_dir"], data["classes"], data["aug_dirs"], data["aug_policy"])
+    fold = load_fold(data["feats_dir"], data["fold_dir"], data["classes"], data["aug_dirs"], data["aug_policy"],
+                     data.get("synthetic_dirs", ()), data.get("train_source"))
     seg = resolved["segment"]
     prepared = prepare(fold, seg["length"], seg["shift"])
 
     from ser.models import build_model  # the model zoo is imported only when training
 
     os.makedirs(args.outdir, exist_ok=True)
-    atomic_write_text(os.path.join(args.outdir, "config.yaml"), C.dump(resolved))
+    if distributed.is_main():
+        atomic_write_text(os.path.join(args.outdir, "config.yaml"), C.dump(resolved))
     seed_everything(args.seed)
     if device.type == "cuda":
         torch.backends.cudnn.deterministic = True
@@ -139,13 +169,16 @@ def main(argv=None):
             "segment": dict(seg), "feat_conf": fold.feat_conf, "train_config": resolved,
             "config_hash": C.config_hash(resolved)}
     n_aug = sum(1 for u, s in fold.train_source.items() if u != s)
+    n_syn = len(fold.synthetic)
     notes = [f"config hash {meta['config_hash']}, device {device}, model {resolved['model']} "
              f"({sum(p.numel() for p in model.parameters())} parameters)",
-             f"train: {len(fold.train) - n_aug} utterances + {n_aug} augmented copies = "
+             f"train: {len(fold.train) - n_aug - n_syn} utterances + {n_aug} augmented copies"
+             f"{f' + {n_syn} synthetic' if n_syn else ''} = "
              f"{len(prepared.train_set)} segments; valid: {len(fold.valid)} utterances; "
              f"classes: {' '.join(fold.classes)}"]
     trainer = Trainer(model, prepared, resolved, args.outdir, device, args.seed, meta, notes=notes)
     trainer.run()
+    distributed.cleanup()
     return 0
 
 

@@ -102,3 +102,16 @@ def read_predictions(path):
             pred.append(parts[2])
             post.append([float(x) for x in parts[3:]])
     return utts, true, pred, np.asarray(post, dtype=np.float64).reshape(len(utts), len(classes)), classes
+
+
+def scores_up_to_date(out_dir, inputs):
+    """True when `out_dir/done` exists and is newer than every input file (model, feats, list).
+
+    Lets a re-run of a scoring stage skip conditions that are already scored, while a retrained
+    model or new features (newer files) are scored again.
+    """
+    done = os.path.join(out_dir, "done")
+    if not os.path.exists(done):
+        return False
+    t = os.path.getmtime(done)
+    return all(os.path.getmtime(p) <= t for p in inputs if os.path.exists(p))

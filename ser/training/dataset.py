@@ -20,6 +20,15 @@ its source's label. Checks, each a SerError naming the utterance:
 - a copy taken for training whose id or speaker, stripped of augmentation prefixes
   (`sp1.1-03-03a01Fa` -> `03-03a01Fa`, `sp1.1-03` -> `03`), names a valid/test utterance or
   speaker is refused under both policies (a utt2uniq that contradicts the copy's name).
+
+Synthetic data (`--synthetic-dirs`, written by ser.bin.generate: feats.scp, utt2spk, utt2emo,
+model_train.list) has no source utterance. A synthetic dir is accepted only when every utterance
+is conditioned on (utt2spk) a TRAINING speaker of the fold, its id is not a real utterance id,
+its label is a class, and the diffusion model that generated it was trained on this fold's
+train.list utterances only (model_train.list); anything else is refused. `train_source` says what
+the model trains on: "real" (train.list + augmented copies), "synthetic" (the synthetic dirs
+only: paper 2, Table 2; validation stays real) or "both"; default "both" with synthetic dirs,
+"real" without.
 """
 import os
 from dataclasses import dataclass, field
@@ -36,6 +45,7 @@ from ser.training import normalization
 from ser.training.segments import cut_segment, segment_matrix, segment_starts
 
 AUG_POLICIES = ("refuse", "select")
+TRAIN_SOURCES = ("real", "synthetic", "both")
 
 
 def read_classes(path):
@@ -118,10 +128,64 @@ class FoldData:
     valid_labels: dict
     feat_dim: int
     feat_conf: dict = field(default_factory=dict)
+    synthetic: list = field(default_factory=list)    # ids of the synthetic training utterances
 
 
-def load_fold(feats_dir, fold_dir, classes_path, aug_dirs=(), aug_policy="refuse"):
+def resolve_train_source(train_source, synthetic_dirs):
+    """The training source (see the module docstring); SerError for a contradiction."""
+    if train_source is None:
+        return "both" if synthetic_dirs else "real"
+    if train_source not in TRAIN_SOURCES:
+        raise SerError(f"unknown training source {train_source!r} (choose from {', '.join(TRAIN_SOURCES)})")
+    if train_source == "real" and synthetic_dirs:
+        raise SerError("synthetic dirs given with training source 'real' (use 'both' or 'synthetic')")
+    if train_source != "real" and not synthetic_dirs:
+        raise SerError(f"training source '{train_source}' needs synthetic dirs (--synthetic-dirs)")
+    return train_source
+
+
+def load_synthetic(syn_dir, fold_dir, train, utt2spk, held_out, label_of, taken):
+    """{utt: matrix} and {utt: class index} of a synthetic data dir, after the checks of the
+    module docstring. `taken`: ids already in the training set; `label_of(label, where)`."""
+    train_list = os.path.join(fold_dir, "train.list")
+    model_list = os.path.join(syn_dir, "model_train.list")
+    if not os.path.exists(model_list):
+        raise SerError(f"synthetic dir {syn_dir} has no model_train.list (the training utterances of the "
+                       f"diffusion model), so it cannot be checked against {train_list}")
+    train_set = set(train)
+    for utt in read_utt_list(model_list):
+        if utt not in train_set:
+            raise SerError(f"{model_list}: the diffusion model of {syn_dir} was trained on '{utt}', which is "
+                           f"not in {train_list}")
+    train_speakers = {utt2spk[u] for u in train}
+    syn_spk_path, syn_emo_path = os.path.join(syn_dir, "utt2spk"), os.path.join(syn_dir, "utt2emo")
+    syn_spk, syn_emo = read_kv(syn_spk_path), read_kv(syn_emo_path)
+    labels = {}
+    for utt in read_kv(os.path.join(syn_dir, "feats.scp")):
+        if utt not in syn_spk:
+            raise SerError(f"{syn_spk_path}: no speaker for synthetic utterance '{utt}'")
+        spk = syn_spk[utt]
+        if spk in held_out:
+            raise SerError(f"{syn_dir}: synthetic utterance '{utt}' is conditioned on speaker '{spk}', "
+                           f"a valid/test speaker of {fold_dir}")
+        if spk not in train_speakers:
+            raise SerError(f"{syn_dir}: synthetic utterance '{utt}' is conditioned on speaker '{spk}', "
+                           f"not a training speaker of {fold_dir}")
+        if utt in utt2spk or utt in taken:
+            raise SerError(f"{syn_dir}: synthetic utterance id '{utt}' is already used by a real or "
+                           f"training utterance")
+        if utt not in syn_emo:
+            raise SerError(f"{syn_emo_path}: no emotion label for synthetic utterance '{utt}'")
+        labels[utt] = label_of(syn_emo[utt], f"{syn_emo_path}: label '{syn_emo[utt]}' of '{utt}'")
+    return load_matrices(syn_dir, list(labels)), labels
+
+
+def load_fold(feats_dir, fold_dir, classes_path, aug_dirs=(), aug_policy="refuse", synthetic_dirs=(),
+              train_source=None):
     """Read and check one fold's training/validation data (see the module docstring)."""
+    train_source = resolve_train_source(train_source, synthetic_dirs)
+    if train_source == "synthetic" and aug_dirs:
+        raise SerError("training source 'synthetic' cannot use augmented copies of real utterances (--aug-dirs)")
     if aug_policy not in AUG_POLICIES:
         raise SerError(f"unknown augmentation policy {aug_policy!r} (choose from {', '.join(AUG_POLICIES)})")
     classes = read_classes(classes_path)
@@ -157,9 +221,11 @@ def load_fold(feats_dir, fold_dir, classes_path, aug_dirs=(), aug_policy="refuse
 
     train_labels = {u: label(u) for u in train}
     valid_labels = {u: label(u) for u in valid}
-    train_mats = load_matrices(feats_dir, train)
+    real_train = train if train_source != "synthetic" else []
+    train_mats = load_matrices(feats_dir, real_train)
     valid_mats = load_matrices(feats_dir, valid)
-    train_source = {u: u for u in train}
+    train_labels = {u: train_labels[u] for u in real_train}
+    source_of = {u: u for u in real_train}
     train_set = set(train)
     held_out_utts = set(valid) | set(test)
     speakers = set(utt2spk.values())
@@ -191,19 +257,32 @@ def load_fold(feats_dir, fold_dir, classes_path, aug_dirs=(), aug_policy="refuse
                 why = f"utterance '{id_origin}'" if id_origin in held_out_utts else f"speaker '{bad[0]}'"
                 raise SerError(f"{aug_dir}: augmented copy '{utt}' (source '{source}' in {uniq_path}) is a copy of "
                                f"held-out (valid/test) {why} of {fold_dir}")
-            if utt in train_source:
+            if utt in source_of:
                 raise SerError(f"{aug_dir}: augmented copy '{utt}' duplicates an utterance id already in the training set")
             chosen.append(utt)
-            train_source[utt] = source
+            source_of[utt] = source
             train_labels[utt] = train_labels[source]
         train_mats.update(load_matrices(aug_dir, chosen))
+
+    def class_of(value, where):
+        if value not in class_index:
+            raise SerError(f"{where} is not in {classes_path}")
+        return class_index[value]
+
+    synthetic = []
+    for syn_dir in synthetic_dirs:
+        mats, labels = load_synthetic(syn_dir, fold_dir, train, utt2spk, held_out, class_of, source_of)
+        train_mats.update(mats)
+        train_labels.update(labels)
+        source_of.update({u: u for u in mats})
+        synthetic += list(mats)
 
     dims = {m.shape[1] for m in list(train_mats.values()) + list(valid_mats.values())}
     if len(dims) != 1:
         raise SerError(f"feature dimensions differ between utterances: {sorted(dims)}")
-    return FoldData(classes=classes, train=train_mats, train_labels=train_labels, train_source=train_source,
+    return FoldData(classes=classes, train=train_mats, train_labels=train_labels, train_source=source_of,
                     valid=valid_mats, valid_labels=valid_labels, feat_dim=dims.pop(),
-                    feat_conf=read_feat_conf(feats_dir))
+                    feat_conf=read_feat_conf(feats_dir), synthetic=synthetic)
 
 
 class SegmentSet(torch.utils.data.Dataset):

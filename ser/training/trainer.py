@@ -8,6 +8,20 @@ history.tsv columns: epoch, lr (the rate used during the epoch), train_loss (mea
 cross-entropy, against the mixed labels under mixup), valid_loss (mean over validation
 utterances of -log of the utterance posterior of the true class), valid_uar, valid_wa (both at
 utterance level: segment posteriors averaged per utterance), time (seconds).
+
+Data-parallel training (several processes started by torchrun, see ser/training/distributed.py
+and utils/launch_train.sh): every rank draws the same epoch order, batches and mixup weights from
+its copy of the shared generator, and trains on its contiguous share of each GLOBAL batch
+(`batch_size` stays the global batch; it must divide by the number of processes), so the ranks
+together see exactly the batches of a single-process run; DDP averages the gradients. Mixup
+partners are the single-process ones: a rank loads the partner segments of its share itself.
+A last global batch smaller than the number of processes is dropped. BatchNorm statistics are
+per process unless the config says `sync_batchnorm: true`. Validation utterances are split
+between the ranks and the posteriors gathered; rank 0 takes the plateau/early-stop decision and
+broadcasts it. Rank 0 alone writes files; the checkpoint holds every rank's random states, so a
+resumed run with the same number of processes continues bit-identically. Dropout masks come from
+each rank's own stream (seeded per rank), so a run with dropout or per-process BatchNorm is not
+numerically the single-process run.
 """
 import logging
 import math
@@ -20,18 +34,24 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ser.training import distributed as D
+
 from ser.data.atomic import atomic_open, atomic_write_text
 from ser.errors import SerError
 from ser.eval.metrics import uar, weighted_accuracy
-from ser.training.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
+from ser.training.checkpoint import (load_checkpoint, rng_states, save_checkpoint, seed_everything,
+                                     set_rng_states)
 from ser.training.inference import posteriors_of_segment_sets
-from ser.training.mixup import mixup_batch, soft_cross_entropy
+from ser.training.mixup import mixup_batch, sample_lambda, soft_cross_entropy
 from ser.training.model_io import MODEL_FILE, save_model
 from ser.training.plateau import Plateau
 
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "valid_loss", "valid_uar", "valid_wa", "time")
 CHECKPOINT = os.path.join("checkpoints", "last.pt")
 LOGGER = "ser.train"
+# Tests: exit (status KILL_STATUS) after the checkpoint of this epoch, as a killed job would.
+KILL_ENV = "SER_TRAIN_KILL_AFTER_EPOCH"
+KILL_STATUS = 75
 
 
 def select_device(ngpu=None):
@@ -58,6 +78,29 @@ def epoch_batches(num_items, batch_size, generator, cap=None):
     if len(batches) > 1 and len(batches[-1]) == 1:
         batches.pop()
     return batches
+
+
+def mixup_partners(batch, lo, hi, alpha, generator):
+    """(lam, dataset indices of the mixup partners of batch[lo:hi]) for one global batch.
+
+    Draws exactly what mixup_batch draws for the whole batch (lam, then a permutation of it), so
+    every rank, drawing from its copy of the shared generator, mixes its share with the partners
+    a single process would use."""
+    lam = sample_lambda(alpha, generator)
+    perm = torch.randperm(len(batch), generator=generator)
+    return lam, [batch[j] for j in perm[lo:hi].tolist()]
+
+
+def _kill_hook():
+    """on_epoch_end from $SER_TRAIN_KILL_AFTER_EPOCH (tests through the command line)."""
+    value = os.environ.get(KILL_ENV)
+    if not value:
+        return None
+
+    def hook(epoch):
+        if epoch == int(value):
+            raise SystemExit(KILL_STATUS)
+    return hook
 
 
 def _format_row(row):
@@ -96,26 +139,52 @@ class _LogToOutdir:
             h.close()
 
 
+class _Quiet:
+    """The training logger of ranks other than 0: messages go nowhere."""
+
+    def __enter__(self):
+        logger = logging.getLogger(LOGGER + ".quiet")
+        logger.propagate = False
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
+        return logger
+
+    def __exit__(self, *exc):
+        pass
+
+
 class Trainer:
     """Train `model` on `data` (a dataset.PreparedData) with the resolved `config`.
 
     `meta` is the model.pt meta without cmvn (added here from `data`). The caller seeds the
     global generators (checkpoint.seed_everything) before building the model; the data-order and
     mixup generator is seeded here from `seed`. `on_epoch_end(epoch)` is called after an
-    epoch's checkpoint is written (tests raise from it to simulate a killed job); `notes` are
-    logged at the start of the run.
+    epoch's checkpoint is written (tests raise from it to simulate a killed job; default: the
+    SER_TRAIN_KILL_AFTER_EPOCH hook); `notes` are logged at the start of the run.
+
+    Under torch.distributed (distributed.setup() joined a process group) `device` is this
+    rank's device and the model is wrapped in DDP (see the module docstring).
     """
 
     def __init__(self, model, data, config, outdir, device, seed, meta, on_epoch_end=None, notes=()):
-        self.model = model.to(device)
+        self.device = torch.device(device)
+        self.world, self.rank = D.world_size(), D.rank()
+        self.sync_batchnorm = bool(config.get("sync_batchnorm", False)) and self.world > 1
+        D.per_process_batch(config["batch_size"], self.world)   # SerError unless it divides
+        model = model.to(self.device)
+        if self.sync_batchnorm:
+            model = D.convert_sync_batchnorm(model, self.device)
+        self.model = model                        # the module: state dicts, validation, model.pt
+        self.net = D.wrap_ddp(model, self.device)  # what is trained (DDP under torch.distributed)
+        if self.rank > 0:  # own dropout streams; rank 0 keeps the single-process stream
+            seed_everything(D.rank_seed(seed, self.rank))
         self.data = data
         self.config = config
         self.outdir = outdir
-        self.device = torch.device(device)
         self.num_classes = meta["num_classes"]
         self.meta = dict(meta, cmvn_mean=[float(v) for v in data.cmvn_mean],
                          cmvn_std=[float(v) for v in data.cmvn_std])
-        self.on_epoch_end = on_epoch_end
+        self.on_epoch_end = on_epoch_end if on_epoch_end is not None else _kill_hook()
         self.notes = list(notes)
         self.generator = torch.Generator().manual_seed(seed)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config["optim"]["lr"],
@@ -127,19 +196,44 @@ class Trainer:
         self.finished = False
         self.valid_utts = list(data.valid_segments)
         self.valid_true = np.array([data.valid_labels[u] for u in self.valid_utts], dtype=np.int64)
+        if self.world > 1:
+            bn = "synchronised (global batch)" if self.sync_batchnorm else "per process"
+            self.notes.append(f"distributed: {self.world} processes ({D.dist.get_backend()}), "
+                              f"{config['batch_size'] // self.world} segments per process and step "
+                              f"(global batch {config['batch_size']}), batch norm {bn}")
 
     # --- state -------------------------------------------------------------------------------
     def state_dict(self):
-        return {"epoch": self.epoch, "finished": self.finished, "history": self.history,
-                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "plateau": self.plateau.state_dict(), "rng": rng_states(self.generator)}
+        """The checkpoint. Under torch.distributed a collective (all ranks call it): "rng" is
+        rank 0's random states, "rng_ranks" every rank's."""
+        state = {"epoch": self.epoch, "finished": self.finished, "history": self.history,
+                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "plateau": self.plateau.state_dict(), "rng": rng_states(self.generator)}
+        if self.world > 1:
+            state["rng_ranks"] = D.all_gather_object(state["rng"])
+        return state
 
     def load_state_dict(self, state):
+        """Restore a checkpoint; returns a note when the random streams could not all be restored
+        (the number of processes changed), else None."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.plateau.load_state_dict(state["plateau"])
-        set_rng_states(state["rng"], self.generator)
         self.epoch, self.finished, self.history = state["epoch"], state["finished"], state["history"]
+        ranks = state.get("rng_ranks") or [state["rng"]]
+        if len(ranks) == self.world:
+            set_rng_states(ranks[self.rank], self.generator)
+            return None
+        # rank 0 continues its own streams; the shared generator (data order, mixup) is the same
+        # on all ranks; the other ranks' own streams (dropout) are re-seeded from the epoch
+        if self.rank == 0:
+            set_rng_states(state["rng"], self.generator)
+        else:
+            self.generator.set_state(state["rng"]["generator"])
+            seed_everything(D.rank_seed(self.epoch, self.rank))
+        return (f"checkpoint written by {len(ranks)} process(es), resumed with {self.world}: data order "
+                f"and mixup continue, dropout streams are re-seeded (not bit-identical to an "
+                f"uninterrupted run)")
 
     @property
     def lr(self):
@@ -153,33 +247,59 @@ class Trainer:
     def train_epoch(self):
         """One pass over (a subset of) the training segments; returns the mean loss."""
         cfg = self.config
+        world, rank = self.world, self.rank
         batches = epoch_batches(len(self.data.train_set), cfg["batch_size"], self.generator,
                                 cfg["max_train_segments_per_epoch"])
-        loader = torch.utils.data.DataLoader(self.data.train_set, batch_sampler=batches,
+        batches = [b for b in batches if len(b) >= world]  # every rank needs a share
+        bounds = [D.shard_bounds(len(b), rank, world) for b in batches]
+        loader = torch.utils.data.DataLoader(self.data.train_set,
+                                             batch_sampler=[b[lo:hi] for b, (lo, hi) in zip(batches, bounds)],
                                              num_workers=cfg["num_workers"])
-        self.model.train()
+        self.net.train()
         total, count = 0.0, 0
         mix = cfg["mixup"]
-        for x, y in tqdm(loader, desc=f"epoch {self.epoch + 1}", file=sys.stderr, leave=False,
-                         mininterval=1.0 if sys.stderr.isatty() else 30.0):
+        steps = tqdm(zip(loader, batches, bounds), total=len(batches), desc=f"epoch {self.epoch + 1}",
+                     file=sys.stderr, leave=False, disable=rank > 0,
+                     mininterval=1.0 if sys.stderr.isatty() else 30.0)
+        for (x, y), batch, (lo, hi) in steps:
             x, y = x.to(self.device), y.to(self.device)
             if mix["enabled"]:
                 onehot = F.one_hot(y, self.num_classes).float()
-                x, target, _ = mixup_batch(x, onehot, mix["alpha"], self.generator)
-                loss = soft_cross_entropy(self.model(x), target)
+                if world == 1:
+                    x, target, _ = mixup_batch(x, onehot, mix["alpha"], self.generator)
+                else:
+                    lam, partners = mixup_partners(batch, lo, hi, mix["alpha"], self.generator)
+                    px, py = self._segments(partners)
+                    x = lam * x + (1.0 - lam) * px
+                    target = lam * onehot + (1.0 - lam) * F.one_hot(py, self.num_classes).float()
+                loss = soft_cross_entropy(self.net(x), target)
             else:
-                loss = F.cross_entropy(self.model(x), y)
+                loss = F.cross_entropy(self.net(x), y)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # DDP averages the ranks' gradients; a share of unequal size is weighted so that the
+            # result is the gradient of the mean over the global batch (factor 1 for full batches)
+            scale = (hi - lo) * world / len(batch)
+            (loss if scale == 1 else loss * scale).backward()
             self.optimizer.step()
             total += loss.item() * len(y)
             count += len(y)
+        total, count = D.all_reduce_sum([total, count])
         return total / max(count, 1)
 
+    def _segments(self, indices):
+        """(x, y) of training segments `indices`, on the device (mixup partners of other ranks)."""
+        items = [self.data.train_set[i] for i in indices]
+        x = torch.stack([it[0] for it in items]).to(self.device)
+        y = torch.tensor([it[1] for it in items], dtype=torch.int64, device=self.device)
+        return x, y
+
     def validate(self):
-        """(valid_loss, UAR, WA) at utterance level."""
-        post = posteriors_of_segment_sets(self.model, self.data.valid_segments, self.device,
-                                          self.config["valid_batch_size"])
+        """(valid_loss, UAR, WA) at utterance level. Under torch.distributed a collective: each
+        rank scores every world-th utterance and the posteriors are gathered on all ranks."""
+        mine = {u: self.data.valid_segments[u] for u in self.valid_utts[self.rank::self.world]}
+        post = posteriors_of_segment_sets(self.model, mine, self.device, self.config["valid_batch_size"])
+        if self.world > 1:
+            post = {u: p for part in D.all_gather_object(post) for u, p in part.items()}
         probs = np.stack([post[u] for u in self.valid_utts])
         pred = probs.argmax(axis=1)
         loss = float(-np.log(np.maximum(probs[np.arange(len(pred)), self.valid_true], 1e-12)).mean())
@@ -188,28 +308,37 @@ class Trainer:
 
     # --- the run -----------------------------------------------------------------------------
     def run(self):
-        """Train (resuming from checkpoints/last.pt if present), then write `done`."""
-        os.makedirs(os.path.join(self.outdir, "checkpoints"), exist_ok=True)
-        with _LogToOutdir(self.outdir) as log:
+        """Train (resuming from checkpoints/last.pt if present), then write `done`.
+
+        Under torch.distributed every rank calls it; rank 0 alone writes and logs."""
+        main = self.rank == 0
+        if main:
+            os.makedirs(os.path.join(self.outdir, "checkpoints"), exist_ok=True)
+        with _LogToOutdir(self.outdir) if main else _Quiet() as log:
             for note in self.notes:
                 log.info(note)
             ckpt = os.path.join(self.outdir, CHECKPOINT)
-            if os.path.exists(ckpt):
-                self.load_state_dict(load_checkpoint(ckpt))
+            if D.broadcast_object(os.path.exists(ckpt) if main else None):  # rank 0 decides
+                note = self.load_state_dict(load_checkpoint(ckpt))
                 log.info(f"resumed from {ckpt} after epoch {self.epoch}")
+                if note:
+                    log.info(note)
             max_epochs = self.config["max_epochs"]
             if not self.valid_utts and not self.finished:
                 log.info("no validation utterances: no model selection or LR schedule; model.pt = last epoch")
             while not self.finished and self.epoch < max_epochs:
                 self._one_epoch(log, max_epochs)
             model_path = os.path.join(self.outdir, MODEL_FILE)
-            if not os.path.exists(model_path):  # never validated successfully: keep the last model
+            D.broadcast_buffers(self.model)
+            if main and not os.path.exists(model_path):  # never validated successfully: keep the last model
                 save_model(model_path, self.model, dict(self.meta, best_epoch=self.epoch, valid_uar=None))
             best = self.plateau.best if self.plateau.best > -math.inf else float("nan")
             best_epoch = self.plateau.best_epoch if self.valid_utts else self.epoch
             summary = f"best_epoch {best_epoch} valid_uar {best:.4f} epochs {self.epoch}\n"
             log.info("finished: " + summary.strip())
-            atomic_write_text(os.path.join(self.outdir, "done"), summary)
+            if main:
+                atomic_write_text(os.path.join(self.outdir, "done"), summary)
+            D.barrier()
         return {"best_epoch": best_epoch, "valid_uar": best, "epochs": self.epoch}
 
     def _one_epoch(self, log, max_epochs):
@@ -221,28 +350,39 @@ class Trainer:
         row = {"epoch": self.epoch, "lr": lr, "train_loss": train_loss,
                "valid_loss": float("nan"), "valid_uar": float("nan"), "valid_wa": float("nan")}
         note, stop = "", False
+        main = self.rank == 0
         model_path = os.path.join(self.outdir, MODEL_FILE)
+        D.broadcast_buffers(self.model)  # per-process BN statistics: rank 0's are the model's
         if self.valid_utts and (self.epoch % every == 0 or self.epoch == max_epochs):
-            row["valid_loss"], row["valid_uar"], row["valid_wa"] = self.validate()
-            improved, new_lr, stop = self.plateau.step(row["valid_uar"], self.epoch, lr)
+            scores = self.validate()
+            decision = None
+            if main:
+                decision = (scores, self.plateau.step(scores[1], self.epoch, lr), self.plateau.state_dict())
+            scores, (improved, new_lr, stop), plateau_state = D.broadcast_object(decision)
+            self.plateau.load_state_dict(plateau_state)
+            row["valid_loss"], row["valid_uar"], row["valid_wa"] = scores
             if improved:
-                save_model(model_path, self.model,
-                           dict(self.meta, best_epoch=self.epoch, valid_uar=row["valid_uar"]))
+                if main:
+                    save_model(model_path, self.model,
+                               dict(self.meta, best_epoch=self.epoch, valid_uar=row["valid_uar"]))
                 note += " *best*"
             if new_lr != lr:
                 self._set_lr(new_lr)
                 note += f" lr -> {new_lr:.3g}"
             if stop:
                 note += f" early stop ({self.plateau.bad_total} validations without improvement)"
-        elif not self.valid_utts:
+        elif not self.valid_utts and main:
             save_model(model_path, self.model, dict(self.meta, best_epoch=self.epoch, valid_uar=None))
         row["time"] = time.time() - start
         self.history.append(row)
         self.finished = stop or self.epoch >= max_epochs
-        save_checkpoint(os.path.join(self.outdir, CHECKPOINT), self.state_dict())
-        write_history(os.path.join(self.outdir, "history.tsv"), self.history)
+        state = self.state_dict()  # a collective under torch.distributed
+        if main:
+            save_checkpoint(os.path.join(self.outdir, CHECKPOINT), state)
+            write_history(os.path.join(self.outdir, "history.tsv"), self.history)
         log.info(f"epoch {self.epoch}/{max_epochs} lr {lr:.3g} train_loss {train_loss:.4f} "
                  f"valid_loss {row['valid_loss']:.4f} valid_uar {row['valid_uar']:.4f} "
                  f"valid_wa {row['valid_wa']:.4f} time {row['time']:.1f}s{note}")
         if self.on_epoch_end is not None:
+            D.barrier()  # the checkpoint is on disk before any rank leaves
             self.on_epoch_end(self.epoch)

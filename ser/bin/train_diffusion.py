@@ -1,0 +1,155 @@
+"""Train the text-conditioned diffusion model of one fold on its training mel segments (issue 5).
+
+    python -m ser.bin.train_diffusion --config conf/diffusion.yaml --feats-dir data/all_mel \\
+        --fold-dir data/all_folds/1 [--text-dir data/all] --seed 1 [--ngpu 0] [--num-threads 1] \\
+        --outdir exp/all/diffusion_<hash>/fold.1
+
+Only the fold's train.list utterances are used (the classifier's fold checks refuse a train.list
+with a valid/test speaker); each 80 x 256 segment (padded with -1 = silence) is conditioned on
+"<sentence> | emotion: <emo> | speaker: <spk>" of its utterance, with sentence, emotion and
+speaker from --text-dir (text, utt2emo, utt2spk; default: --feats-dir). The sentencepiece
+conditioner (the CPU default) gets a model trained on the fold's transcripts and condition
+strings, stored as <outdir>/spm.model; the BERT conditioner loads `conditioner.pretrained`.
+
+Writes into --outdir: config.yaml (resolved config), train_utts.list (the utterances used),
+combinations.tsv (speaker, emotion, sentence of the training utterances: what generate.py
+conditions on), feat_conf.yaml (the mel feature config), spm.model/.vocab, train.log,
+history.tsv, checkpoints/last.pt, model.pt (EMA weights) and finally `done`. Re-running:
+- with `done` and the same resolved config: prints "already trained" and exits 0;
+- without `done`: resumes from checkpoints/last.pt (the result equals an uninterrupted run);
+- with a different resolved config: one-line error (use another --outdir).
+"""
+import argparse
+import os
+import shutil
+import sys
+
+import torch
+
+from ser.bin.train import check_outdir
+from ser.data.atomic import atomic_write_text
+from ser.diffusion import config as DC
+from ser.diffusion.conditioning import train_sentencepiece
+from ser.diffusion.data import load_training_segments, write_combinations
+from ser.diffusion.model_io import build_nets
+from ser.diffusion.trainer import DiffusionTrainer, autocast_dtype
+from ser.errors import SerError, run_main
+from ser.training import config as TC
+from ser.training.checkpoint import seed_everything
+from ser.training.dataset import read_feat_conf
+from ser.training.trainer import select_device
+
+SPM_PREFIX = "spm"
+
+
+def get_parser():
+    p = argparse.ArgumentParser(
+        prog="ser.bin.train_diffusion",
+        description="Train the diffusion model of one fold (see the module docstring).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--config", required=True, help="diffusion config (YAML, see ser/diffusion/config.py)")
+    p.add_argument("--feats-dir", required=True, help="mel data dir: feats.scp, utt2spk [, conf.yaml]")
+    p.add_argument("--fold-dir", required=True, help="dir with train.list, valid.list, test.list [, info.yaml]")
+    p.add_argument("--text-dir", default=None, help="data dir with text, utt2emo, utt2spk (default: --feats-dir)")
+    p.add_argument("--seed", type=int, default=1, help="seed of every random generator")
+    p.add_argument("--outdir", help="experiment dir (required unless --print-config[-hash])")
+    p.add_argument("--ngpu", type=int, default=None, help="0: CPU, 1: cuda:0 (default: 1 if CUDA is available)")
+    p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
+    p.add_argument("--max-steps", type=int, default=None, help="override max_steps (part of the resolved config)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.SUB=VALUE",
+                   help="override any config key; VALUE is parsed as YAML (repeatable)")
+    p.add_argument("--print-config-hash", action="store_true",
+                   help="print the hash of the resolved config (without seed and fold) and exit")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    return p
+
+
+def resolve_config(args):
+    """DEFAULTS <- --config <- --set <- --max-steps, plus the data arguments and the seed."""
+    cfg = DC.apply_overrides(DC.load_config(args.config), args.set)
+    if args.max_steps is not None:
+        cfg = DC.merge(cfg, {"max_steps": args.max_steps}, "--max-steps")
+    cfg["data"] = {"feats_dir": args.feats_dir, "fold_dir": args.fold_dir,
+                   "text_dir": args.text_dir or args.feats_dir}
+    cfg["seed"] = args.seed
+    return TC.canonical(cfg)
+
+
+def prepare_outdir(outdir, resolved, data):
+    """Write the run's description files (idempotent: the same content on a resumed run)."""
+    os.makedirs(outdir, exist_ok=True)
+    atomic_write_text(os.path.join(outdir, "config.yaml"), TC.dump(resolved))
+    atomic_write_text(os.path.join(outdir, "train_utts.list"), "".join(u + "\n" for u in data.utts))
+    write_combinations(os.path.join(outdir, "combinations.tsv"), data.combinations())
+    feat_conf = os.path.join(resolved["data"]["feats_dir"], "conf.yaml")
+    if os.path.isfile(feat_conf):
+        shutil.copyfile(feat_conf, os.path.join(outdir, "feat_conf.yaml"))
+
+
+def sentencepiece_model(outdir, resolved, data):
+    """<outdir>/spm.model, trained on the fold's transcripts + condition strings if absent."""
+    path = os.path.join(outdir, SPM_PREFIX + ".model")
+    if not os.path.isfile(path):
+        texts = sorted({data.text[u] for u in data.utts if data.text[u]}) + sorted(set(data.conditions))
+        spm = resolved["spm"]
+        train_sentencepiece(texts, os.path.join(outdir, SPM_PREFIX), vocab_size=spm["vocab_size"],
+                            model_type=spm["model_type"])
+    return path
+
+
+def main(argv=None, on_checkpoint=None):
+    args = get_parser().parse_args(argv)
+    resolved = resolve_config(args)
+    if args.print_config_hash:
+        print(TC.config_hash(resolved))
+        return 0
+    if args.print_config:
+        sys.stdout.write(TC.dump(resolved))
+        return 0
+    if not args.outdir:
+        raise SerError("--outdir is required")
+    if check_outdir(args.outdir, resolved, args.config) == "done":
+        print(f"{args.outdir}: already trained (done present, same config)", file=sys.stderr)
+        return 0
+    device = select_device(args.ngpu)
+    if args.num_threads is not None:
+        torch.set_num_threads(args.num_threads)
+    seg = resolved["segment"]
+    data = load_training_segments(args.feats_dir, args.fold_dir, resolved["data"]["text_dir"],
+                                  seg["length"], seg["shift"], seg["pad_value"])
+    train_set = set(data.utts)
+    assert all(u in train_set for u in data.segment_utts), "a segment of a non-training utterance"
+    prepare_outdir(args.outdir, resolved, data)
+
+    cond_conf = DC.conditioner_conf(resolved)
+    if cond_conf["type"] == "sentencepiece":
+        cond_conf["spm_model"] = sentencepiece_model(args.outdir, resolved, data)
+    seed_everything(args.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    nets = build_nets(DC.denoiser_conf(resolved, data.n_mels), cond_conf)
+    saved_cond = {k: v for k, v in cond_conf.items() if k != "proj_dim"}
+    if saved_cond["type"] == "sentencepiece":
+        saved_cond["spm_model"] = os.path.basename(saved_cond["spm_model"])   # relative to the model dir
+    meta = {"denoiser": dict(nets["denoiser"].conf), "conditioner": saved_cond,
+            "process": dict(resolved["process"]), "segment": dict(seg), "n_mels": data.n_mels,
+            "feat_conf": read_feat_conf(args.feats_dir), "precision": resolved["precision"],
+            "config": resolved, "config_hash": TC.config_hash(resolved)}
+    amp = autocast_dtype(resolved["precision"], device)
+    n_params = sum(p.numel() for p in nets.parameters())
+    notes = [f"config hash {meta['config_hash']}, device {device}, precision "
+             f"{'fp32' if amp is None else resolved['precision']}, {n_params} trainable parameters",
+             f"train: {len(data.utts)} utterances of {args.fold_dir}/train.list -> {len(data.segment_utts)} "
+             f"segments of {data.n_mels} x {seg['length']}; {len(data.combinations())} "
+             f"(speaker, emotion, sentence) combinations"]
+    if amp is None and resolved["precision"] != "fp32":
+        notes.append(f"precision {resolved['precision']} applies to GPUs only: running fp32 on {device}")
+    trainer = DiffusionTrainer(nets, data, resolved, args.outdir, device, args.seed, meta,
+                               on_checkpoint=on_checkpoint, notes=notes)
+    trainer.run()
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,172 @@
+"""Mel segments of one fold's TRAINING utterances, with their condition strings (issue 5).
+
+The diffusion model of a fold may only see that fold's train.list: its synthetic data augments
+the classifier of the same fold, so valid/test utterances (and speakers) must stay unseen.
+`fold_training_utterances` applies the classifier's fold checks (ser.training.dataset: lists
+disjoint, no training utterance of a valid/test speaker) and returns train.list; nothing else is
+ever read from the feature archive.
+
+Segments: the (T, n_mels) mel matrix of an utterance, values already in [-1, 1], is cut into
+`length`-frame windows (the classifier's segment starts, ser.training.segments) and transposed to
+(n_mels, length), the layout of the 1-D convolutional denoiser. A window running past the end is
+padded with `pad_value`, -1 by default: in the scaled mel, -1 is ln(mel_floor), i.e. digital
+silence, which is what the end of a recording continues with. (The classifier pads with 0 AFTER
+mean/variance normalisation, i.e. with its mean frame; 0 in the raw scaled mel would be a loud
+frame, not silence.)
+
+Each segment is conditioned on condition_text(sentence, emotion, speaker) of its utterance.
+"""
+import os
+from dataclasses import dataclass
+
+import kaldiio
+import numpy as np
+
+from ser.data.kvfile import read_kv
+from ser.diffusion.conditioning import condition_text
+from ser.errors import SerError
+from ser.training.dataset import _held_out_speakers, read_utt_list
+from ser.training.segments import segment_starts
+
+#: tolerance for "values in [-1, 1]" (float32 rounding of the scaling)
+RANGE_TOL = 1e-4
+
+
+def fold_training_utterances(feats_dir, fold_dir):
+    """train.list of `fold_dir` after the classifier's fold checks (SerError on a leak)."""
+    lists = {}
+    for name in ("train", "valid", "test"):
+        path = os.path.join(fold_dir, f"{name}.list")
+        if not os.path.isfile(path):
+            raise SerError(f"{path}: no such file (a fold dir needs train.list, valid.list, test.list)")
+        lists[name] = read_utt_list(path)
+    train = lists["train"]
+    if not train:
+        raise SerError(f"{os.path.join(fold_dir, 'train.list')}: no training utterances")
+    for name in ("valid", "test"):
+        both = sorted(set(train) & set(lists[name]))
+        if both:
+            raise SerError(f"{fold_dir}: utterance '{both[0]}' is in both train.list and {name}.list")
+    utt2spk_path = os.path.join(feats_dir, "utt2spk")
+    utt2spk = read_kv(utt2spk_path)
+    held_out = _held_out_speakers(fold_dir, utt2spk, lists["valid"], lists["test"])
+    for utt in train:
+        if utt not in utt2spk:
+            raise SerError(f"{utt2spk_path}: no speaker for training utterance '{utt}'")
+        if utt2spk[utt] in held_out:
+            raise SerError(f"{fold_dir}: training utterance '{utt}' is from speaker '{utt2spk[utt]}', "
+                           f"a valid/test speaker of this fold")
+    return train
+
+
+def pad_segments(feats, length=256, shift=128, pad_value=-1.0):
+    """(T, D) matrix -> (n, length, D) float32 windows (segment_starts), padded with pad_value."""
+    feats = np.asarray(feats, dtype=np.float32)
+    if feats.ndim != 2:
+        raise SerError(f"expected a (frames, dims) matrix, got shape {feats.shape}")
+    out = []
+    for start in segment_starts(feats.shape[0], length, shift):
+        seg = np.full((length, feats.shape[1]), pad_value, dtype=np.float32)
+        part = feats[start:start + length]
+        seg[:part.shape[0]] = part
+        out.append(seg)
+    return np.stack(out)
+
+
+def check_mel_range(mat, where):
+    """SerError unless every value is in [-1, 1] (the scaled mel of ser.features.mel)."""
+    lo, hi = float(np.min(mat)), float(np.max(mat))
+    if lo < -1.0 - RANGE_TOL or hi > 1.0 + RANGE_TOL or not np.isfinite([lo, hi]).all():
+        raise SerError(f"{where}: values span [{lo:.3g}, {hi:.3g}], expected the [-1, 1] scaled mel "
+                       f"(features of type 'mel')")
+
+
+def read_texts(text_dir, utts):
+    """(utt2emo, utt2spk, utt2text) of `utts` from text_dir (text optional: empty sentences)."""
+    tables = {}
+    for name in ("utt2emo", "utt2spk"):
+        path = os.path.join(text_dir, name)
+        tables[name] = read_kv(path)
+        missing = [u for u in utts if u not in tables[name]]
+        if missing:
+            raise SerError(f"{path}: no entry for training utterance '{missing[0]}'")
+    text_path = os.path.join(text_dir, "text")
+    if os.path.isfile(text_path):
+        text = read_kv(text_path, allow_empty=True)
+        missing = [u for u in utts if u not in text]
+        if missing:
+            raise SerError(f"{text_path}: no transcript for training utterance '{missing[0]}'")
+    else:
+        text = {u: "" for u in utts}
+    return ({u: tables["utt2emo"][u] for u in utts}, {u: tables["utt2spk"][u] for u in utts},
+            {u: " ".join(text[u].split()) for u in utts})
+
+
+@dataclass
+class MelSegments:
+    """Training segments of one fold."""
+    segments: np.ndarray          # (N, n_mels, length) float32 in [-1, 1]
+    segment_utts: list            # utterance of each segment
+    conditions: list              # condition string of each segment
+    utts: list                    # the training utterances (train.list order)
+    emotion: dict                 # utt -> emotion label
+    speaker: dict                 # utt -> speaker id
+    text: dict                    # utt -> sentence (white space normalised)
+
+    @property
+    def n_mels(self):
+        return self.segments.shape[1]
+
+    def combinations(self):
+        """Sorted unique (speaker, emotion, sentence) triples of the training utterances."""
+        return sorted({(self.speaker[u], self.emotion[u], self.text[u]) for u in self.utts})
+
+
+def load_training_segments(feats_dir, fold_dir, text_dir=None, length=256, shift=128, pad_value=-1.0):
+    """The mel segments of `fold_dir`'s train.list (and only those) with their conditions."""
+    utts = fold_training_utterances(feats_dir, fold_dir)
+    emotion, speaker, text = read_texts(text_dir or feats_dir, utts)
+    scp = os.path.join(feats_dir, "feats.scp")
+    table = kaldiio.load_scp(scp)
+    segs, seg_utts, conds = [], [], []
+    dims = set()
+    for utt in utts:
+        if utt not in table:
+            raise SerError(f"{scp}: no features for training utterance '{utt}'")
+        mat = np.asarray(table[utt], dtype=np.float32)
+        if mat.ndim != 2 or mat.shape[0] == 0:
+            raise SerError(f"{scp}: features of '{utt}' have shape {mat.shape}, expected (frames > 0, dims)")
+        check_mel_range(mat, f"{scp}: '{utt}'")
+        dims.add(mat.shape[1])
+        cut = pad_segments(mat, length, shift, pad_value).transpose(0, 2, 1)   # (n, D, L)
+        segs.append(cut)
+        seg_utts += [utt] * len(cut)
+        conds += [condition_text(text[utt], emotion[utt], speaker[utt])] * len(cut)
+    if len(dims) != 1:
+        raise SerError(f"{scp}: feature dimensions differ between training utterances: {sorted(dims)}")
+    assert set(seg_utts) <= set(utts)      # only train.list utterances are ever used
+    return MelSegments(np.ascontiguousarray(np.concatenate(segs)), seg_utts, conds, list(utts),
+                       emotion, speaker, text)
+
+
+def write_combinations(path, combos):
+    """combinations.tsv: speaker <TAB> emotion <TAB> sentence, one triple per line."""
+    from ser.data.atomic import atomic_write_text
+    for c in combos:
+        if any("\t" in x or "\n" in x for x in c):
+            raise SerError(f"combination {c!r} contains a tab or newline")
+    atomic_write_text(path, "".join("\t".join(c) + "\n" for c in combos))
+
+
+def read_combinations(path):
+    """The triples written by write_combinations."""
+    combos = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 3 or not parts[0] or not parts[1]:
+                raise SerError(f"{path}:{lineno}: expected speaker<TAB>emotion<TAB>sentence")
+            combos.append(tuple(parts))
+    if not combos:
+        raise SerError(f"{path}: no combinations")
+    return combos
