@@ -45,7 +45,7 @@ def copy_recipe(name, dest):
 
     src = REPO / "egs" / name
     skip = {"data", "exp", "feats", "downloads", "utils", "RESULTS.md"}
-    shutil.copytree(src, dest, symlinks=True,
+    shutil.copytree(src, dest, symlinks=False,
                     ignore=lambda d, names: skip & set(names) if Path(d) == src else set())
     (Path(dest) / "utils").symlink_to(REPO / "utils")
     return Path(dest)

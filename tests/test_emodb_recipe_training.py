@@ -21,14 +21,15 @@ mixup: {enabled: false, alpha: 0.2}
 """
 
 
-def make_tiny_recipe(tmp_path, emodb_dir):
+def make_tiny_recipe(tmp_path, emodb_dir, speakers=SPEAKERS):
     recipe = copy_recipe("emodb", tmp_path / "emodb")
-    corpus = fake_emodb(emodb_dir, tmp_path / "corpus", SPEAKERS)
+    corpus = fake_emodb(emodb_dir, tmp_path / "corpus", speakers)
     tiny = recipe / "conf" / "tiny"
     tiny.mkdir()
     for model, conf in TINY.items():
         (tiny / f"train_{model}.yaml").write_text(f"model: {model}\n{conf}{SCHEDULE}")
-    (recipe / "conf" / "folds.yaml").write_text('pairs: ["03:08", "09:10"]\n')
+    pairs = [f'"{a}:{b}"' for a, b in zip(speakers[::2], speakers[1::2])]
+    (recipe / "conf" / "folds.yaml").write_text(f"pairs: [{', '.join(pairs)}]\n")
     return recipe, corpus
 
 
@@ -69,3 +70,45 @@ def test_stages_0_to_5_write_results(tmp_path, emodb_dir, script_env):
     assert "Stage 2: skipped" in r.stdout
     logs = "".join(p.read_text() for p in (exp / tags[0] / "log").glob("train.seed1.*.log"))
     assert "already trained" in logs
+
+
+DIFFUSION = """process: {steps: 20}
+denoiser: {channels: 16, num_layers: 2, num_res_blocks: 1, heads: 2, time_dim: 16, cond_dim: 16, norm_groups: 4}
+conditioner: {type: sentencepiece, dim: 16, layers: 1, heads: 2, num_tokens: 2}
+spm: {vocab_size: 60}
+batch_size: 4
+optim: {lr: 1.0e-3, warmup_steps: 2}
+max_steps: 4
+checkpoint_every: 2
+log_every: 2
+"""
+
+
+def test_synthetic_augmentation_stages(tmp_path, emodb_dir, script_env):
+    """Paper 2's pipeline through run.sh: per-fold diffusion models, samples, classifier on real+syn."""
+    recipe, corpus = make_tiny_recipe(tmp_path, emodb_dir)
+    tiny = recipe / "conf" / "tiny"
+    (tiny / "diffusion.yaml").write_text(DIFFUSION)
+    (tiny / "train_cnn_blstm.yaml").write_text(
+        "model: cnn_blstm\nmodel_conf: {conv_channels: [8, 8, 8], kernel: 3, lstm_hidden: 8, lstm_layers: 1}\n"
+        + SCHEDULE.replace("max_epochs: 2", "max_epochs: 1"))
+    args = ["--feats", "mel", "--feat", "mel", "--conf_dir", "conf/tiny", "--models", "cnn_blstm",
+            "--augs", "syn real+syn", "--sampling_steps", "4", "--griffin_lim", "0",
+            "--stop_stage", "4"]
+    r = subprocess.run(["./run.sh", *args], cwd=recipe, env=dict(script_env, EMODB=str(corpus)),
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Stage 3: training the diffusion model" in r.stdout
+
+    exp = recipe / "exp" / "all"
+    (ddir,) = exp.glob("diffusion_*")
+    fold1 = recipe / "data" / "all_folds" / "1"
+    train_spk = {u.split("-")[0] for u in (fold1 / "train.list").read_text().split()}
+    syn_spk = {l.split()[1] for l in (ddir / "fold.1" / "syn_s4_n1" / "utt2spk").read_text().splitlines()}
+    assert syn_spk == train_spk  # conditioned on the fold's training speakers only
+    assert (ddir / "fold.1" / "syn_s4_n1" / "report" / "mad.tsv").exists()
+    runs = {p.name.rsplit("_", 1)[0]: p for p in exp.glob("mel_cnn_blstm_*")}
+    assert set(runs) == {"mel_cnn_blstm_syn", "mel_cnn_blstm_real_syn"}
+    for run in runs.values():
+        for k in range(1, 5):
+            assert (run / f"fold.{k}" / "seed1" / "test_clean" / "done").exists()

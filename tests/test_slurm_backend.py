@@ -190,6 +190,9 @@ def test_shipped_config_maps_options_like_the_builtin_one():
         assert conf.sbatch_options({}) == ["-p", "cpu"]  # default gpu=0
         assert conf.sbatch_options({"mem": "4G", "num_threads": "2", "gpu": "1"}) == [
             "--mem-per-cpu", "4G", "--cpus-per-task", "2", "-p", "gpu", "--gres=gpu:1"]
+        # multi-node training jobs (run.sh --num_nodes M -> $cuda_cmd --num-nodes M)
+        assert conf.sbatch_options({"gpu": "4", "num_nodes": "2"}) == [
+            "-p", "gpu", "--gres=gpu:4", "--nodes", "2"]
         # exact values win over '*': mem=0 adds nothing, num_threads=1 its own line
         assert conf.sbatch_options({"mem": "0", "num_threads": "1", "gpu": "0"}) == [
             "--cpus-per-task", "1", "-p", "cpu"]

@@ -1,31 +1,40 @@
 #!/usr/bin/env bash
-# Cross-corpus SER (paper 1, sec. 5.4): train on all of corpus SRC, select models on a random 30 %
-# of corpus TGT, test on the other 70 %, over the common 4 classes. Needs the features of both
-# corpora from their own recipes (../SRC/data/all_<feat>, ../TGT/data/all_<feat>: stage 1 there).
-# Stages:
+# Cross-corpus SER. --setup split (paper 1 sec. 5.4, paper 2 Table 3): train on SRC, select models
+# on a random 30 % of TGT, test on the other 70 %. --setup adapt (paper 2 Figure 4): test on 50 %
+# of TGT, add 0-50 % of TGT to the training data, select on held-out SRC speakers. Both over the
+# common 4 classes; needs the features of both corpora (../SRC, ../TGT: stage 1 there). Stages:
 #   0 import both feature dirs with corpus-prefixed ids (+ speed-perturbed source copies)
-#   1 the 30/70 target split (one fold)   2 training (one job per repeat)
-#   3 scoring on the 70 % test part        4 RESULTS.md (every pair in exp/)
-# Usage: ./run.sh [--src emodb] [--tgt ravdess] [--models "cnn densenet_lstm_highway"] [--augs "none sp"] ...
+#   1 the target split(s)   2 training (with syn augs first the diffusion model and its samples)
+#   3 scoring on the test part   4 RESULTS.md / RESULTS_adapt.md (every pair in exp/)
+# Usage: ./run.sh [--src emodb] [--tgt ravdess] [--setup split|adapt] [--models "cnn"] [--augs "none syn"] ...
 set -euo pipefail
 
 stage=0
 stop_stage=100
+setup=split            # split: 30/70 (paper 1; paper 2 Table 3)   adapt: paper 2 Figure 4
 src=emodb              # training corpus: a recipe ../<src> whose stage 1 has run
-tgt=ravdess            # test corpus (30 % validation, 70 % test)
+tgt=ravdess            # test corpus
 src_data=              # default ../<src>/data/all_<feat> (e.g. ../<src>/data/all4_<feat>)
 tgt_data=              # default ../<tgt>/data/all_<feat>
-feat=spec              # the classifiers' input feature; both corpora need the same config
+feat=                  # the classifiers' input feature (default spec; mel with syn augs)
 classes="anger happiness neutral sadness"  # common labels; other utterances are dropped
-dev_fraction=0.3       # part of each target class used for model selection (paper: 30 %)
+dev_fraction=0.3       # split: part of each target class used for model selection (paper: 30 %)
 split_seed=1           # seed of the random target split
-models="cnn cnn_lstm densenet densenet_lstm densenet_lstm_highway"
-augs=none              # any of: none sp mixup sp+mixup (sp needs ../<src>/data/all_sp{0.9,1.1}_<feat>)
+test_fraction=0.5      # adapt: part of the target that is the test set (paper 2: 50 %)
+adapt_fractions="0 0.1 0.2 0.3 0.4 0.5"  # adapt: parts of the target corpus added to training
+adapt_unit=speaker     # adapt: test part drawn by speaker (no test speaker in training) or utterance
+src_valid_speakers=1   # adapt: source speakers held out for model selection
+models=                # default: cnn cnn_lstm densenet densenet_lstm densenet_lstm_highway; cnn_blstm with syn augs
+augs=none              # any of: none sp mixup sp+mixup (paper 1); syn real+syn real+syn+mixup (paper 2)
 nrepeats=3             # training runs with seeds 1..nrepeats (mean ± std over them)
 max_jobs=2             # training jobs at once
 threads=1              # torch threads per training job
-ngpu=0                 # GPUs per training job (0: CPU)
-conf_dir=              # training configs <conf_dir>/train_<model>.yaml; default ../<src>/conf
+ngpu=0                 # GPUs per training job (0: CPU); N > 1: data-parallel (torchrun)
+num_nodes=1            # nodes per training job (> 1: under Slurm, srun + torchrun)
+conf_dir=              # configs <conf_dir>/train_<model>.yaml, diffusion.yaml; default ../<src>/conf
+sampling_steps=50      # S: strided sampling steps of the diffusion model (paper 2)
+num_synthetic=1        # N: synthetic segments per (emotion, speaker, text) of the source training data
+griffin_lim=2          # Griffin-Lim audio examples per emotion in the synthetic data's report (0: none)
 help_message=$(sed -n '2,9p' "$0")
 
 . ./path.sh
@@ -38,6 +47,16 @@ log() { echo "$(date '+%F %T') $*"; }
 die() { echo "run.sh: $*" >&2; exit 1; }
 
 [ "$src" != "$tgt" ] || die "--src and --tgt are both '$src': cross-corpus needs two corpora"
+case $setup in split|adapt) ;; *) die "unknown --setup '$setup' (split or adapt)" ;; esac
+with_syn=false
+for aug in $augs; do case $aug in syn|real+syn|real+syn+mixup) with_syn=true ;; esac; done
+if [ -z "$feat" ]; then feat=spec; [ $with_syn = true ] && feat=mel; fi
+if [ -z "$models" ]; then
+  models="cnn cnn_lstm densenet densenet_lstm densenet_lstm_highway"
+  [ $with_syn = true ] && models=cnn_blstm
+fi
+# The diffusion model generates scaled mel segments: the classifiers must read the same features.
+[ $with_syn = false ] || [ $feat = mel ] || die "--augs '$augs' (synthetic data) needs --feat mel, not '$feat'"
 src_data=${src_data:-../$src/data/all_$feat}
 tgt_data=${tgt_data:-../$tgt/data/all_$feat}
 conf_dir=${conf_dir:-../$src/conf}
@@ -45,12 +64,35 @@ pair=${src}_to_$tgt
 src_dir=data/${src}_$feat        # imported dirs: ids prefixed by "<corpus>-"
 tgt_dir=data/${tgt}_$feat
 train_feats=data/${pair}_$feat   # both imported dirs in one (train.py reads one feats dir)
-# The split: one fold (1/train.list = source, valid.list + test.list = target). Its parameters
-# are in the path, so a new split gets new experiment dirs (the config hash covers the path).
-split=dev${dev_fraction}_seed$split_seed
-[ "$classes" = "anger happiness neutral sadness" ] || split=${split}_$(echo $classes | tr ' ' '-')
+# The split's parameters are in its path, so a new split gets new experiment dirs (the config
+# hash covers the path). split: one fold $folds/1 (train = source, valid + test = target).
+# adapt: one fold per fraction F, $folds/adapt<F>/1; adapt0 is always made: the diffusion
+# model's fold (its train.list is the source training part shared by every F).
+sfx=
+[ "$classes" = "anger happiness neutral sadness" ] || sfx=_$(echo $classes | tr ' ' '-')
+if [ $setup = split ]; then
+  split=dev${dev_fraction}_seed$split_seed$sfx
+  exp=exp/$pair
+  variants=1
+else
+  split=adapt_test${test_fraction}_${adapt_unit}_srcvalid${src_valid_speakers}_seed$split_seed$sfx
+  exp=exp/${pair}_adapt/$split
+  fracs=
+  for f in $adapt_fractions; do
+    printf -v g '%g' "$f" 2>/dev/null || die "--adapt_fractions: '$f' is not a number"
+    fracs="$fracs $g"    # 0.10 -> 0.1: one name per fraction
+  done
+  variants=$fracs
+  # ser.training.dataset drops every real training utterance under --train-source synthetic,
+  # the added target data included: `syn` can only be run without target data.
+  case " $augs " in *" syn "*)
+    for f in $fracs; do [ "$f" = 0 ] || die "--augs syn trains on synthetic data only, which would drop the added target data (fraction $f): use real+syn, or --adapt_fractions 0"; done ;;
+  esac
+fi
 folds=data/${pair}_folds/$split
-exp=exp/$pair
+# fold_parent VARIANT: the folds dir (with classes.txt and fold 1/) of a split variant.
+fold_parent() { if [ $setup = split ]; then echo $folds; else echo $folds/adapt$1; fi; }
+dfold=$(fold_parent 0)/1         # the diffusion model's fold: source training utterances only
 
 sp_factors=
 case " $augs " in *" sp "*|*" sp+mixup "*) sp_factors="0.9 1.1" ;; esac
@@ -131,16 +173,48 @@ fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   for d in $src_dir $tgt_dir; do [ -f $d/.complete ] || die "$d is incomplete: run stage 0"; done
-  sig=$(signature $src_dir/utt2spk $src_dir/utt2emo $tgt_dir/utt2spk $tgt_dir/utt2emo \
-        "classes=$classes" dev_fraction=$dev_fraction split_seed=$split_seed)
-  if stage_complete $folds "$sig"; then
-    log "Stage 1: skipped: $folds is complete"
+  if [ $setup = split ]; then
+    sig=$(signature $src_dir/utt2spk $src_dir/utt2emo $tgt_dir/utt2spk $tgt_dir/utt2emo \
+          "classes=$classes" dev_fraction=$dev_fraction split_seed=$split_seed)
+    if stage_complete $folds "$sig"; then
+      log "Stage 1: skipped: $folds is complete"
+    else
+      log "Stage 1: cross-corpus split: train $src_dir, valid $dev_fraction / test rest of $tgt_dir -> $folds"
+      python3 -m ser.bin.make_cross_corpus_fold --src-data $src_dir --tgt-data $tgt_dir \
+        --dev-fraction $dev_fraction --seed $split_seed --classes "$classes" $folds
+      mark_complete $folds "$sig"
+    fi
   else
-    log "Stage 1: cross-corpus split: train $src_dir, valid $dev_fraction / test rest of $tgt_dir -> $folds"
-    python3 -m ser.bin.make_cross_corpus_fold --src-data $src_dir --tgt-data $tgt_dir \
-      --dev-fraction $dev_fraction --seed $split_seed --classes "$classes" $folds
-    mark_complete $folds "$sig"
+    for f in $(echo 0 $fracs | tr ' ' '\n' | sort -gu); do
+      out=$(fold_parent $f)
+      sig=$(signature $src_dir/utt2spk $src_dir/utt2emo $tgt_dir/utt2spk $tgt_dir/utt2emo "classes=$classes" \
+            split_seed=$split_seed test_fraction=$test_fraction adapt_unit=$adapt_unit \
+            src_valid_speakers=$src_valid_speakers adapt_fraction=$f)
+      if stage_complete $out "$sig"; then
+        log "Stage 1: skipped: $out is complete"
+      else
+        log "Stage 1: adaptation split: test $test_fraction of $tgt_dir (by $adapt_unit), train $src_dir + $f of $tgt_dir -> $out"
+        python3 -m ser.bin.make_cross_corpus_fold --src-data $src_dir --tgt-data $tgt_dir \
+          --test-fraction $test_fraction --adapt-fraction $f --adapt-unit $adapt_unit \
+          --src-valid-speakers $src_valid_speakers --seed $split_seed --classes "$classes" $out
+        mark_complete $out "$sig"
+      fi
+    done
   fi
+fi
+
+# Resources each training job asks the job back-end for (local: ignored).
+gpu_opts="--gpu $ngpu"; [ "$num_nodes" -gt 1 ] && gpu_opts="$gpu_opts --num-nodes $num_nodes"
+
+# ddir: <exp>/diffusion_[<split>_]<config hash>: the diffusion model (paper 2) trained on the
+# source training utterances of this split, and its samples in fold.1/$syn.
+syn=syn_s${sampling_steps}_n$num_synthetic
+ddir=
+if [ $with_syn = true ] && [ $stop_stage -ge 2 ] && [ $stage -le 3 ]; then
+  [ -f $conf_dir/diffusion.yaml ] || die "no diffusion config $conf_dir/diffusion.yaml (give --conf_dir)"
+  tag=diffusion_; [ $setup = split ] && tag=diffusion_${split}_
+  ddir=$exp/$tag$(python3 -m ser.bin.train_diffusion --config $conf_dir/diffusion.yaml \
+    --feats-dir $src_dir --fold-dir $dfold --text-dir $src_dir --print-config-hash)
 fi
 
 # train_aug_args AUG: train.py options of an augmentation setting.
@@ -151,42 +225,82 @@ train_aug_args() {
     mixup) echo "--mixup true" ;;
     sp) echo "--mixup false $sp" ;;
     sp+mixup) echo "--mixup true $sp" ;;
-    *) die "unknown augmentation '$1' (none sp mixup sp+mixup)" ;;
+    syn) echo "--mixup false --train-source synthetic --synthetic-dirs $ddir/fold.1/$syn" ;;
+    real+syn) echo "--mixup false --train-source both --synthetic-dirs $ddir/fold.1/$syn" ;;
+    real+syn+mixup) echo "--mixup true --train-source both --synthetic-dirs $ddir/fold.1/$syn" ;;
+    *) die "unknown augmentation '$1' (none sp mixup sp+mixup syn real+syn real+syn+mixup)" ;;
   esac
 }
 
-# experiment_dir MODEL AUG: exp/<src>_to_<tgt>/<feat>_<model>_<aug>_<config hash>.
+# experiment_dir MODEL AUG VARIANT: <exp>/<feat>_<model>_<aug>[_f<F>]_<config hash>.
 experiment_dir() {
-  local model=$1 aug=$2 conf=$conf_dir/train_$1.yaml hash
+  local model=$1 aug=$2 conf=$conf_dir/train_$1.yaml hash name parent
   [ -f $conf ] || die "no training config $conf for model '$model' (give --conf_dir)"
-  hash=$(python3 -m ser.bin.train --config $conf --feats-dir $train_feats --fold-dir $folds/1 \
-           --classes $folds/classes.txt $(train_aug_args $aug) --print-config-hash)
-  echo $exp/${feat}_${model}_${aug/+/_}_$hash
+  parent=$(fold_parent $3)
+  hash=$(python3 -m ser.bin.train --config $conf --feats-dir $train_feats --fold-dir $parent/1 \
+           --classes $parent/classes.txt $(train_aug_args $aug) --print-config-hash)
+  name=${feat}_${model}_${aug//+/_}
+  [ $setup = adapt ] && name=${name}_f$3
+  echo $exp/${name}_$hash
+}
+
+# need_folds: every fold of this setup, from stage 1.
+need_folds() {
+  for v in $variants; do
+    [ -f $(fold_parent $v)/.complete ] || die "no split in $(fold_parent $v): run stage 1"
+  done
 }
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  [ -f $folds/.complete ] || die "no split in $folds: run stage 1"
-  for aug in $augs; do
-    for model in $models; do
-      dir=$(experiment_dir $model $aug)
-      log "Stage 2: training $model ($feat, aug $aug, seeds 1..$nrepeats) on $src -> $dir"
-      # The job index is the seed: the repeats run in parallel.
-      $cuda_cmd --max-jobs-run $max_jobs --num-threads $threads JOB=1:$nrepeats $dir/log/train.seedJOB.log \
-        python3 -m ser.bin.train --config $conf_dir/train_$model.yaml --feats-dir $train_feats \
-          --fold-dir $folds/1 --classes $folds/classes.txt $(train_aug_args $aug) \
-          --seed JOB --ngpu $ngpu --num-threads $threads --outdir $dir/fold.1/seedJOB
+  need_folds
+  if [ $with_syn = true ]; then
+    # Paper 2: a diffusion model trained on the SOURCE training utterances only (conditioned on
+    # their text, emotion and speaker), its synthetic segments and a quality report.
+    [ -f $dfold/train.list ] || die "no fold $dfold: run stage 1"
+    log "Stage 2: training the diffusion model on the $src training utterances of $dfold -> $ddir"
+    $cuda_cmd $gpu_opts --num-threads $threads JOB=1:1 $ddir/log/train.JOB.log \
+      launch_train.sh --module ser.bin.train_diffusion --ngpu $ngpu --num_nodes $num_nodes -- \
+        --config $conf_dir/diffusion.yaml --feats-dir $src_dir --fold-dir $dfold --text-dir $src_dir \
+        --seed 1 --num-threads $threads --outdir $ddir/fold.1
+    log "Stage 2: sampling $num_synthetic synthetic segment(s) per combination with S=$sampling_steps: $ddir/fold.1/$syn"
+    $cuda_cmd --num-threads $threads JOB=1:1 $ddir/log/generate_$syn.JOB.log \
+      python3 -m ser.bin.generate --model-dir $ddir/fold.1 --num-per-combination $num_synthetic \
+        --sampling-steps $sampling_steps --seed 1 --out-data $ddir/fold.1/$syn --out-feats $ddir/fold.1/$syn/ark \
+        --ngpu $ngpu --num-threads $threads
+    $train_cmd JOB=1:1 $ddir/log/report_$syn.JOB.log \
+      python3 -m ser.bin.diffusion_report --real-feats $src_dir --utt-list $dfold/train.list \
+        --synthetic $ddir/fold.1/$syn --out $ddir/fold.1/$syn/report --griffin-lim $griffin_lim
+  fi
+  for v in $variants; do
+    parent=$(fold_parent $v)
+    what=$src; [ $setup = adapt ] && what="$src + $v of $tgt"
+    for aug in $augs; do
+      for model in $models; do
+        dir=$(experiment_dir $model $aug $v)
+        log "Stage 2: training $model ($feat, aug $aug, seeds 1..$nrepeats) on $what -> $dir"
+        # The job index is the seed: the repeats run in parallel.
+        $cuda_cmd $gpu_opts --max-jobs-run $max_jobs --num-threads $threads JOB=1:$nrepeats $dir/log/train.seedJOB.log \
+          launch_train.sh --ngpu $ngpu --num_nodes $num_nodes -- \
+            --config $conf_dir/train_$model.yaml --feats-dir $train_feats \
+            --fold-dir $parent/1 --classes $parent/classes.txt $(train_aug_args $aug) \
+            --seed JOB --num-threads $threads --outdir $dir/fold.1/seedJOB
+      done
     done
   done
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  for aug in $augs; do
-    for model in $models; do
-      dir=$(experiment_dir $model $aug)
-      log "Stage 3: scoring $model ($aug, seeds 1..$nrepeats) on the $tgt test part: $dir"
-      $cuda_cmd --max-jobs-run $max_jobs --num-threads $threads JOB=1:$nrepeats $dir/log/score_clean.seedJOB.log \
-        python3 -m ser.bin.score --model-dir $dir/fold.1/seedJOB --feats-dir $train_feats \
-          --utt-list $folds/1/test.list --ngpu $ngpu --out $dir/fold.1/seedJOB/test_clean
+  need_folds
+  for v in $variants; do
+    parent=$(fold_parent $v)
+    for aug in $augs; do
+      for model in $models; do
+        dir=$(experiment_dir $model $aug $v)
+        log "Stage 3: scoring $model ($aug, seeds 1..$nrepeats) on the $tgt test part: $dir"
+        $cuda_cmd --max-jobs-run $max_jobs --num-threads $threads JOB=1:$nrepeats $dir/log/score_clean.seedJOB.log \
+          python3 -m ser.bin.score --model-dir $dir/fold.1/seedJOB --feats-dir $train_feats \
+            --utt-list $parent/1/test.list --ngpu $ngpu --out $dir/fold.1/seedJOB/test_clean
+      done
     done
   done
 fi
@@ -195,14 +309,30 @@ fi
 note() { cat ../$1/local/corpus_note.txt 2>/dev/null || echo $1; }
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  args=()
+  args=() adapt_args=()
   for d in exp/*_to_*; do
-    [ -n "$(ls $d/*/fold.1/seed*/test_clean/done 2>/dev/null)" ] || continue
-    name=$(basename $d) s=${name%%_to_*} t=${name#*_to_}
-    args+=(--exp-dir $d --corpus-note "train $(note $s) -> test $(note $t)")
+    case $d in
+      *_adapt)   # one experiment dir per adaptation split
+        name=$(basename $d) name=${name%_adapt} s=${name%%_to_*} t=${name#*_to_}
+        for a in $d/*/; do
+          a=${a%/}
+          [ -n "$(ls $a/*/fold.1/seed*/test_clean/done 2>/dev/null)" ] || continue
+          adapt_args+=(--exp-dir $a --corpus-note "train $(note $s) + part of $(note $t) -> test $(note $t)")
+        done ;;
+      *)
+        [ -n "$(ls $d/*/fold.1/seed*/test_clean/done 2>/dev/null)" ] || continue
+        name=$(basename $d) s=${name%%_to_*} t=${name#*_to_}
+        args+=(--exp-dir $d --corpus-note "train $(note $s) -> test $(note $t)") ;;
+    esac
   done
-  [ ${#args[@]} -gt 0 ] || die "no scored runs in exp/*_to_*: run stages 2-3"
-  log "Stage 4: report: exp/*_to_* -> RESULTS.md"
-  python3 -m ser.bin.report "${args[@]}" --out RESULTS.md --title "Cross-corpus speech emotion recognition" \
-    --protocol-note "Cross-corpus (paper 1, sec. 5.4): the single 'fold' of each pair trains on all of the source corpus (the classes both corpora share); a random part of the target (30 % by default, stratified by emotion; a target speaker may be in both parts) selects the model, the rest is the test set; no target speaker is seen in training. Each split is described in data/<pair>_folds/<split>/1/info.yaml."
+  [ ${#args[@]} -gt 0 ] || [ ${#adapt_args[@]} -gt 0 ] || die "no scored runs in exp/*_to_*: run stages 2-3"
+  if [ ${#args[@]} -gt 0 ]; then
+    log "Stage 4: report: exp/*_to_* -> RESULTS.md"
+    python3 -m ser.bin.report "${args[@]}" --out RESULTS.md --title "Cross-corpus speech emotion recognition" \
+      --folds-note "Cross-corpus (paper 1, sec. 5.4; paper 2, Table 3): the single 'fold' of each pair trains on all of the source corpus (the classes both corpora share); a random part of the target (30 % by default, stratified by emotion; a target speaker may be in both parts) selects the model, the rest is the test set; no target speaker is seen in training. Each split is described in data/<pair>_folds/<split>/1/info.yaml."
+  fi
+  if [ ${#adapt_args[@]} -gt 0 ]; then
+    log "Stage 4: adaptation report: exp/*_to_*_adapt -> RESULTS_adapt.md"
+    python3 -m ser.bin.adapt_report "${adapt_args[@]}" --out RESULTS_adapt.md
+  fi
 fi

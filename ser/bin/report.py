@@ -9,6 +9,11 @@ else over folds; see ser.eval.aggregate), writes an aggregated confusion matrix 
 condition (EXP/<tag>/confusion_<condition>.png, or into --fig-dir) and the markdown report
 (ser.eval.results_md), atomically. --corpus-note is given once per --exp-dir (in the same
 order) or once for all.
+
+With noisy (test_snrN) or attacked (test_fgsm, test_bim) conditions the report adds tables in
+the layout of paper 1's Tables 2 and 3; a grouped UAR bar chart like its Figure 2
+(uar_<corpus>_<condition>.png, next to --out) is written and linked for every corpus and
+condition with more than one model or augmentation.
 """
 import argparse
 import os
@@ -16,7 +21,7 @@ import os
 from ser.data.atomic import atomic_write_text
 from ser.errors import SerError, run_main
 from ser.eval.aggregate import collect_runs, corpus_name, summarize, tag_config
-from ser.eval.results_md import pm, render, write_aggregated_confusions
+from ser.eval.results_md import pm, render, write_aggregated_confusions, write_uar_bar_charts
 
 
 def get_parser():
@@ -28,6 +33,8 @@ def get_parser():
     p.add_argument("--corpus-note", action="append", default=[],
                    help="description of the corpus of each --exp-dir, e.g. 'EmoDB (2.0 s copy), 7 classes'")
     p.add_argument("--protocol-note", default=None, help="extra line for the protocol section")
+    p.add_argument("--folds-note", default=None,
+                   help="how the folds were made (default: the leave-one-speaker-out sentence)")
     p.add_argument("--fig-dir", default=None, help="write aggregated confusion PNGs here instead of EXP/<tag>/")
     p.add_argument("--digits", type=int, default=1, help="decimals of percentages (default 1)")
     return p
@@ -58,14 +65,18 @@ def main(argv=None):
             descs[(s.corpus, s.tag)] = tag_config(exp_dirs[s.corpus], s.tag,
                                                   [r for r in runs if r.corpus == s.corpus and r.tag == s.tag])
     confusion_paths = write_aggregated_confusions(summaries, exp_dirs, args.fig_dir)
-    text = render(summaries, descs, args.out, title=args.title, corpus_notes=corpus_notes,
-                  protocol_note=args.protocol_note, confusion_paths=confusion_paths, digits=args.digits)
     out_dir = os.path.dirname(os.path.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
+    bar_charts = write_uar_bar_charts(summaries, descs, out_dir)
+    text = render(summaries, descs, args.out, title=args.title, corpus_notes=corpus_notes,
+                  protocol_note=args.protocol_note, folds_note=args.folds_note, confusion_paths=confusion_paths,
+                  digits=args.digits, bar_charts=bar_charts)
     atomic_write_text(args.out, text)
     for s in summaries:
         print(f"report: {s.corpus} {s.tag} {s.condition}: UAR {pm(s.uar_mean, s.uar_std, args.digits)} "
               f"(over {s.n} {s.mode})")
+    for path in bar_charts.values():
+        print(f"report: wrote {path}")
     print(f"report: wrote {args.out}")
     return 0
 

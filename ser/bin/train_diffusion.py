@@ -18,6 +18,12 @@ history.tsv, checkpoints/last.pt, model.pt (EMA weights) and finally `done`. Re-
 - with `done` and the same resolved config: prints "already trained" and exits 0;
 - without `done`: resumes from checkpoints/last.pt (the result equals an uninterrupted run);
 - with a different resolved config: one-line error (use another --outdir).
+
+Several GPUs (or CPU processes): start it through
+    utils/launch_train.sh --module ser.bin.train_diffusion --ngpu N -- <options without --ngpu>
+which runs torchrun; each of the N processes trains on cuda:LOCAL_RANK (gloo on CPU with --ngpu 0
+and --nproc N) with its share of every global batch (batch_size stays the global batch and must
+divide by N); rank 0 alone writes (ser/diffusion/trainer.py, ser/training/distributed.py).
 """
 import argparse
 import os
@@ -35,9 +41,9 @@ from ser.diffusion.model_io import build_nets
 from ser.diffusion.trainer import DiffusionTrainer, autocast_dtype
 from ser.errors import SerError, run_main
 from ser.training import config as TC
+from ser.training import distributed
 from ser.training.checkpoint import seed_everything
 from ser.training.dataset import read_feat_conf
-from ser.training.trainer import select_device
 
 SPM_PREFIX = "spm"
 
@@ -53,7 +59,9 @@ def get_parser():
     p.add_argument("--text-dir", default=None, help="data dir with text, utt2emo, utt2spk (default: --feats-dir)")
     p.add_argument("--seed", type=int, default=1, help="seed of every random generator")
     p.add_argument("--outdir", help="experiment dir (required unless --print-config[-hash])")
-    p.add_argument("--ngpu", type=int, default=None, help="0: CPU, 1: cuda:0 (default: 1 if CUDA is available)")
+    p.add_argument("--ngpu", type=int, default=None,
+                   help="0: CPU, 1: cuda:0 (default: 1 if CUDA is available); under torchrun "
+                        "(utils/launch_train.sh --ngpu N) N = GPUs per node, one per process")
     p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
     p.add_argument("--max-steps", type=int, default=None, help="override max_steps (part of the resolved config)")
     p.add_argument("--set", action="append", default=[], metavar="KEY.SUB=VALUE",
@@ -86,10 +94,11 @@ def prepare_outdir(outdir, resolved, data):
         shutil.copyfile(feat_conf, os.path.join(outdir, "feat_conf.yaml"))
 
 
-def sentencepiece_model(outdir, resolved, data):
-    """<outdir>/spm.model, trained on the fold's transcripts + condition strings if absent."""
+def sentencepiece_model(outdir, resolved, data, train=True):
+    """<outdir>/spm.model, trained on the fold's transcripts + condition strings if absent
+    (unless `train` is false: the ranks other than 0 only name it)."""
     path = os.path.join(outdir, SPM_PREFIX + ".model")
-    if not os.path.isfile(path):
+    if train and not os.path.isfile(path):
         texts = sorted({data.text[u] for u in data.utts if data.text[u]}) + sorted(set(data.conditions))
         spm = resolved["spm"]
         train_sentencepiece(texts, os.path.join(outdir, SPM_PREFIX), vocab_size=spm["vocab_size"],
@@ -111,7 +120,9 @@ def main(argv=None, on_checkpoint=None):
     if check_outdir(args.outdir, resolved, args.config) == "done":
         print(f"{args.outdir}: already trained (done present, same config)", file=sys.stderr)
         return 0
-    device = select_device(args.ngpu)
+    env = distributed.setup(args.ngpu)   # cuda:LOCAL_RANK / cpu under torchrun
+    device = env.device
+    distributed.per_process_batch(resolved["batch_size"], env.world_size)   # before anything is written
     if args.num_threads is not None:
         torch.set_num_threads(args.num_threads)
     seg = resolved["segment"]
@@ -119,11 +130,14 @@ def main(argv=None, on_checkpoint=None):
                                   seg["length"], seg["shift"], seg["pad_value"])
     train_set = set(data.utts)
     assert all(u in train_set for u in data.segment_utts), "a segment of a non-training utterance"
-    prepare_outdir(args.outdir, resolved, data)
+    main_rank = distributed.is_main()
+    if main_rank:   # rank 0 alone writes; the others wait, then read spm.model
+        prepare_outdir(args.outdir, resolved, data)
 
     cond_conf = DC.conditioner_conf(resolved)
     if cond_conf["type"] == "sentencepiece":
-        cond_conf["spm_model"] = sentencepiece_model(args.outdir, resolved, data)
+        cond_conf["spm_model"] = sentencepiece_model(args.outdir, resolved, data, train=main_rank)
+    distributed.barrier()
     seed_everything(args.seed)
     if device.type == "cuda":
         torch.backends.cudnn.deterministic = True
@@ -148,6 +162,7 @@ def main(argv=None, on_checkpoint=None):
     trainer = DiffusionTrainer(nets, data, resolved, args.outdir, device, args.seed, meta,
                                on_checkpoint=on_checkpoint, notes=notes)
     trainer.run()
+    distributed.cleanup()
     return 0
 
 

@@ -11,13 +11,28 @@ the data order (current permutation and position), the running sums of the curre
 and every random state (python, numpy, torch, CUDA, the data-order generator and the generator
 of timesteps and noise), so a killed run resumed from it ends with the same weights as a run
 that was never interrupted.
+
+Data-parallel training (several processes started by torchrun through utils/launch_train.sh
+--module ser.bin.train_diffusion, see ser/training/distributed.py): every rank draws the same
+GLOBAL batch of `batch_size` segments, its timesteps and its noise from its copy of the shared
+generators and trains on its contiguous share (`batch_size` must divide by the number of
+processes); DDP averages the gradients, so N processes compute what one process computes on the
+same global batch (the denoiser has GroupNorm only, no batch statistics; dropout masks come from
+each rank's own stream, seeded per rank). The EMA is updated from the unwrapped networks, whose
+weights are the same on every rank after each step. The logged losses are means over the global
+batch. Rank 0 alone writes files and decides whether to resume; the checkpoint (same format as a
+single-process one) adds "rng_ranks", every rank's random states, so that a run resumed with the
+same number of processes continues bit-identically. Tests simulate a killed job with
+SER_TRAIN_KILL_AFTER_STEP=<step> (exit status 75 after that step's checkpoint).
 """
 import logging
+import math
 import os
 import sys
 import time
 
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from ser.data.atomic import atomic_write_text
@@ -25,17 +40,49 @@ from ser.diffusion.ema import EMA
 from ser.diffusion.model_io import MODEL_FILE, save_diffusion_model
 from ser.diffusion.respace import build_diffusion
 from ser.errors import SerError
-from ser.training.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
+from ser.training import distributed as D
+from ser.training.checkpoint import (load_checkpoint, rng_states, save_checkpoint, seed_everything,
+                                     set_rng_states)
 
 CHECKPOINT = os.path.join("checkpoints", "last.pt")
 HISTORY_COLUMNS = ("step", "lr", "loss", "mse", "vb", "steps_per_s")
 LOGGER = "ser.train_diffusion"
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# Tests: exit (status KILL_STATUS) after the checkpoint of this step, as a killed job would.
+KILL_ENV = "SER_TRAIN_KILL_AFTER_STEP"
+KILL_STATUS = 75
 
 
 def autocast_dtype(precision, device):
     """The autocast dtype of `precision` on `device` (None: fp32; a CPU always runs fp32)."""
     return AMP_DTYPES.get(precision) if torch.device(device).type == "cuda" else None
+
+
+def _kill_hook():
+    """on_checkpoint from $SER_TRAIN_KILL_AFTER_STEP (tests through the command line)."""
+    value = os.environ.get(KILL_ENV)
+    if not value:
+        return None
+
+    def hook(step):
+        if step == int(value):
+            raise SystemExit(KILL_STATUS)
+    return hook
+
+
+class DiffusionLoss(nn.Module):
+    """The per-sample hybrid losses of a batch as one module call, so that DDP (which
+    synchronises gradients through its wrapped module's forward) can wrap conditioner and
+    denoiser together. `nets` is the ModuleDict(denoiser, conditioner); its state dict is saved."""
+
+    def __init__(self, nets, diffusion):
+        super().__init__()
+        self.nets = nets
+        self.diffusion = diffusion
+
+    def forward(self, x0, texts, t, noise):
+        cond = self.nets["conditioner"](texts)
+        return self.diffusion.training_losses(self.nets["denoiser"], x0, t, cond, noise=noise)
 
 
 class _Log:
@@ -61,21 +108,46 @@ class _Log:
             h.close()
 
 
+class _Quiet:
+    """The logger of ranks other than 0: messages go nowhere."""
+
+    def __enter__(self):
+        logger = logging.getLogger(LOGGER + ".quiet")
+        logger.propagate = False
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
+        return logger
+
+    def __exit__(self, *exc):
+        pass
+
+
 class DiffusionTrainer:
     """Train `nets` (ModuleDict denoiser + conditioner) on `data` (ser.diffusion.data.MelSegments).
 
     `config` is the resolved diffusion config; `meta` the model.pt meta (the step is added).
     The caller seeds the global generators before building the networks; the data-order and
     noise generators are seeded here from `seed`. `on_checkpoint(step)` is called after each
-    checkpoint is written (tests raise from it to simulate a killed job).
+    checkpoint is written (tests raise from it to simulate a killed job; default: the
+    SER_TRAIN_KILL_AFTER_STEP hook).
+
+    Under torch.distributed (distributed.setup() joined a process group) `device` is this
+    rank's device and the networks are trained in DDP (see the module docstring).
     """
 
     def __init__(self, nets, data, config, outdir, device, seed, meta, on_checkpoint=None, notes=()):
         self.device = torch.device(device)
-        self.nets = nets.to(self.device)
-        self.config, self.outdir, self.meta = config, outdir, dict(meta)
-        self.on_checkpoint, self.notes = on_checkpoint, list(notes)
+        self.world, self.rank = D.world_size(), D.rank()
+        self.local_batch = D.per_process_batch(config["batch_size"], self.world)  # SerError unless it divides
+        self.nets = nets.to(self.device)           # the module: state dicts, EMA, model.pt
         self.diffusion = build_diffusion(config["process"])
+        # what is trained: DDP under torch.distributed (it copies rank 0's weights to every rank)
+        self.net = D.wrap_ddp(DiffusionLoss(self.nets, self.diffusion), self.device)
+        if self.rank > 0:  # own dropout streams; rank 0 keeps the single-process stream
+            seed_everything(D.rank_seed(seed, self.rank))
+        self.config, self.outdir, self.meta = config, outdir, dict(meta)
+        self.on_checkpoint = on_checkpoint if on_checkpoint is not None else _kill_hook()
+        self.notes = list(notes)
         self.segments = torch.from_numpy(data.segments).to(self.device)
         self.conditions = list(data.conditions)
         opt = config["optim"]
@@ -91,23 +163,47 @@ class DiffusionTrainer:
         self.step, self.perm, self.pos = 0, None, 0
         self.window = {"loss": 0.0, "mse": 0.0, "vb": 0.0, "n": 0, "time": 0.0}
         self.history = []
+        if self.world > 1:
+            self.notes.append(f"distributed: {self.world} processes ({D.dist.get_backend()}), "
+                              f"{self.local_batch} segments per process and step "
+                              f"(global batch {config['batch_size']})")
 
     # --- state -------------------------------------------------------------------------------
     def state_dict(self):
-        return {"step": self.step, "nets": self.nets.state_dict(), "ema": self.ema.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
-                "perm": self.perm, "pos": self.pos, "window": dict(self.window), "history": self.history,
-                "rng": rng_states(self.order_gen), "noise_gen": self.noise_gen.get_state()}
+        """The checkpoint. Under torch.distributed a collective (all ranks call it): "rng" is
+        rank 0's random states, "rng_ranks" every rank's."""
+        state = {"step": self.step, "nets": self.nets.state_dict(), "ema": self.ema.state_dict(),
+                 "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+                 "perm": self.perm, "pos": self.pos, "window": dict(self.window), "history": self.history,
+                 "rng": rng_states(self.order_gen), "noise_gen": self.noise_gen.get_state()}
+        if self.world > 1:
+            state["rng_ranks"] = D.all_gather_object(state["rng"])
+        return state
 
     def load_state_dict(self, state):
+        """Restore a checkpoint; returns a note when the random streams could not all be restored
+        (the number of processes changed), else None."""
         self.nets.load_state_dict(state["nets"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        set_rng_states(state["rng"], self.order_gen)
-        self.noise_gen.set_state(state["noise_gen"])
+        self.noise_gen.set_state(state["noise_gen"])   # shared: the same on every rank
         self.step, self.perm, self.pos = state["step"], state["perm"], state["pos"]
         self.window, self.history = dict(state["window"]), list(state["history"])
+        ranks = state.get("rng_ranks") or [state["rng"]]
+        if len(ranks) == self.world:
+            set_rng_states(ranks[self.rank], self.order_gen)
+            return None
+        # the shared generators (data order, timesteps, noise) continue on every rank; rank 0
+        # continues its own streams, the others' (dropout) are re-seeded from the step
+        if self.rank == 0:
+            set_rng_states(state["rng"], self.order_gen)
+        else:
+            self.order_gen.set_state(state["rng"]["generator"])
+            seed_everything(D.rank_seed(self.step, self.rank))
+        return (f"checkpoint written by {len(ranks)} process(es), resumed with {self.world}: data order, "
+                f"timesteps and noise continue, dropout streams are re-seeded (not bit-identical to an "
+                f"uninterrupted run)")
 
     # --- one step ----------------------------------------------------------------------------
     def next_batch(self):
@@ -126,22 +222,35 @@ class DiffusionTrainer:
         warm = opt["warmup_steps"]
         return opt["lr"] * (min(1.0, (step + 1) / warm) if warm > 0 else 1.0)
 
+    def global_noise(self, n):
+        """(t, w, noise) of a global batch of n segments, drawn from the shared noise generator
+        in the order of a single process (timesteps, then noise); every rank slices its share."""
+        t, w = self.diffusion.sample_timesteps(n, self.device, generator=self.noise_gen)
+        shape = (n,) + tuple(self.segments.shape[1:])
+        noise = torch.randn(shape, generator=self.noise_gen, device=self.noise_gen.device,
+                            dtype=self.segments.dtype).to(self.device)
+        return t, w, noise
+
     def train_step(self):
-        """One optimiser step; returns the (loss, mse, vb) batch means."""
-        idx = self.next_batch()
+        """One optimiser step; returns the (loss, mse, vb) means over the global batch."""
+        batch = self.next_batch()
+        t, w, noise = self.global_noise(len(batch))
+        lo, hi = D.shard_bounds(len(batch), self.rank, self.world)
+        idx = batch[lo:hi]
         x0 = self.segments[idx]
         texts = [self.conditions[i] for i in idx]
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step)
-        self.nets.train()
+        self.net.train()
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                             enabled=self.amp_dtype is not None):
-            cond = self.nets["conditioner"](texts)
-            t, w = self.diffusion.sample_timesteps(len(idx), self.device, generator=self.noise_gen)
-            losses = self.diffusion.training_losses(self.nets["denoiser"], x0, t, cond, generator=self.noise_gen)
-            loss = (losses["loss"] * w).mean()
-        if not torch.isfinite(loss):
-            raise SerError(f"diffusion training diverged at step {self.step + 1} (loss {loss.item()}); "
+            losses = self.net(x0, texts, t[lo:hi], noise[lo:hi])
+            loss = (losses["loss"] * w[lo:hi]).mean()
+        # the shares are equal (batch_size divides by the world size): the global means are the
+        # means of the shares' means; reduced before backward, so that every rank sees a divergence
+        values = D.all_reduce_mean([loss.item(), losses["mse"].mean().item(), losses["vb"].mean().item()])
+        if not all(map(math.isfinite, values)):
+            raise SerError(f"diffusion training diverged at step {self.step + 1} (loss {values[0]}); "
                            f"lower optim.lr or set optim.grad_clip")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -151,9 +260,9 @@ class DiffusionTrainer:
             torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self.ema.update(self.nets)
+        self.ema.update(self.nets)   # the weights are the same on every rank after the step
         self.step += 1
-        return loss.item(), losses["mse"].mean().item(), losses["vb"].mean().item()
+        return tuple(values)
 
     # --- outputs -----------------------------------------------------------------------------
     def ema_state_dict(self):
@@ -174,33 +283,43 @@ class DiffusionTrainer:
         w = self.window
         row = {"step": self.step, "lr": self.lr_at(self.step - 1), "loss": w["loss"] / w["n"],
                "mse": w["mse"] / w["n"], "vb": w["vb"] / w["n"], "steps_per_s": w["n"] / max(w["time"], 1e-9)}
-        self.history.append(row)
-        self._write_history()
+        self.history.append(row)   # on every rank: the same state everywhere
+        if self.rank == 0:
+            self._write_history()
         log.info(f"step {self.step}/{self.config['max_steps']} lr {row['lr']:.3g} loss {row['loss']:.4f} "
                  f"mse {row['mse']:.4f} vb {row['vb']:.4f} {row['steps_per_s']:.2f} steps/s")
         self.window = {"loss": 0.0, "mse": 0.0, "vb": 0.0, "n": 0, "time": 0.0}
 
     def _checkpoint(self, log):
-        save_checkpoint(os.path.join(self.outdir, CHECKPOINT), self.state_dict())
+        state = self.state_dict()   # a collective under torch.distributed
+        if self.rank == 0:
+            save_checkpoint(os.path.join(self.outdir, CHECKPOINT), state)
         log.info(f"checkpoint at step {self.step}")
         if self.on_checkpoint is not None:
+            D.barrier()   # the checkpoint is on disk before any rank leaves
             self.on_checkpoint(self.step)
 
     # --- the run -----------------------------------------------------------------------------
     def run(self):
-        """Train to max_steps (resuming from checkpoints/last.pt), write model.pt, then `done`."""
-        os.makedirs(os.path.join(self.outdir, "checkpoints"), exist_ok=True)
+        """Train to max_steps (resuming from checkpoints/last.pt), write model.pt, then `done`.
+
+        Under torch.distributed every rank calls it; rank 0 alone writes and logs."""
+        main = self.rank == 0
+        if main:
+            os.makedirs(os.path.join(self.outdir, "checkpoints"), exist_ok=True)
         cfg = self.config
-        with _Log(self.outdir) as log:
+        with _Log(self.outdir) if main else _Quiet() as log:
             for note in self.notes:
                 log.info(note)
             ckpt = os.path.join(self.outdir, CHECKPOINT)
-            if os.path.exists(ckpt):
-                self.load_state_dict(load_checkpoint(ckpt))
+            if D.broadcast_object(os.path.exists(ckpt) if main else None):  # rank 0 decides
+                note = self.load_state_dict(load_checkpoint(ckpt))
                 log.info(f"resumed from {ckpt} at step {self.step}")
+                if note:
+                    log.info(note)
             total = cfg["max_steps"]
             bar = tqdm(total=total, initial=self.step, desc="diffusion", unit="step", file=sys.stderr,
-                       mininterval=1.0 if sys.stderr.isatty() else 30.0, leave=False)
+                       mininterval=1.0 if sys.stderr.isatty() else 30.0, leave=False, disable=not main)
             while self.step < total:
                 start = time.time()
                 loss, mse, vb = self.train_step()
@@ -216,10 +335,12 @@ class DiffusionTrainer:
                 if self.step % cfg["checkpoint_every"] == 0 or self.step == total:
                     self._checkpoint(log)
             bar.close()
-            meta = dict(self.meta, step=self.step)
-            save_diffusion_model(os.path.join(self.outdir, MODEL_FILE), self.ema_state_dict(), meta)
-            last = self.history[-1] if self.history else {}
-            summary = f"steps {self.step} loss {last.get('loss', float('nan')):.4f}\n"
-            log.info("finished: " + summary.strip())
-            atomic_write_text(os.path.join(self.outdir, "done"), summary)
+            if main:
+                meta = dict(self.meta, step=self.step)
+                save_diffusion_model(os.path.join(self.outdir, MODEL_FILE), self.ema_state_dict(), meta)
+                last = self.history[-1] if self.history else {}
+                summary = f"steps {self.step} loss {last.get('loss', float('nan')):.4f}\n"
+                log.info("finished: " + summary.strip())
+                atomic_write_text(os.path.join(self.outdir, "done"), summary)
+            D.barrier()   # model.pt and done are written before any rank leaves
         return {"steps": self.step}

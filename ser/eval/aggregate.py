@@ -72,10 +72,13 @@ class Summary:
 
 
 def corpus_name(exp_dir):
-    """'egs/emodb/exp' -> 'emodb'; any other directory -> its own name."""
-    path = os.path.abspath(exp_dir)
-    base = os.path.basename(path)
-    return os.path.basename(os.path.dirname(path)) if base == "exp" else base
+    """'egs/emodb/exp' -> 'emodb', 'egs/emodb/exp/all4' -> 'emodb/all4' (the recipe names the
+    corpus, what follows exp/ the data set); a path without an `exp` part -> its own name."""
+    parts = os.path.abspath(exp_dir).split(os.sep)
+    if "exp" in parts[1:]:
+        i = len(parts) - 1 - parts[::-1].index("exp")
+        return "/".join([parts[i - 1]] + parts[i + 1:])
+    return parts[-1]
 
 
 def _sorted_dirs(path, pattern=None):
@@ -251,6 +254,37 @@ def _feature_name(feats_dir, exp_dir):
     return os.path.basename(os.path.normpath(feats_dir))
 
 
+# Augmentation settings of the recipes (run.sh `augs`), in the order of paper 1's tables and
+# paper 2's synthetic-data settings; the key is the tag's <aug> part (`sp+mixup` -> `sp_mixup`).
+AUG_ORDER = ["none", "sp", "mixup", "sp_mixup", "syn", "real_syn", "real_syn_mixup"]
+AUG_NAMES = {"none": "no augmentation", "sp": "speed perturbation", "mixup": "mixup",
+             "sp_mixup": "speed perturbation + mixup", "syn": "synthetic only",
+             "real_syn": "real + synthetic", "real_syn_mixup": "real + synthetic + mixup"}
+_TAG_AUG_RE = re.compile(r"_(" + "|".join(sorted(AUG_ORDER, key=len, reverse=True)) + r")_[0-9a-f]+$")
+
+
+def aug_key(cfg, tag):
+    """The augmentation setting of a tag ('none', 'sp', 'mixup', 'sp_mixup', 'syn', 'real_syn',
+    'real_syn_mixup'): from its training config (data.aug_dirs = speed-perturbed copies,
+    data.train_source = synthetic/both, mixup.enabled), else from the tag name
+    `<feat>_<model>_<aug>_<hash>` (run.sh writes `real+syn+mixup` as `real_syn+mixup`), else 'none'."""
+    if not cfg:
+        m = _TAG_AUG_RE.search(tag.replace("+", "_"))
+        return m.group(1) if m else "none"
+    data = cfg.get("data") or {}
+    parts = []
+    if data.get("aug_dirs"):
+        parts.append("sp")
+    source = data.get("train_source") or "real"
+    if source == "synthetic":
+        parts.append("syn")
+    elif source == "both":
+        parts.append("real_syn")
+    if (cfg.get("mixup") or {}).get("enabled"):
+        parts.append("mixup")
+    return "_".join(parts) or "none"
+
+
 def describe(cfg, tag_yaml, tag, exp_dir="."):
     """Display fields of a tag from its training config and optional tag.yaml overrides."""
     data = cfg.get("data") or {}
@@ -269,6 +303,7 @@ def describe(cfg, tag_yaml, tag, exp_dir="."):
         "augmentation": ", ".join(aug) or "none",
         "max_epochs": cfg.get("max_epochs"),
         "fold_dir": data.get("fold_dir"),
+        "aug_key": aug_key(cfg, tag),
     }
     desc.update({k: v for k, v in tag_yaml.items() if v is not None})
     return desc

@@ -4,13 +4,19 @@ The main table has the layout of paper 1's Table 1: one row per model (experimen
 column per corpus x test condition, cells "UAR mean ± std" in percent. Further sections: WA in
 the same layout, the models (features, augmentation, epochs, runs, training time), per-fold
 UAR/WA with the test speaker, per-class recall, and links to the confusion matrices.
+When noisy (test_snrN) or adversarial (test_fgsm, test_bim) conditions were scored, sections in
+the layout of paper 1's Table 2 (augmentation blocks x SNR rows x model columns) and Table 3
+(augmentation blocks x clean/FGSM/BIM rows x model columns) follow; grouped UAR bar charts in
+the layout of its Figure 2 (write_uar_bar_charts, ser.eval.bar_chart) are linked when given.
 """
 import math
 import os
+import re
 import subprocess
 from datetime import datetime
 
-from ser.eval.aggregate import DDOF, train_time
+from ser.eval.aggregate import AUG_NAMES, AUG_ORDER, DDOF, train_time
+from ser.eval.bar_chart import save_bar_chart_png
 from ser.eval.confusion_plot import save_confusion_png
 
 # Row order of paper 1's tables; other models follow alphabetically.
@@ -103,9 +109,10 @@ def write_aggregated_confusions(summaries, exp_dirs, fig_dir=None):
     return paths
 
 
-def render(summaries, descs, out_path, title="Results", corpus_notes=None, protocol_note=None,
-           confusion_paths=None, date=None, revision=None, digits=1):
-    """Markdown text of the report. descs: (corpus, tag) -> description dict (aggregate.tag_config)."""
+def render(summaries, descs, out_path, title="Results", corpus_notes=None, protocol_note=None, folds_note=None,
+           confusion_paths=None, date=None, revision=None, digits=1, bar_charts=None):
+    """Markdown text of the report. descs: (corpus, tag) -> description dict (aggregate.tag_config);
+    bar_charts: (corpus, condition) -> PNG path (write_uar_bar_charts), linked when given."""
     corpus_notes = corpus_notes or {}
     confusion_paths = confusion_paths or {}
     out_dir = os.path.dirname(os.path.abspath(out_path))
@@ -146,8 +153,9 @@ def render(summaries, descs, out_path, title="Results", corpus_notes=None, proto
         seeds = sorted({x for s in cs for x in s.seed_uar})
         note = corpus_notes.get(c)
         L.append(f"- **{c}**" + (f": {note}" if note else "") +
-                 f". Leave-one-speaker-out, {len(folds)} folds (each tests on one speaker, another "
-                 f"speaker validates, the rest train); repeats (seeds): {len(seeds)} "
+                 ". " + (folds_note or f"Leave-one-speaker-out, {len(folds)} folds (each tests on one "
+                                       f"speaker, another speaker validates, the rest train)") +
+                 f"; repeats (seeds): {len(seeds)} "
                  f"({', '.join(str(x) for x in seeds)}).")
     excluded = []
     for s in summaries:
@@ -192,6 +200,10 @@ def render(summaries, descs, out_path, title="Results", corpus_notes=None, proto
                 row.append(cell(s, getattr(s, f"{key}_mean", None), getattr(s, f"{key}_std", None)))
             rows.append(row)
         L += _table(header, rows) + [""]
+    # --- Table 2 / Table 3 / Figure 2 layouts (only when such conditions / charts exist) -----------
+    L += noise_section(summaries, descs, lambda s: cell(s, s.uar_mean, s.uar_std))
+    L += attack_section(summaries, descs, lambda s: cell(s, s.uar_mean, s.uar_std))
+    L += bar_chart_section(bar_charts or {}, out_dir)
     # --- models -------------------------------------------------------------------------------------
     L += ["## Models", "", "Training time: sum of the per-epoch times in history.tsv over the runs "
           "(folds × seeds) behind the row; per run: their mean.", ""]
@@ -260,3 +272,223 @@ def render(summaries, descs, out_path, title="Results", corpus_notes=None, proto
 
 def _mean(d):
     return sum(d.values()) / len(d) if d else math.nan
+
+
+# --- paper 1, Tables 2 and 3 and Figure 2 -------------------------------------------------------
+SNR_RE = re.compile(r"^test_snr(-?\d+(?:\.\d+)?)$")
+ATTACK_RE = re.compile(r"^test_(fgsm|bim)(?:_.+)?$")
+CLEAN = "test_clean"
+
+
+def is_noise(condition):
+    return SNR_RE.match(condition) is not None
+
+
+def is_attack(condition):
+    return ATTACK_RE.match(condition) is not None
+
+
+def condition_order(condition):
+    """Sort key: clean, the SNRs from low to high, FGSM, BIM, anything else by name."""
+    m = SNR_RE.match(condition)
+    if condition == CLEAN:
+        return (0, 0.0, condition)
+    if m:
+        return (1, float(m.group(1)), condition)
+    a = ATTACK_RE.match(condition)
+    if a:
+        return (2, ["fgsm", "bim"].index(a.group(1)), condition)
+    return (3, 0.0, condition)
+
+
+def _aug_order(aug):
+    return (AUG_ORDER.index(aug) if aug in AUG_ORDER else len(AUG_ORDER), aug)
+
+
+def aug_name(aug):
+    return AUG_NAMES.get(aug, aug)
+
+
+def model_grid(summaries, descs, corpus):
+    """The models x augmentations view of one corpus, as paper 1's Tables 2-3 and Figure 2 use it.
+
+    Returns (columns, augs, cells): columns = model names in paper order (with the features added
+    when the corpus has runs on several feature types), augs = the augmentation keys present in
+    AUG_ORDER, cells = (aug, column, condition) -> list of summaries (more than one only when
+    several tags share model, features and augmentation, e.g. after a config change)."""
+    ss = [s for s in summaries if s.corpus == corpus]
+    d = {s.tag: descs[(corpus, s.tag)] for s in ss}
+    feats = {str(x.get("features")) for x in d.values()}
+    column, colkey = {}, {}
+    for t, x in d.items():
+        column[t] = str(x.get("model")) + (f" ({x.get('features')})" if len(feats) > 1 else "")
+        colkey[column[t]] = _model_key(dict(x, augmentation="none", name=""))[:2] + (str(x.get("features")),)
+    columns = sorted(set(column.values()), key=lambda c: colkey[c])
+    augs = sorted({str(x.get("aug_key") or "none") for x in d.values()}, key=_aug_order)
+    cells = {}
+    for s in ss:
+        aug = str(d[s.tag].get("aug_key") or "none")
+        cells.setdefault((aug, column[s.tag], s.condition), []).append(s)
+    return columns, augs, cells
+
+
+def _grid_cell(found, cell_fn):
+    if not found:
+        return "–"
+    if len(found) == 1:
+        return cell_fn(found[0])
+    return "; ".join(f"{cell_fn(s)} (`{s.tag}`)" for s in found)
+
+
+def _corpora_with(summaries, pred):
+    return list(dict.fromkeys(s.corpus for s in summaries if pred(s.condition)))
+
+
+def noise_section(summaries, descs, cell_fn):
+    """'## Noise (paper 1, Table 2 layout)' lines (none without test_snrN conditions): per corpus
+    one table, a block of SNR rows per augmentation, one column per model, cells UAR mean ± std."""
+    corpora = _corpora_with(summaries, is_noise)
+    if not corpora:
+        return []
+    L = ["## Noise (paper 1, Table 2 layout)", "",
+         "UAR (%), mean ± std as in the UAR table, of the models trained on clean data and tested on "
+         "the test speakers' utterances with added noise at each SNR (mismatched condition, paper 1 "
+         "sec. 5.2); one block per augmentation, one row per SNR, one column per model.", ""]
+    for c in corpora:
+        columns, augs, cells = model_grid(summaries, descs, c)
+        snrs = sorted({s.condition for s in summaries if s.corpus == c and is_noise(s.condition)},
+                      key=condition_order)
+        rows = []
+        for aug in augs:
+            if not any((aug, col, cond) in cells for col in columns for cond in snrs):
+                continue
+            rows.append([f"**{aug_name(aug)}**"] + [""] * len(columns))
+            for cond in snrs:
+                rows.append([SNR_RE.match(cond).group(1)] +
+                            [_grid_cell(cells.get((aug, col, cond)), cell_fn) for col in columns])
+        L += [f"### {c}", ""] + _table(["SNR (dB)"] + columns, rows) + [""]
+    return L
+
+
+def _attack_params(summary):
+    """Distinct (attack, eps, alpha, steps) of the runs behind a summary (from metrics.json)."""
+    out = set()
+    for r in summary.runs:
+        m = r.metrics
+        out.add((str(m.get("attack") or ATTACK_RE.match(summary.condition).group(1)), m.get("eps"),
+                 m.get("alpha"), m.get("steps")))
+    return out
+
+
+def _attack_label(params):
+    """'FGSM (ε = 0.08)', 'BIM (ε = 0.08, α = 0.01, 10 steps)'; several settings joined by ' / '."""
+    texts = []
+    for attack, eps, alpha, steps in sorted(params, key=lambda p: tuple(str(x) for x in p)):
+        parts = [f"ε = {eps:g}" if eps is not None else "ε = ?"]
+        if attack == "bim":
+            parts += ([f"α = {alpha:g}"] if alpha is not None else []) + ([f"{steps} steps"] if steps else [])
+        texts.append(", ".join(parts))
+    attack = sorted(params)[0][0].upper() if params else "?"
+    return f"{attack} ({' / '.join(texts)})"
+
+
+def attack_section(summaries, descs, cell_fn):
+    """'## Adversarial attacks (Table 3 layout)' lines (none without test_fgsm/test_bim): per corpus
+    one table, a block of rows clean / FGSM / BIM per augmentation, one column per model."""
+    corpora = _corpora_with(summaries, is_attack)
+    if not corpora:
+        return []
+    runs = [r for s in summaries if is_attack(s.condition) for r in s.runs]
+    padded = sum(1 for r in runs if r.metrics.get("perturb_padding"))
+    L = ["## Adversarial attacks (Table 3 layout)", "",
+         "UAR (%), mean ± std as in the UAR table, under white-box attacks with the true label "
+         "(paper 1 sec. 5.3): FGSM, one signed-gradient step of size ε, and BIM, steps of α clipped "
+         "to the ε-ball; the clean row is the unattacked test set. ε and α are L∞ bounds on the "
+         "**normalised** features, i.e. after the training set's mean/variance normalisation, so "
+         "they are in units of each feature dimension's training standard deviation (not of the "
+         "raw log spectrogram); values from each run's metrics.json (`eps`, `alpha`, `steps`). " +
+         ("Only real frames are perturbed, not the zero padding of short segments."
+          if not padded else f"In {padded} of {len(runs)} runs the zero padding of short segments "
+                              f"was perturbed too (--perturb-padding)."), ""]
+    for c in corpora:
+        columns, augs, cells = model_grid(summaries, descs, c)
+        conds = sorted({s.condition for s in summaries if s.corpus == c and (is_attack(s.condition) or
+                                                                           s.condition == CLEAN)},
+                       key=condition_order)
+        labels, mixed = {}, {}
+        for cond in conds:
+            if cond == CLEAN:
+                labels[cond], mixed[cond] = "clean", False
+            else:
+                params = set().union(*[_attack_params(s) for s in summaries if s.corpus == c and s.condition == cond])
+                labels[cond], mixed[cond] = _attack_label(params), len(params) > 1
+
+        def attack_cell(s):
+            # a row that mixes settings (e.g. re-scored with another eps) says which cell has which
+            if not mixed[s.condition]:
+                return cell_fn(s)
+            return f"{cell_fn(s)} ({_attack_label(_attack_params(s)).split(' ', 1)[1][1:-1]})"
+        rows = []
+        for aug in augs:
+            if not any((aug, col, cond) in cells for col in columns for cond in conds if cond != CLEAN):
+                continue
+            rows.append([f"**{aug_name(aug)}**"] + [""] * len(columns))
+            for cond in conds:
+                rows.append([labels[cond]] + [_grid_cell(cells.get((aug, col, cond)), attack_cell)
+                                              for col in columns])
+        L += [f"### {c}", ""] + _table(["Attack"] + columns, rows) + [""]
+    return L
+
+
+def bar_chart_name(corpus, condition):
+    """'uar_<corpus>_<condition>.png' ('emodb/all4', 'test_snr0' -> 'uar_emodb_all4_snr0.png')."""
+    cond = condition[5:] if condition.startswith("test_") else condition
+    return re.sub(r"[^A-Za-z0-9.=+-]+", "_", f"uar_{corpus}_{cond}") + ".png"
+
+
+def write_uar_bar_charts(summaries, descs, out_dir):
+    """One grouped UAR bar chart (paper 1, Figure 2: groups = models, bars = augmentations, ± std
+    error bars) per corpus and condition that has more than one model or augmentation, written
+    into out_dir; (corpus, condition) -> path."""
+    paths = {}
+    for c in dict.fromkeys(s.corpus for s in summaries):
+        columns, augs, cells = model_grid(summaries, descs, c)
+        conds = sorted({s.condition for s in summaries if s.corpus == c}, key=condition_order)
+        for cond in conds:
+            cols = [col for col in columns if any((a, col, cond) in cells for a in augs)]
+            used = [a for a in augs if any((a, col, cond) in cells for col in cols)]
+            if len(cols) < 2 and len(used) < 2:
+                continue
+            series = []           # (label, {column: summary})
+            for a in used:
+                width = max(len(cells.get((a, col, cond), [])) for col in cols)
+                if width == 1:
+                    series.append((aug_name(a), {col: cells[(a, col, cond)][0]
+                                                 for col in cols if (a, col, cond) in cells}))
+                else:         # several tags of one model and augmentation: a bar per tag
+                    for col in cols:
+                        for s in cells.get((a, col, cond), []):
+                            series.append((f"{aug_name(a)} [{s.tag}]", {col: s}))
+            mean = [[100 * ss[col].uar_mean if col in ss else math.nan for col in cols] for _, ss in series]
+            std = [[100 * ss[col].uar_std if col in ss else math.nan for col in cols] for _, ss in series]
+            over = sorted({f"{s.n} {s.mode}" for _, ss in series for s in ss.values()})
+            path = os.path.join(out_dir, bar_chart_name(c, cond))
+            save_bar_chart_png(path, cols, [lab for lab, _ in series], mean, std,
+                               title=f"{c} {cond}: UAR mean ± std (over {', '.join(over)})")
+            paths[(c, cond)] = path
+    return paths
+
+
+def bar_chart_section(bar_charts, out_dir):
+    """'## UAR bar charts (paper 1, Figure 2 layout)' lines linking the PNGs (none without charts)."""
+    if not bar_charts:
+        return []
+    L = ["## UAR bar charts (paper 1, Figure 2 layout)", "",
+         "Per corpus and test condition: one group of bars per model, one bar per augmentation, "
+         "height the mean UAR (%) (written at its foot), error bar ± std as in the UAR table; as in the "
+         "paper, the y axis starts a little below the lowest bar, not necessarily at 0.",
+         ""]
+    for (c, cond), path in bar_charts.items():
+        rel = _rel(path, out_dir)
+        L += [f"- [{c} {cond}]({rel})", "", f"  ![UAR bar chart, {c} {cond}]({rel})", ""]
+    return L

@@ -50,6 +50,7 @@ option num_threads=1 --cpus-per-task 1
 default gpu=0
 option gpu=* -p gpu --gres=gpu:$0
 option gpu=0 -p cpu
+option num_nodes=* --nodes $0
 """
 
 _GENERIC_OPTIONS = ("max-jobs-run", "num-threads", "mem", "gpu")  # parsed by parse_job_args

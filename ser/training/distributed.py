@@ -78,6 +78,10 @@ def setup(ngpu=None):
 
     Returns a DistEnv. Call `cleanup()` when done (try/finally).
     """
+    # Backpropagating through long LSTMs drives gradients into denormal floats, which are very
+    # slow on x86 CPUs (a cnn_blstm step: 3.3 s -> 0.6 s); flushing them to zero changes nothing
+    # measurable. GPUs flush by default.
+    torch.set_flush_denormal(True)
     world = _env_int("WORLD_SIZE", 1)
     if world <= 1:
         return DistEnv(0, 1, 0, 1, _single_device(ngpu))

@@ -1,0 +1,171 @@
+"""report.py's paper-1 layouts: Table 2 (noise), Table 3 (attacks) and the Figure 2 bar charts,
+on a synthetic experiment tree whose numbers are checked against numpy."""
+import json
+import os
+
+import numpy as np
+import pytest
+import yaml
+from matplotlib.image import imread
+
+from eval_helpers import CLASSES
+from ser.bin import report
+from ser.eval.aggregate import aug_key
+from ser.eval.results_md import bar_chart_name
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MODELS = ("cnn", "densenet_lstm_highway")
+AUGS = ("none", "sp_mixup")
+CONDITIONS = ("test_clean", "test_snr0", "test_snr10", "test_fgsm", "test_bim")
+ATTACK = {"test_fgsm": {"attack": "fgsm", "eps": 0.08, "alpha": None, "steps": None},
+          "test_bim": {"attack": "bim", "eps": 0.08, "alpha": 0.01, "steps": 10}}
+
+
+def write_run(exp, tag, fold, seed, cond, uar, model, aug):
+    """One scored condition of one fold x seed, written by hand as score(_attack).py would."""
+    run = os.path.join(exp, tag, f"fold.{fold}", f"seed{seed}")
+    cdir = os.path.join(run, cond)
+    os.makedirs(cdir, exist_ok=True)
+    metrics = {"uar": uar, "wa": uar, "confusion": [[2, 1, 0], [0, 3, 1], [1, 0, 2]], "classes": CLASSES,
+               "num_utts": 10, "per_class_recall": {}, "speakers": [f"s{fold}"]}
+    if cond in ATTACK:
+        metrics.update(ATTACK[cond], perturb_padding=False, clean_uar=0.5, clean_wa=0.5)
+    with open(os.path.join(cdir, "metrics.json"), "w") as f:
+        json.dump(metrics, f)
+    open(os.path.join(cdir, "done"), "w").close()
+    sp = aug.startswith("sp")
+    cfg = {"model": model, "max_epochs": 3, "mixup": {"enabled": aug.endswith("mixup"), "alpha": 0.2},
+           "data": {"feats_dir": "data/all_spec", "fold_dir": f"data/folds/{fold}",
+                    "aug_dirs": ["data/all_sp0.9_spec", "data/all_sp1.1_spec"] if sp else [],
+                    "aug_policy": "select" if sp else "refuse"}, "seed": seed}
+    with open(os.path.join(run, "config.yaml"), "w") as f:
+        yaml.safe_dump(cfg, f)
+
+
+def make_tree(root, conditions):
+    """2 models x 2 augmentations x conditions, 2 folds, 1 seed: -> (exp dir, {(model, aug, cond): [uar per fold]})."""
+    exp = str(root / "egs" / "emodb" / "exp" / "all4")
+    os.makedirs(root / "egs" / "emodb" / "data" / "all_spec")
+    (root / "egs" / "emodb" / "data" / "all_spec" / "conf.yaml").write_text("type: spec\n")
+    rng = np.random.default_rng(11)
+    vals = {}
+    for i, model in enumerate(MODELS):
+        for j, aug in enumerate(AUGS):
+            tag = f"spec_{model}_{aug}_{i}{j}ab12cd"
+            for cond in conditions:
+                vals[(model, aug, cond)] = [float(rng.uniform(0.2, 0.9)) for _ in (1, 2)]
+                for fold in (1, 2):
+                    write_run(exp, tag, fold, 1, cond, vals[(model, aug, cond)][fold - 1], model, aug)
+    return exp, vals
+
+
+def section(text, title):
+    assert f"\n## {title}\n" in text, f"no section {title!r}"
+    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def block_table(block):
+    """Rows of a blocked table: {(block name, row label): cells}; the header under key 'header'."""
+    out, current = {}, None
+    for line in block.splitlines():
+        if not line.startswith("|") or line.startswith("|---"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if "header" not in out:
+            out["header"] = cells
+        elif cells[0].startswith("**"):
+            current = cells[0].strip("*")
+            assert all(c == "" for c in cells[1:])
+        else:
+            assert (current, cells[0]) not in out
+            out[(current, cells[0])] = cells[1:]
+    return out
+
+
+def pm(values):
+    return f"{100 * np.mean(values):.1f} ± {100 * np.std(values, ddof=1):.1f}"
+
+
+def test_table2_table3_and_bar_charts(tmp_path):
+    exp, vals = make_tree(tmp_path, CONDITIONS)
+    out = tmp_path / "RESULTS.md"
+    assert report.main(["--exp-dir", exp, "--out", str(out)]) == 0
+    text = out.read_text()
+
+    noise = block_table(section(text, "Noise (paper 1, Table 2 layout)").split("### emodb/all4\n", 1)[1])
+    assert noise["header"] == ["SNR (dB)", "cnn", "densenet_lstm_highway"]
+    assert sorted({k[0] for k in noise if k != "header"}) == ["no augmentation", "speed perturbation + mixup"]
+    assert [k[1] for k in noise if k != "header"] == ["0", "10", "0", "10"]   # SNR rows only, low to high
+    for (block, aug) in (("no augmentation", "none"), ("speed perturbation + mixup", "sp_mixup")):
+        for snr in ("0", "10"):
+            assert noise[(block, snr)] == [pm(vals[(m, aug, f"test_snr{snr}")]) for m in MODELS]
+
+    adv_text = section(text, "Adversarial attacks (Table 3 layout)")
+    assert "units of each feature dimension's training standard deviation" in adv_text
+    assert "normalised" in adv_text and "not the zero padding" in adv_text
+    adv = block_table(adv_text.split("### emodb/all4\n", 1)[1])
+    assert adv["header"] == ["Attack", "cnn", "densenet_lstm_highway"]
+    rows = ["clean", "FGSM (ε = 0.08)", "BIM (ε = 0.08, α = 0.01, 10 steps)"]
+    assert [k for k in adv if k != "header"] == [(b, r) for b in ("no augmentation", "speed perturbation + mixup")
+                                                 for r in rows]
+    for cond, row in zip(("test_clean", "test_fgsm", "test_bim"), rows):
+        assert adv[("speed perturbation + mixup", row)] == [pm(vals[(m, "sp_mixup", cond)]) for m in MODELS]
+    assert adv[("no augmentation", rows[2])][1] == pm(vals[("densenet_lstm_highway", "none", "test_bim")])
+
+    # the main UAR table still has one row per tag with the same numbers
+    assert f"| {pm(vals[('cnn', 'sp_mixup', 'test_snr10')])} |" in text
+
+    # one bar chart per condition, next to RESULTS.md, valid PNGs, linked
+    charts = section(text, "UAR bar charts (paper 1, Figure 2 layout)")
+    for cond in CONDITIONS:
+        name = f"uar_emodb_all4_{cond[5:]}.png"
+        assert bar_chart_name("emodb/all4", cond) == name
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == PNG_MAGIC and data.endswith(b"IEND\xaeB`\x82")
+        img = imread(str(tmp_path / name))
+        assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+        assert img[..., :3].std() > 0.05          # something was drawn
+        assert f"({name})" in charts
+    assert sorted(p.name for p in tmp_path.glob("uar_*.png")) == sorted(
+        f"uar_emodb_all4_{c[5:]}.png" for c in CONDITIONS)
+
+
+def test_clean_only_tree_has_no_robustness_sections(tmp_path):
+    exp, vals = make_tree(tmp_path, ("test_clean",))
+    out = tmp_path / "RESULTS.md"
+    assert report.main(["--exp-dir", exp, "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "Table 2 layout" not in text and "Table 3 layout" not in text
+    assert "## Noise" not in text and "## Adversarial" not in text and "ε" not in text
+    # the clean condition still gets its Figure 2 chart (2 models x 2 augmentations)
+    assert [p.name for p in tmp_path.glob("uar_*.png")] == ["uar_emodb_all4_clean.png"]
+    assert "(uar_emodb_all4_clean.png)" in section(text, "UAR bar charts (paper 1, Figure 2 layout)")
+    assert f"| {pm(vals[('cnn', 'none', 'test_clean')])} |" in text
+
+
+def test_single_model_and_augmentation_gets_no_bar_chart(tmp_path):
+    exp = str(tmp_path / "exp")
+    for fold in (1, 2):
+        for cond in ("test_clean", "test_snr0"):
+            write_run(exp, "spec_cnn_none_abc123", fold, 1, cond, 0.5 + 0.1 * fold, "cnn", "none")
+    out = tmp_path / "R.md"
+    assert report.main(["--exp-dir", exp, "--out", str(out)]) == 0
+    text = out.read_text()
+    assert not list(tmp_path.glob("uar_*.png")) and "Figure 2 layout" not in text
+    noise = block_table(section(text, "Noise (paper 1, Table 2 layout)"))
+    assert noise[("no augmentation", "0")] == [pm([0.6, 0.7])]
+
+
+@pytest.mark.parametrize("cfg, tag, key", [
+    ({"data": {"aug_dirs": ["a_sp0.9"]}, "mixup": {"enabled": True}}, "x", "sp_mixup"),
+    ({"data": {"aug_dirs": []}, "mixup": {"enabled": True}}, "x", "mixup"),
+    ({"data": {"train_source": "synthetic"}}, "x", "syn"),
+    ({"data": {"train_source": "both"}, "mixup": {"enabled": True}}, "x", "real_syn_mixup"),
+    ({"data": {"feats_dir": "d"}, "mixup": {"enabled": False}}, "spec_cnn_mixup_ab12", "none"),  # config wins
+    ({}, "spec_densenet_lstm_sp_mixup_ab12", "sp_mixup"),           # no config: from the tag name
+    ({}, "spec_cnn_real_syn+mixup_0f", "real_syn_mixup"),
+    ({}, "spec_cnn_lstm_mixup_ab12", "mixup"),
+    ({}, "something_else", "none"),
+])
+def test_aug_key(cfg, tag, key):
+    assert aug_key(cfg, tag) == key
