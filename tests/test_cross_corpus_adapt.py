@@ -1,10 +1,10 @@
 """Cross-corpus adaptation folds (make_cross_corpus_fold --test-fraction/--adapt-fraction, paper 2
 Figure 4), egs/cross_corpus/run.sh --setup adapt stages 0-1, the adaptation report, and the
 synthetic-data setup (paper 2, Table 3) of run.sh end to end on tiny data."""
+import itertools
 import json
-import shutil
+import os
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -120,7 +120,7 @@ def test_speaker_unit_unbalanced_target_is_the_best_speaker_subset(tmp_path, cor
     totals = counts.sum(0)
     # independent brute force over the 2^5 speaker subsets: the split reaches the minimum imbalance
     best = min(np.sum(((counts[list(m)].sum(0) - totals / 2) / totals) ** 2)
-               for r in range(len(spk) + 1) for m in __import__("itertools").combinations(range(len(spk)), r))
+               for r in range(len(spk) + 1) for m in itertools.combinations(range(len(spk)), r))
     got = Counter(t_emo[u] for u in test)
     assert np.isclose(np.sum(((np.array([got[c] for c in FOUR]) - totals / 2) / totals) ** 2), best)
 
@@ -321,7 +321,7 @@ def test_recipe_synthetic_setup_through_training(tmp_path, script_env):
     assert str(syn.relative_to(recipe)) in cfg and "both" in cfg
 
 
-@pytest.mark.skipif(not __import__("os").environ.get("SER_SLOW_TESTS"),
+@pytest.mark.skipif(not os.environ.get("SER_SLOW_TESTS"),
                     reason="several minutes on a loaded 2-core machine: set SER_SLOW_TESTS=1")
 def test_recipe_synthetic_setups_end_to_end(tmp_path, script_env):
     """Every stage of --augs "syn real+syn" (split) and of --setup adapt with real+syn."""
