@@ -25,7 +25,6 @@ single-process one) adds "rng_ranks", every rank's random states, so that a run 
 same number of processes continues bit-identically. Tests simulate a killed job with
 SER_TRAIN_KILL_AFTER_STEP=<step> (exit status 75 after that step's checkpoint).
 """
-import logging
 import math
 import os
 import sys
@@ -43,6 +42,7 @@ from ser.errors import SerError
 from ser.training import distributed as D
 from ser.training.checkpoint import (load_checkpoint, rng_states, save_checkpoint, seed_everything,
                                      set_rng_states)
+from ser.training.run_log import LogToOutdir, QuietLog
 
 CHECKPOINT = os.path.join("checkpoints", "last.pt")
 HISTORY_COLUMNS = ("step", "lr", "loss", "mse", "vb", "steps_per_s")
@@ -83,43 +83,6 @@ class DiffusionLoss(nn.Module):
     def forward(self, x0, texts, t, noise):
         cond = self.nets["conditioner"](texts)
         return self.diffusion.training_losses(self.nets["denoiser"], x0, t, cond, noise=noise)
-
-
-class _Log:
-    """train.log + stderr handlers on the diffusion logger for the duration of a run."""
-
-    def __init__(self, outdir):
-        self.logger = logging.getLogger(LOGGER)
-        self.handlers = [logging.FileHandler(os.path.join(outdir, "train.log"), encoding="utf-8"),
-                         logging.StreamHandler(sys.stderr)]
-
-    def __enter__(self):
-        fmt = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S")
-        for h in self.handlers:
-            h.setFormatter(fmt)
-            self.logger.addHandler(h)
-        self.logger.setLevel(logging.INFO)
-        self.logger.propagate = False
-        return self.logger
-
-    def __exit__(self, *exc):
-        for h in self.handlers:
-            self.logger.removeHandler(h)
-            h.close()
-
-
-class _Quiet:
-    """The logger of ranks other than 0: messages go nowhere."""
-
-    def __enter__(self):
-        logger = logging.getLogger(LOGGER + ".quiet")
-        logger.propagate = False
-        if not logger.handlers:
-            logger.addHandler(logging.NullHandler())
-        return logger
-
-    def __exit__(self, *exc):
-        pass
 
 
 class DiffusionTrainer:
@@ -308,7 +271,7 @@ class DiffusionTrainer:
         if main:
             os.makedirs(os.path.join(self.outdir, "checkpoints"), exist_ok=True)
         cfg = self.config
-        with _Log(self.outdir) if main else _Quiet() as log:
+        with LogToOutdir(self.outdir, LOGGER) if main else QuietLog(LOGGER) as log:
             for note in self.notes:
                 log.info(note)
             ckpt = os.path.join(self.outdir, CHECKPOINT)

@@ -23,7 +23,6 @@ resumed run with the same number of processes continues bit-identically. Dropout
 each rank's own stream (seeded per rank), so a run with dropout or per-process BatchNorm is not
 numerically the single-process run.
 """
-import logging
 import math
 import os
 import sys
@@ -36,7 +35,7 @@ from tqdm import tqdm
 
 from ser.training import distributed as D
 
-from ser.data.atomic import atomic_open, atomic_write_text
+from ser.data.atomic import atomic_write_text
 from ser.errors import SerError
 from ser.eval.metrics import uar, weighted_accuracy
 from ser.training.checkpoint import (load_checkpoint, rng_states, save_checkpoint, seed_everything,
@@ -45,6 +44,7 @@ from ser.training.inference import posteriors_of_segment_sets
 from ser.training.mixup import mixup_batch, sample_lambda, soft_cross_entropy
 from ser.training.model_io import MODEL_FILE, save_model
 from ser.training.plateau import Plateau
+from ser.training.run_log import LogToOutdir, QuietLog
 
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "valid_loss", "valid_uar", "valid_wa", "time")
 CHECKPOINT = os.path.join("checkpoints", "last.pt")
@@ -114,43 +114,6 @@ def _format_row(row):
 def write_history(path, history):
     """history.tsv: a header line and one row per epoch."""
     atomic_write_text(path, "\t".join(HISTORY_COLUMNS) + "\n" + "".join(_format_row(r) + "\n" for r in history))
-
-
-class _LogToOutdir:
-    """Attach train.log and stderr handlers to the training logger for the duration of a run."""
-
-    def __init__(self, outdir):
-        self.logger = logging.getLogger(LOGGER)
-        self.handlers = [logging.FileHandler(os.path.join(outdir, "train.log"), encoding="utf-8"),
-                         logging.StreamHandler(sys.stderr)]
-
-    def __enter__(self):
-        fmt = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S")
-        for h in self.handlers:
-            h.setFormatter(fmt)
-            self.logger.addHandler(h)
-        self.logger.setLevel(logging.INFO)
-        self.logger.propagate = False
-        return self.logger
-
-    def __exit__(self, *exc):
-        for h in self.handlers:
-            self.logger.removeHandler(h)
-            h.close()
-
-
-class _Quiet:
-    """The training logger of ranks other than 0: messages go nowhere."""
-
-    def __enter__(self):
-        logger = logging.getLogger(LOGGER + ".quiet")
-        logger.propagate = False
-        if not logger.handlers:
-            logger.addHandler(logging.NullHandler())
-        return logger
-
-    def __exit__(self, *exc):
-        pass
 
 
 class Trainer:
@@ -314,7 +277,7 @@ class Trainer:
         main = self.rank == 0
         if main:
             os.makedirs(os.path.join(self.outdir, "checkpoints"), exist_ok=True)
-        with _LogToOutdir(self.outdir) if main else _Quiet() as log:
+        with LogToOutdir(self.outdir, LOGGER) if main else QuietLog(LOGGER) as log:
             for note in self.notes:
                 log.info(note)
             ckpt = os.path.join(self.outdir, CHECKPOINT)
