@@ -7,12 +7,35 @@ evaluator lines, extra white space, a labelled utterance without audio, stray fi
 returns the corpus root to point the recipe's variable at. What each tree holds is spelled out
 next to its generator, so tests can state their expectations by hand.
 """
+import importlib.util
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 SR = 16000
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers of the preparation tests: reading a written table, loading a recipe's local/ script
+# as a module, running a recipe's command.
+def read_table(path):
+    """A Kaldi table file as {key: rest of the line}."""
+    return dict(line.rstrip("\n").split(" ", 1) for line in open(path, encoding="utf-8"))
+
+
+def load_script(path, name):
+    """The Python script `path` (e.g. a recipe's local/prepare_*.py) imported as module `name`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def run_in(cwd, cmd, env):
+    """Run `cmd` in directory `cwd` with environment `env`; the CompletedProcess (text output)."""
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
 
 
 def write_wav(path, seconds=0.3, sr=SR, freq=220.0):

@@ -1,27 +1,21 @@
 """egs/crema_d: data preparation on a fixture tree in the official layout (AudioWAV/, the CSV
 files), and the speaker-independent actor folds of local/make_actor_folds.py."""
-import importlib.util
 import shutil
-import subprocess
 import sys
 
 import pytest
 import yaml
 
 from conftest import REPO
-from corpus_fixtures import CREMA_FEMALE, CREMA_MALE, make_crema_d
+from corpus_fixtures import CREMA_FEMALE, CREMA_MALE, load_script, make_crema_d, read_table, run_in
 from ser.errors import SerError
 
 RECIPE = REPO / "egs" / "crema_d"
 ACTORS = sorted(CREMA_MALE + CREMA_FEMALE)
 
 
-def read_table(path):
-    return dict(line.rstrip("\n").split(" ", 1) for line in open(path, encoding="utf-8"))
-
-
 def run(cmd, env):
-    return subprocess.run(cmd, cwd=RECIPE, env=env, capture_output=True, text=True)
+    return run_in(RECIPE, cmd, env)
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +25,7 @@ def corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def prep():
-    spec = importlib.util.spec_from_file_location("prepare_crema_d", RECIPE / "local" / "prepare_crema_d.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(RECIPE / "local" / "prepare_crema_d.py", "prepare_crema_d")
 
 
 def test_four_class_data_dir(corpus, tmp_path, script_env):

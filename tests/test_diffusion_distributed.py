@@ -10,8 +10,6 @@ DDP ends exactly where an uninterrupted 2-process run does.
 """
 import os
 import re
-import subprocess
-import sys
 
 import kaldiio
 import numpy as np
@@ -22,12 +20,12 @@ from ser.bin import train_diffusion
 from ser.diffusion.trainer import KILL_ENV, KILL_STATUS
 from ser.errors import SerError
 from ser.training import distributed as D
-from ser.training.checkpoint import load_checkpoint
 
+from launch_helpers import finish, start_launch
+from launch_helpers import history_rows as history
+from launch_helpers import last_checkpoint as ckpt
 from test_diffusion_programs import EMOTIONS, SENTENCES, TINY, write_table
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LAUNCH = os.path.join(REPO, "utils", "launch_train.sh")
 SPLITS = {"train": ["03", "08"], "valid": ["09"], "test": ["10"]}
 
 
@@ -65,35 +63,8 @@ def program_args(c, *extra):
             "--num-threads", "1", "--set", "max_steps=4", "--set", "checkpoint_every=2", *extra]
 
 
-def launch_env(**extra):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
-                        KILL_ENV)}
-    env.update(PYTHONPATH=REPO, PYTHON=sys.executable, OMP_NUM_THREADS="1",
-               PATH=os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")]))
-    env.update(extra)
-    return env
-
-
 def start(args, outdir, nproc=2, **env):
-    cmd = ["bash", LAUNCH, "--module", "ser.bin.train_diffusion", "--ngpu", "0", "--nproc", str(nproc), "--"]
-    return subprocess.Popen(cmd + args + ["--outdir", str(outdir)], cwd=REPO, env=launch_env(**env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def finish(proc):
-    out, err = proc.communicate(timeout=300)
-    return proc.returncode, out + err
-
-
-def ckpt(outdir):
-    return load_checkpoint(os.path.join(outdir, "checkpoints", "last.pt"))
-
-
-def history(outdir):
-    """history.tsv rows without the steps_per_s column."""
-    lines = open(os.path.join(outdir, "history.tsv")).read().splitlines()
-    return [line.split("\t")[:-1] for line in lines]
+    return start_launch(args, outdir, module="ser.bin.train_diffusion", nproc=nproc, drop=(KILL_ENV,), **env)
 
 
 def model_nets(outdir):

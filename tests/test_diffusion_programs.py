@@ -506,3 +506,24 @@ def test_bert_conditioner_path(corpus, tmp_path):
     syn = tmp_path / "syn"
     assert generate.main(gen_args(out, syn, 1, 2, 1, "--max-combinations", "2")) == 0
     assert len(read_table(syn / "utt2spk")) == 2
+
+
+def test_synthetic_source_keeps_the_folds_adaptation_utterances(corpus, generated, tmp_path):
+    """Paper 2, Figure 4: synthetic source data plus the real target utterances of adapt.list."""
+    fold = tmp_path / "fold"
+    shutil.copytree(corpus["fold"], fold)
+    adapt = corpus["lists"]["train"][:3]
+    (fold / "adapt.list").write_text("".join(u + "\n" for u in adapt))
+    data = load_fold(corpus["data"], str(fold), corpus["classes"], synthetic_dirs=[str(generated)],
+                     train_source="synthetic")
+    n_syn = len(kaldiio.load_scp(str(generated / "feats.scp")))
+    assert sorted(set(data.train_source) - set(data.synthetic)) == sorted(adapt)
+    assert len(data.synthetic) == n_syn
+    # without adapt.list the synthetic source has no real utterance
+    plain = load_fold(corpus["data"], corpus["fold"], corpus["classes"], synthetic_dirs=[str(generated)],
+                      train_source="synthetic")
+    assert set(plain.train_source) == set(plain.synthetic)
+    (fold / "adapt.list").write_text(corpus["lists"]["test"][0] + "\n")
+    with pytest.raises(SerError, match="adaptation utterance .* is not in train.list"):
+        load_fold(corpus["data"], str(fold), corpus["classes"], synthetic_dirs=[str(generated)],
+                  train_source="synthetic")

@@ -8,7 +8,6 @@ partners cross the processes' shares) and dropout is 0 (dropout masks are per pr
 """
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -22,10 +21,12 @@ from ser.training.mixup import mixup_batch
 from ser.training.model_io import read_model_file
 from ser.training.trainer import KILL_ENV, mixup_partners
 
+from launch_helpers import LAUNCH, finish
+from launch_helpers import history_rows as rows
+from launch_helpers import last_checkpoint as model_of
+from launch_helpers import start_launch as start
 from training_toy import make_corpus
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LAUNCH = os.path.join(REPO, "utils", "launch_train.sh")
 
 CONFIG = """\
 model: cnn
@@ -144,35 +145,6 @@ def test_launcher_commands(tmp_path):
 
 
 # --- two processes through the launcher -----------------------------------------------------
-def launch_env(**extra):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
-    env.update(PYTHONPATH=REPO, PYTHON=sys.executable, OMP_NUM_THREADS="1",
-               PATH=os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")]))
-    env.update(extra)
-    return env
-
-
-def start(args, outdir, **env):
-    return subprocess.Popen(["bash", LAUNCH, "--ngpu", "0", "--nproc", "2", "--"] + args + ["--outdir", str(outdir)],
-                            cwd=REPO, env=launch_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-
-
-def finish(proc):
-    out, err = proc.communicate(timeout=300)
-    return proc.returncode, out + err
-
-
-def model_of(outdir):
-    return load_checkpoint(os.path.join(outdir, "checkpoints", "last.pt"))
-
-
-def rows(outdir):
-    lines = open(os.path.join(outdir, "history.tsv")).read().splitlines()
-    return [line.split("\t")[:-1] for line in lines]  # without the time column
-
-
 def test_two_processes_equal_one_and_resume(tmp_path):
     corpus = make_corpus(str(tmp_path / "c"), offset_scale=0.25)
     conf = tmp_path / "train.yaml"

@@ -6,16 +6,13 @@ import numpy as np
 import yaml
 
 from conftest import copy_recipe, fake_emodb
+from corpus_fixtures import read_table
 
 SPEAKERS = ("03", "08")
 
 
 def run(recipe, env, *args):
     return subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True)
-
-
-def read_table(path):
-    return dict(line.rstrip("\n").split(" ", 1) for line in open(path, encoding="utf-8"))
 
 
 def test_stages_0_1_produce_data_and_features_and_rerun_is_a_noop(tmp_path, emodb_dir, script_env):

@@ -1,34 +1,21 @@
 """egs/iemocap: data preparation on a fixture tree in the official layout, its folds, and run.sh
 stages 0 and 2 (the corpus itself is licensed and not available here)."""
-import importlib.util
 import os
-import subprocess
 import sys
 
 import pytest
 import yaml
 
 from conftest import REPO, copy_recipe
-from corpus_fixtures import make_iemocap
+from corpus_fixtures import load_script, make_iemocap, read_table, run_in
 from ser.errors import SerError
 
 RECIPE = REPO / "egs" / "iemocap"
 SPEAKERS = [f"Ses0{s}{g}" for s in range(1, 6) for g in "FM"]
 
 
-def load_module(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def read_table(path):
-    return dict(line.rstrip("\n").split(" ", 1) for line in open(path, encoding="utf-8"))
-
-
 def run(cmd, env, cwd=RECIPE):
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    return run_in(cwd, cmd, env)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +25,7 @@ def corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def prep():
-    return load_module(RECIPE / "local" / "prepare_iemocap.py", "prepare_iemocap")
+    return load_script(RECIPE / "local" / "prepare_iemocap.py", "prepare_iemocap")
 
 
 @pytest.fixture(scope="module")

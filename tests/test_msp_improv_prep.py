@@ -1,28 +1,22 @@
 """egs/msp_improv: data preparation on a fixture tree in the official layout (Evalution.txt,
 Audio/sessionN/...), and its leave-one-speaker-out folds with session partners."""
-import importlib.util
 import os
 import shutil
-import subprocess
 import sys
 
 import pytest
 import yaml
 
 from conftest import REPO
-from corpus_fixtures import make_msp_improv
+from corpus_fixtures import load_script, make_msp_improv, read_table, run_in
 from ser.errors import SerError
 
 RECIPE = REPO / "egs" / "msp_improv"
 SPEAKERS = [f"{g}0{n}" for g in "FM" for n in range(1, 7)]
 
 
-def read_table(path):
-    return dict(line.rstrip("\n").split(" ", 1) for line in open(path, encoding="utf-8"))
-
-
 def run(cmd, env):
-    return subprocess.run(cmd, cwd=RECIPE, env=env, capture_output=True, text=True)
+    return run_in(RECIPE, cmd, env)
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +26,7 @@ def corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def prep():
-    spec = importlib.util.spec_from_file_location("prepare_msp_improv",
-                                                  RECIPE / "local" / "prepare_msp_improv.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(RECIPE / "local" / "prepare_msp_improv.py", "prepare_msp_improv")
 
 
 def test_data_dir(corpus, tmp_path, script_env):

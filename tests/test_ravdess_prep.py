@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, copy_recipe
+from corpus_fixtures import read_table
 
 RECIPE = REPO / "egs" / "ravdess"
 EMO = {"01": "neutral", "02": "calm", "03": "happiness", "04": "sadness", "05": "anger",
@@ -18,10 +19,6 @@ TEXT = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the doo
 @pytest.fixture(scope="session")
 def ravdess_dir(shared_data):
     return shared_data / "ravdess"
-
-
-def read_table(path):
-    return dict(line.rstrip("\n").split(" ", 1) for line in open(path, encoding="utf-8"))
 
 
 def prepare(env, corpus, out, *opts):

@@ -83,11 +83,8 @@ else
     fracs="$fracs $g"    # 0.10 -> 0.1: one name per fraction
   done
   variants=$fracs
-  # ser.training.dataset drops every real training utterance under --train-source synthetic,
-  # the added target data included: `syn` can only be run without target data.
-  case " $augs " in *" syn "*)
-    for f in $fracs; do [ "$f" = 0 ] || die "--augs syn trains on synthetic data only, which would drop the added target data (fraction $f): use real+syn, or --adapt_fractions 0"; done ;;
-  esac
+  # `syn` with F > 0 is the paper's Figure 4: synthetic source data plus the fold's adapt.list
+  # (real target utterances), which ser.training.dataset keeps under every training source.
 fi
 folds=data/${pair}_folds/$split
 # fold_parent VARIANT: the folds dir (with classes.txt and fold 1/) of a split variant.

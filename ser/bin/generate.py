@@ -46,19 +46,11 @@ from ser.diffusion.model_io import load_diffusion_model
 from ser.diffusion.respace import build_diffusion
 from ser.diffusion.trainer import autocast_dtype
 from ser.errors import SerError, run_main
+from ser.training.run_args import parse_bool as _bool
 from ser.training.trainer import select_device
 
 #: a generated frame whose every band is below this is silence/padding (-1 = ln mel_floor)
 PAD_THRESHOLD = -0.95
-
-
-def _bool(text):
-    low = text.lower()
-    if low in ("true", "yes", "1"):
-        return True
-    if low in ("false", "no", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def get_parser():

@@ -25,26 +25,19 @@ statistics over the global batch.
 """
 import argparse
 import os
-import sys
 
 import torch
 
 from ser.data.atomic import atomic_write_text
-from ser.errors import SerError, run_main
+from ser.errors import run_main
 from ser.training import config as C
 from ser.training import distributed
-from ser.training.checkpoint import seed_everything
 from ser.training.dataset import AUG_POLICIES, TRAIN_SOURCES, load_fold, prepare, resolve_train_source
+from ser.training.run_args import (add_print_config_args, add_run_args, add_set_arg,
+                                   answer_before_training, seed_run)
+from ser.training.run_args import check_outdir  # noqa: F401 (kept importable from here)
+from ser.training.run_args import parse_bool as _bool
 from ser.training.trainer import Trainer
-
-
-def _bool(text):
-    low = text.lower()
-    if low in ("true", "yes", "1"):
-        return True
-    if low in ("false", "no", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def get_parser():
@@ -65,12 +58,7 @@ def get_parser():
     p.add_argument("--train-source", choices=TRAIN_SOURCES, default=None,
                    help="train on real data, synthetic data only, or both "
                         "(default: both with --synthetic-dirs, else real)")
-    p.add_argument("--seed", type=int, default=1, help="seed of every random generator")
-    p.add_argument("--outdir", help="experiment dir (required unless --print-config-hash)")
-    p.add_argument("--ngpu", type=int, default=None,
-                   help="0: CPU, 1: cuda:0 (default: 1 if CUDA is available); under torchrun "
-                        "(utils/launch_train.sh --ngpu N) N = GPUs per node, one per process")
-    p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
+    add_run_args(p, "experiment dir (required unless --print-config-hash)")
     g = p.add_argument_group("config overrides (part of the resolved config)")
     g.add_argument("--model", help="model name (ser.models registry)")
     g.add_argument("--mixup", type=_bool, help="true|false")
@@ -78,11 +66,8 @@ def get_parser():
     g.add_argument("--max-epochs", type=int)
     g.add_argument("--sync-batchnorm", type=_bool, default=False,
                    help="with several processes: batch-norm statistics over the global batch (true|false)")
-    g.add_argument("--set", action="append", default=[], metavar="KEY.SUB=VALUE",
-                   help="override any config key; VALUE is parsed as YAML (repeatable)")
-    p.add_argument("--print-config-hash", action="store_true",
-                   help="print the hash of the resolved config (without seed and fold) and exit")
-    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    add_set_arg(g)
+    add_print_config_args(p)
     return p
 
 
@@ -115,36 +100,12 @@ def resolve_config(args):
     return C.canonical(cfg)
 
 
-def check_outdir(outdir, resolved, config_path):
-    """'done' if finished with this config, 'resume'/'new' otherwise; SerError if the config differs."""
-    stored = os.path.join(outdir, "config.yaml")
-    if os.path.exists(stored):
-        old = C.load_stored(stored)
-        diffs = C.config_diff(old, resolved)
-        if diffs:
-            key, a, b = diffs[0]
-            more = f" (and {len(diffs) - 1} more)" if len(diffs) > 1 else ""
-            raise SerError(f"{stored} differs from the config resolved from {config_path} and the command line: "
-                           f"{key} is {a!r} there but {b!r} now{more}; use another --outdir")
-    if os.path.exists(os.path.join(outdir, "done")):
-        return "done"
-    return "resume" if os.path.exists(os.path.join(outdir, "checkpoints", "last.pt")) else "new"
-
-
 def main(argv=None):
     args = get_parser().parse_args(argv)
     resolved = resolve_config(args)
-    if args.print_config_hash:
-        print(C.config_hash(resolved))
-        return 0
-    if args.print_config:
-        sys.stdout.write(C.dump(resolved))
-        return 0
-    if not args.outdir:
-        raise SerError("--outdir is required")
-    if check_outdir(args.outdir, resolved, args.config) == "done":
-        print(f"{args.outdir}: already trained (done present, same config)", file=sys.stderr)
-        return 0
+    status = answer_before_training(args, resolved)
+    if status is not None:
+        return status
     device = distributed.setup(args.ngpu).device  # cuda:LOCAL_RANK / cpu under torchrun
     if args.num_threads is not None:
         torch.set_num_threads(args.num_threads)
@@ -159,10 +120,7 @@ def main(argv=None):
     os.makedirs(args.outdir, exist_ok=True)
     if distributed.is_main():
         atomic_write_text(os.path.join(args.outdir, "config.yaml"), C.dump(resolved))
-    seed_everything(args.seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
+    seed_run(args.seed, device)
     model = build_model(resolved["model"], len(fold.classes), fold.feat_dim, **resolved["model_conf"])
     meta = {"model_name": resolved["model"], "model_conf": resolved["model_conf"],
             "num_classes": len(fold.classes), "classes": fold.classes, "feat_dim": fold.feat_dim,

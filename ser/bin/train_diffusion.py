@@ -28,22 +28,21 @@ divide by N); rank 0 alone writes (ser/diffusion/trainer.py, ser/training/distri
 import argparse
 import os
 import shutil
-import sys
 
 import torch
 
-from ser.bin.train import check_outdir
 from ser.data.atomic import atomic_write_text
 from ser.diffusion import config as DC
 from ser.diffusion.conditioning import train_sentencepiece
 from ser.diffusion.data import load_training_segments, write_combinations
 from ser.diffusion.model_io import build_nets
 from ser.diffusion.trainer import DiffusionTrainer, autocast_dtype
-from ser.errors import SerError, run_main
+from ser.errors import run_main
 from ser.training import config as TC
 from ser.training import distributed
-from ser.training.checkpoint import seed_everything
 from ser.training.dataset import read_feat_conf
+from ser.training.run_args import (add_print_config_args, add_run_args, add_set_arg,
+                                   answer_before_training, seed_run)
 
 SPM_PREFIX = "spm"
 
@@ -57,18 +56,10 @@ def get_parser():
     p.add_argument("--feats-dir", required=True, help="mel data dir: feats.scp, utt2spk [, conf.yaml]")
     p.add_argument("--fold-dir", required=True, help="dir with train.list, valid.list, test.list [, info.yaml]")
     p.add_argument("--text-dir", default=None, help="data dir with text, utt2emo, utt2spk (default: --feats-dir)")
-    p.add_argument("--seed", type=int, default=1, help="seed of every random generator")
-    p.add_argument("--outdir", help="experiment dir (required unless --print-config[-hash])")
-    p.add_argument("--ngpu", type=int, default=None,
-                   help="0: CPU, 1: cuda:0 (default: 1 if CUDA is available); under torchrun "
-                        "(utils/launch_train.sh --ngpu N) N = GPUs per node, one per process")
-    p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
+    add_run_args(p, "experiment dir (required unless --print-config[-hash])")
     p.add_argument("--max-steps", type=int, default=None, help="override max_steps (part of the resolved config)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY.SUB=VALUE",
-                   help="override any config key; VALUE is parsed as YAML (repeatable)")
-    p.add_argument("--print-config-hash", action="store_true",
-                   help="print the hash of the resolved config (without seed and fold) and exit")
-    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    add_set_arg(p)
+    add_print_config_args(p)
     return p
 
 
@@ -109,17 +100,9 @@ def sentencepiece_model(outdir, resolved, data, train=True):
 def main(argv=None, on_checkpoint=None):
     args = get_parser().parse_args(argv)
     resolved = resolve_config(args)
-    if args.print_config_hash:
-        print(TC.config_hash(resolved))
-        return 0
-    if args.print_config:
-        sys.stdout.write(TC.dump(resolved))
-        return 0
-    if not args.outdir:
-        raise SerError("--outdir is required")
-    if check_outdir(args.outdir, resolved, args.config) == "done":
-        print(f"{args.outdir}: already trained (done present, same config)", file=sys.stderr)
-        return 0
+    status = answer_before_training(args, resolved)
+    if status is not None:
+        return status
     env = distributed.setup(args.ngpu)   # cuda:LOCAL_RANK / cpu under torchrun
     device = env.device
     distributed.per_process_batch(resolved["batch_size"], env.world_size)   # before anything is written
@@ -138,10 +121,7 @@ def main(argv=None, on_checkpoint=None):
     if cond_conf["type"] == "sentencepiece":
         cond_conf["spm_model"] = sentencepiece_model(args.outdir, resolved, data, train=main_rank)
     distributed.barrier()
-    seed_everything(args.seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
+    seed_run(args.seed, device)
     nets = build_nets(DC.denoiser_conf(resolved, data.n_mels), cond_conf)
     saved_cond = {k: v for k, v in cond_conf.items() if k != "proj_dim"}
     if saved_cond["type"] == "sentencepiece":

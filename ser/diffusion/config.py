@@ -11,13 +11,11 @@ key is checked here, so a typo is a one-line SerError naming the file and the do
   `proj_dim` (always the denoiser's `cond_dim`).
 """
 import copy
-import numbers
-
-import yaml
 
 from ser.diffusion.conditioning import _DEFAULTS as CONDITIONER_OPTIONS
 from ser.diffusion.denoiser import CPU_PRESET, PRESETS
 from ser.errors import SerError
+from ser.training.config_schema import ConfigSchema
 
 DEFAULTS = {
     # T, noise schedule and λ of the hybrid loss (ser.diffusion.build_diffusion)
@@ -49,32 +47,6 @@ DENOISER_KEYS = {"preset"} | set(CPU_PRESET)
 CONDITIONER_SET_BY_TRAINER = {"spm_model", "proj_dim"}
 
 
-def _check_scalar(where, key, value, default):
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise SerError(f"{where}: '{key}' must be true or false, got {value!r}")
-    elif isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise SerError(f"{where}: '{key}' must be an integer, got {value!r}")
-        value = int(value)
-    elif isinstance(default, float):
-        if isinstance(value, str):
-            try:                       # PyYAML reads "1e-4" (no dot) as a string
-                value = float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise SerError(f"{where}: '{key}' must be a number, got {value!r}")
-        value = float(value)
-    elif isinstance(default, str) and not isinstance(value, str):
-        raise SerError(f"{where}: '{key}' must be a string, got {value!r}")
-    if key in POSITIVE and not value > 0:
-        raise SerError(f"{where}: '{key}' must be > 0, got {value!r}")
-    if key in CHOICES and value not in CHOICES[key]:
-        raise SerError(f"{where}: '{key}' must be one of {', '.join(CHOICES[key])}, got {value!r}")
-    return value
-
-
 def _check_free_form(where, section, value):
     """Key names of the denoiser/conditioner sections (their values are checked when built)."""
     if section == "denoiser":
@@ -93,52 +65,21 @@ def _check_free_form(where, section, value):
             raise SerError(f"{where}: unknown key '{section}.{key}' (known: {', '.join(sorted(known))})")
 
 
-def merge(base, update, where, prefix=""):
-    """`base` updated with `update`, checking names and types against DEFAULTS."""
-    if not isinstance(update, dict):
-        what = f"section '{prefix.rstrip('.')}'" if prefix else "the config"
-        raise SerError(f"{where}: {what} must be a mapping")
-    out = copy.deepcopy(base)
-    defaults = DEFAULTS
-    for part in prefix.rstrip(".").split(".") if prefix else []:
-        defaults = defaults[part]
-    for key, value in update.items():
-        full = prefix + str(key)
-        if not prefix and key in RESERVED:
-            raise SerError(f"{where}: key '{full}' is set from the command line, not in the config")
-        if key not in defaults:
-            raise SerError(f"{where}: unknown key '{full}'")
-        if full in FREE_FORM:
-            if not isinstance(value, dict):
-                raise SerError(f"{where}: '{full}' must be a mapping, got {value!r}")
-            # a new conditioner type replaces the section; otherwise keys are updated
-            replace = full == "conditioner" and "type" in value and value["type"] != out[key].get("type")
-            merged = copy.deepcopy(value) if replace else {**out[key], **copy.deepcopy(value)}
-            _check_free_form(where, full, merged)
-            out[key] = merged
-        elif isinstance(defaults[key], dict):
-            out[key] = merge(out[key], value, where, full + ".")
-        else:
-            out[key] = _check_scalar(where, full, value, defaults[key])
-    return out
+def _merge_free_form(where, full, old, value):
+    """A denoiser/conditioner section updated with `value`: a new conditioner type replaces the
+    section, otherwise keys are updated; the key names are checked."""
+    replace = full == "conditioner" and "type" in value and value["type"] != old.get("type")
+    merged = copy.deepcopy(value) if replace else {**old, **copy.deepcopy(value)}
+    _check_free_form(where, full, merged)
+    return merged
 
 
-def load_config(path):
-    """DEFAULTS updated with the YAML file `path` (SerError naming the file and key)."""
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            raise SerError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
-    return merge(DEFAULTS, data or {}, path)
+SCHEMA = ConfigSchema(DEFAULTS, positive=POSITIVE, choices=CHOICES,
+                      free_form={k: _merge_free_form for k in FREE_FORM}, reserved=RESERVED)
 
-
-def apply_overrides(config, overrides):
-    """Apply `--set key.sub=value` strings in order."""
-    from ser.training.config import parse_override
-    for text in overrides:
-        config = merge(config, parse_override(text), f"--set {text}")
-    return config
+# merge(base, update, where): `base` updated with `update`, checked against DEFAULTS;
+# load_config(path): DEFAULTS updated with a YAML file; apply_overrides(config, ["key.sub=value"])
+merge, load_config, apply_overrides = SCHEMA.merge, SCHEMA.load, SCHEMA.apply_overrides
 
 
 def denoiser_conf(config, n_mels):

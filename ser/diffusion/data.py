@@ -19,13 +19,12 @@ Each segment is conditioned on condition_text(sentence, emotion, speaker) of its
 import os
 from dataclasses import dataclass
 
-import kaldiio
 import numpy as np
 
 from ser.data.kvfile import read_kv
 from ser.diffusion.conditioning import condition_text
 from ser.errors import SerError
-from ser.training.dataset import _held_out_speakers, read_utt_list
+from ser.training.dataset import check_fold_lists, iter_matrices, read_utt_list
 from ser.training.segments import segment_starts
 
 #: tolerance for "values in [-1, 1]" (float32 rounding of the scaling)
@@ -40,23 +39,8 @@ def fold_training_utterances(feats_dir, fold_dir):
         if not os.path.isfile(path):
             raise SerError(f"{path}: no such file (a fold dir needs train.list, valid.list, test.list)")
         lists[name] = read_utt_list(path)
-    train = lists["train"]
-    if not train:
-        raise SerError(f"{os.path.join(fold_dir, 'train.list')}: no training utterances")
-    for name in ("valid", "test"):
-        both = sorted(set(train) & set(lists[name]))
-        if both:
-            raise SerError(f"{fold_dir}: utterance '{both[0]}' is in both train.list and {name}.list")
-    utt2spk_path = os.path.join(feats_dir, "utt2spk")
-    utt2spk = read_kv(utt2spk_path)
-    held_out = _held_out_speakers(fold_dir, utt2spk, lists["valid"], lists["test"])
-    for utt in train:
-        if utt not in utt2spk:
-            raise SerError(f"{utt2spk_path}: no speaker for training utterance '{utt}'")
-        if utt2spk[utt] in held_out:
-            raise SerError(f"{fold_dir}: training utterance '{utt}' is from speaker '{utt2spk[utt]}', "
-                           f"a valid/test speaker of this fold")
-    return train
+    check_fold_lists(feats_dir, fold_dir, lists)
+    return lists["train"]
 
 
 def pad_segments(feats, length=256, shift=128, pad_value=-1.0):
@@ -127,15 +111,9 @@ def load_training_segments(feats_dir, fold_dir, text_dir=None, length=256, shift
     utts = fold_training_utterances(feats_dir, fold_dir)
     emotion, speaker, text = read_texts(text_dir or feats_dir, utts)
     scp = os.path.join(feats_dir, "feats.scp")
-    table = kaldiio.load_scp(scp)
     segs, seg_utts, conds = [], [], []
     dims = set()
-    for utt in utts:
-        if utt not in table:
-            raise SerError(f"{scp}: no features for training utterance '{utt}'")
-        mat = np.asarray(table[utt], dtype=np.float32)
-        if mat.ndim != 2 or mat.shape[0] == 0:
-            raise SerError(f"{scp}: features of '{utt}' have shape {mat.shape}, expected (frames > 0, dims)")
+    for utt, mat in iter_matrices(feats_dir, utts, "training utterance"):
         check_mel_range(mat, f"{scp}: '{utt}'")
         dims.add(mat.shape[1])
         cut = pad_segments(mat, length, shift, pad_value).transpose(0, 2, 1)   # (n, D, L)

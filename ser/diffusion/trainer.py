@@ -40,8 +40,8 @@ from ser.diffusion.model_io import MODEL_FILE, save_diffusion_model
 from ser.diffusion.respace import build_diffusion
 from ser.errors import SerError
 from ser.training import distributed as D
-from ser.training.checkpoint import (load_checkpoint, rng_states, save_checkpoint, seed_everything,
-                                     set_rng_states)
+from ser.training.checkpoint import rng_states, save_checkpoint, seed_everything
+from ser.training.resume import KILL_STATUS, kill_hook, restore_rng, resume_if_checkpoint
 from ser.training.run_log import LogToOutdir, QuietLog
 
 CHECKPOINT = os.path.join("checkpoints", "last.pt")
@@ -50,24 +50,11 @@ LOGGER = "ser.train_diffusion"
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # Tests: exit (status KILL_STATUS) after the checkpoint of this step, as a killed job would.
 KILL_ENV = "SER_TRAIN_KILL_AFTER_STEP"
-KILL_STATUS = 75
 
 
 def autocast_dtype(precision, device):
     """The autocast dtype of `precision` on `device` (None: fp32; a CPU always runs fp32)."""
     return AMP_DTYPES.get(precision) if torch.device(device).type == "cuda" else None
-
-
-def _kill_hook():
-    """on_checkpoint from $SER_TRAIN_KILL_AFTER_STEP (tests through the command line)."""
-    value = os.environ.get(KILL_ENV)
-    if not value:
-        return None
-
-    def hook(step):
-        if step == int(value):
-            raise SystemExit(KILL_STATUS)
-    return hook
 
 
 class DiffusionLoss(nn.Module):
@@ -109,7 +96,7 @@ class DiffusionTrainer:
         if self.rank > 0:  # own dropout streams; rank 0 keeps the single-process stream
             seed_everything(D.rank_seed(seed, self.rank))
         self.config, self.outdir, self.meta = config, outdir, dict(meta)
-        self.on_checkpoint = on_checkpoint if on_checkpoint is not None else _kill_hook()
+        self.on_checkpoint = on_checkpoint if on_checkpoint is not None else kill_hook(KILL_ENV, KILL_STATUS)
         self.notes = list(notes)
         self.segments = torch.from_numpy(data.segments).to(self.device)
         self.conditions = list(data.conditions)
@@ -153,18 +140,12 @@ class DiffusionTrainer:
         self.noise_gen.set_state(state["noise_gen"])   # shared: the same on every rank
         self.step, self.perm, self.pos = state["step"], state["perm"], state["pos"]
         self.window, self.history = dict(state["window"]), list(state["history"])
-        ranks = state.get("rng_ranks") or [state["rng"]]
-        if len(ranks) == self.world:
-            set_rng_states(ranks[self.rank], self.order_gen)
+        # the shared generators (data order, timesteps, noise) continue on every rank; other
+        # ranks' dropout streams are re-seeded from the step when the number of processes changed
+        writers = restore_rng(state, self.order_gen, self.world, self.rank, self.step)
+        if writers is None:
             return None
-        # the shared generators (data order, timesteps, noise) continue on every rank; rank 0
-        # continues its own streams, the others' (dropout) are re-seeded from the step
-        if self.rank == 0:
-            set_rng_states(state["rng"], self.order_gen)
-        else:
-            self.order_gen.set_state(state["rng"]["generator"])
-            seed_everything(D.rank_seed(self.step, self.rank))
-        return (f"checkpoint written by {len(ranks)} process(es), resumed with {self.world}: data order, "
+        return (f"checkpoint written by {writers} process(es), resumed with {self.world}: data order, "
                 f"timesteps and noise continue, dropout streams are re-seeded (not bit-identical to an "
                 f"uninterrupted run)")
 
@@ -274,12 +255,8 @@ class DiffusionTrainer:
         with LogToOutdir(self.outdir, LOGGER) if main else QuietLog(LOGGER) as log:
             for note in self.notes:
                 log.info(note)
-            ckpt = os.path.join(self.outdir, CHECKPOINT)
-            if D.broadcast_object(os.path.exists(ckpt) if main else None):  # rank 0 decides
-                note = self.load_state_dict(load_checkpoint(ckpt))
-                log.info(f"resumed from {ckpt} at step {self.step}")
-                if note:
-                    log.info(note)
+            resume_if_checkpoint(os.path.join(self.outdir, CHECKPOINT), self.load_state_dict, log,
+                                 lambda: f"at step {self.step}")
             total = cfg["max_steps"]
             bar = tqdm(total=total, initial=self.step, desc="diffusion", unit="step", file=sys.stderr,
                        mininterval=1.0 if sys.stderr.isatty() else 30.0, leave=False, disable=not main)

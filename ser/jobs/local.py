@@ -17,20 +17,12 @@ import contextlib
 import os
 import signal
 import subprocess
-import threading
 import time
 
 from ser.jobs.cli import join_command, substitute
+from ser.jobs.signals import Terminated, signals_raise  # noqa: F401 (Terminated: re-exported)
 
 _GRACE_SECONDS = 2.0  # between SIGTERM and SIGKILL when killing running jobs
-
-
-class Terminated(BaseException):
-    """Raised in the main thread on SIGTERM/SIGHUP, so that running jobs get killed."""
-
-    def __init__(self, signum):
-        super().__init__(f"terminated by signal {signum}")
-        self.signum = signum
 
 
 def _date():
@@ -41,33 +33,6 @@ def _date():
 def _rc_text(rc):
     """Kaldi's wording of an exit status: 'code 1', or 'code 0; signal 15' for a killed job."""
     return f"code 0; signal {-rc}" if rc < 0 else f"code {rc}"
-
-
-@contextlib.contextmanager
-def _terminate_on_signals():
-    """While jobs run (main thread only): SIGTERM/SIGHUP raise Terminated, SIGINT raises
-    KeyboardInterrupt, once only, so that killing the jobs is not itself interrupted. A signal
-    that was ignored (nohup, a background job of a script) stays ignored."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    raised = []
-
-    def handler(signum, frame):
-        if raised:
-            return
-        raised.append(signum)
-        raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
-
-    old = {}
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(s) is not signal.SIG_IGN:
-            old[s] = signal.signal(s, handler)
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 class _Job:
@@ -128,7 +93,7 @@ def run_jobs(cmd_args, log_pattern, start=1, end=1, max_jobs=None, num_threads=N
 
     pending = list(range(start, end + 1))
     running, results = [], {}
-    with _terminate_on_signals():
+    with signals_raise():  # SIGTERM/SIGHUP: Terminated
         try:
             delay = 0.01
             while pending or running:

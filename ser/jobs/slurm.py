@@ -19,15 +19,14 @@ import dataclasses
 import os
 import re
 import shlex
-import signal
 import subprocess
-import threading
 import time
 from typing import Dict, List, Optional, Tuple
 
 from ser.data.atomic import atomic_write_text
 from ser.errors import SerError
 from ser.jobs.cli import USAGE as _RUN_USAGE, JobArgs, UsageError, join_command, parse_job_args
+from ser.jobs.signals import Terminated, signals_raise
 
 USAGE = _RUN_USAGE + """\
 Slurm options (slurm.py):
@@ -407,40 +406,6 @@ def batch_script(job, cwd):
 
 # --- submitting and waiting ---------------------------------------------------------------------
 
-class Terminated(BaseException):
-    """Raised in the main thread on SIGTERM/SIGHUP while the array runs, to cancel it."""
-
-    def __init__(self, signum):
-        super().__init__(f"terminated by signal {signum}")
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def _signals_raise():
-    """SIGINT raises KeyboardInterrupt, SIGTERM/SIGHUP raise Terminated, once (main thread only),
-    so that the job is cancelled; an ignored signal stays ignored."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    raised = []
-
-    def handler(signum, frame):
-        if raised:
-            return
-        raised.append(signum)
-        raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
-
-    old = {}
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(s) is not signal.SIG_IGN:
-            old[s] = signal.signal(s, handler)
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
 def _run(argv):
     """Run a Slurm command; (exit status, stdout, stderr), status None when it could not run."""
     try:
@@ -541,7 +506,7 @@ def run_array(args, prog="slurm.py", log=print):
         return [(t, 0, job.log_file(t)) for t in job.job_ids()]
     logs = {t: job.log_file(t) for t in tasks}
     job_id = None
-    with _signals_raise():
+    with signals_raise():  # SIGTERM/SIGHUP while the array runs: Terminated, the job is cancelled
         try:
             job_id = submit(config, args, tasks, os.getcwd())
             wait_for_tasks(job_id, logs, args.poll_interval)

@@ -8,14 +8,14 @@ It is stored as `<outdir>/config.yaml` and in model.pt; a re-run must resolve to
 `data.fold_dir`), so all folds and seeds of one experiment share a hash and the recipe can put
 it in the experiment tag.
 """
-import copy
 import hashlib
 import json
-import numbers
 
 import yaml
 
 from ser.errors import SerError
+from ser.training.config_schema import ConfigSchema, read_yaml, update_mapping
+from ser.training.config_schema import parse_override  # noqa: F401 (kept importable from here)
 
 DEFAULTS = {
     "model": "densenet_lstm_highway",
@@ -41,100 +41,12 @@ POSITIVE = {"segment.length", "segment.shift", "batch_size", "max_epochs", "plat
             "optim.lr", "mixup.alpha"}
 JOB_KEYS = ("seed", "data.fold_dir")       # left out of config_hash
 RESERVED = {"data", "seed"}                # set from the command line only
+SCHEMA = ConfigSchema(DEFAULTS, positive=POSITIVE, nullable=NULLABLE,
+                      free_form={k: update_mapping for k in FREE_FORM}, reserved=RESERVED)
 
-
-def _check_value(where, key, value, default):
-    if value is None and key in NULLABLE:
-        return None
-    ref = default if default is not None else 0
-    if isinstance(ref, bool):
-        if not isinstance(value, bool):
-            raise SerError(f"{where}: '{key}' must be true or false, got {value!r}")
-    elif isinstance(ref, int):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise SerError(f"{where}: '{key}' must be an integer, got {value!r}")
-        value = int(value)
-    elif isinstance(ref, float):
-        if isinstance(value, str):
-            # PyYAML reads "1e-3" (no dot) as a string; accept it as the number it means
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise SerError(f"{where}: '{key}' must be a number, got {value!r}")
-        value = float(value)
-    elif isinstance(ref, str):
-        if not isinstance(value, str):
-            raise SerError(f"{where}: '{key}' must be a string, got {value!r}")
-    if key in POSITIVE and not value > 0:
-        raise SerError(f"{where}: '{key}' must be > 0, got {value!r}")
-    return value
-
-
-def merge(base, update, where, prefix=""):
-    """Return `base` updated with `update`, checking names and types against DEFAULTS."""
-    out = copy.deepcopy(base)
-    if not isinstance(update, dict):
-        raise SerError(f"{where}: {'section ' + repr(prefix.rstrip('.')) if prefix else 'the config'} must be a mapping")
-    defaults = _lookup(DEFAULTS, prefix.rstrip(".")) if prefix else DEFAULTS
-    for key, value in update.items():
-        full = prefix + str(key)
-        if not prefix and key in RESERVED:
-            raise SerError(f"{where}: key '{full}' is set from the command line, not in the config")
-        if key not in defaults:
-            raise SerError(f"{where}: unknown key '{full}'")
-        default = defaults[key]
-        if full in FREE_FORM:
-            if not isinstance(value, dict):
-                raise SerError(f"{where}: '{full}' must be a mapping, got {value!r}")
-            out[key] = {**out[key], **copy.deepcopy(value)}
-        elif isinstance(default, dict):
-            out[key] = merge(out[key], value, where, full + ".")
-        else:
-            out[key] = _check_value(where, full, value, default)
-    return out
-
-
-def _lookup(tree, dotted):
-    for part in dotted.split("."):
-        tree = tree[part]
-    return tree
-
-
-def load_config(path):
-    """DEFAULTS updated with the YAML file `path` (SerError naming file and key on bad input)."""
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            raise SerError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
-    return merge(DEFAULTS, data or {}, path)
-
-
-def parse_override(text):
-    """'key.sub=value' -> {'key': {'sub': yaml(value)}}."""
-    if "=" not in text:
-        raise SerError(f"--set {text!r}: expected key.sub=value")
-    key, value = text.split("=", 1)
-    key = key.strip()
-    if not key or any(not p for p in key.split(".")):
-        raise SerError(f"--set {text!r}: bad key {key!r}")
-    try:
-        value = yaml.safe_load(value)
-    except yaml.YAMLError:
-        raise SerError(f"--set {text!r}: value is not valid YAML") from None
-    tree = value
-    for part in reversed(key.split(".")):
-        tree = {part: tree}
-    return tree
-
-
-def apply_overrides(config, overrides):
-    """Apply `--set` strings in order."""
-    for text in overrides:
-        config = merge(config, parse_override(text), f"--set {text}")
-    return config
+# merge(base, update, where): `base` updated with `update`, checked against DEFAULTS;
+# load_config(path): DEFAULTS updated with a YAML file; apply_overrides(config, ["key.sub=value"])
+merge, load_config, apply_overrides = SCHEMA.merge, SCHEMA.load, SCHEMA.apply_overrides
 
 
 def canonical(config):
@@ -149,11 +61,7 @@ def dump(config):
 
 def load_stored(path):
     """A config.yaml written by `dump` (no default filling: it is compared as it is)."""
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            raise SerError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise SerError(f"{path}: expected a mapping")
     return data

@@ -28,7 +28,9 @@ its label is a class, and the diffusion model that generated it was trained on t
 train.list utterances only (model_train.list); anything else is refused. `train_source` says what
 the model trains on: "real" (train.list + augmented copies), "synthetic" (the synthetic dirs
 only: paper 2, Table 2; validation stays real) or "both"; default "both" with synthetic dirs,
-"real" without.
+"real" without. A fold may list, in `adapt.list`, real training utterances that every source
+keeps: the target-corpus data added for adaptation (paper 2, Figure 4: synthetic source data +
+0-50 % of the target); they must be in train.list.
 """
 import os
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ import yaml
 
 from ser.data.kvfile import read_kv
 from ser.errors import SerError
+from ser.training.config_schema import read_yaml
 from ser.eval.leakage import strip_to_known
 from ser.training import normalization
 from ser.training.segments import cut_segment, segment_matrix, segment_starts
@@ -80,29 +83,30 @@ def read_feat_conf(feats_dir):
     path = os.path.join(feats_dir, "conf.yaml")
     if not os.path.exists(path):
         return {}
-    with open(path, encoding="utf-8") as f:
-        try:
-            conf = yaml.safe_load(f) or {}
-        except yaml.YAMLError as e:
-            raise SerError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
+    conf = read_yaml(path) or {}
     if not isinstance(conf, dict):
         raise SerError(f"{path}: expected a mapping")
     return conf
 
 
-def load_matrices(feats_dir, utts):
-    """dict utt -> float32 (T, D) matrix for `utts`, read through `<feats_dir>/feats.scp`."""
+def iter_matrices(feats_dir, utts, what="utterance"):
+    """(utt, float32 (T, D) matrix) for each of `utts` in turn, read through
+    `<feats_dir>/feats.scp`; SerError naming the scp when one has no features (`what` names the
+    kind of utterance in the message) or is not a non-empty matrix."""
     scp = os.path.join(feats_dir, "feats.scp")
     table = kaldiio.load_scp(scp)
-    mats = {}
     for utt in utts:
         if utt not in table:
-            raise SerError(f"{scp}: no features for utterance '{utt}'")
+            raise SerError(f"{scp}: no features for {what} '{utt}'")
         mat = np.asarray(table[utt], dtype=np.float32)
         if mat.ndim != 2 or mat.shape[0] == 0:
             raise SerError(f"{scp}: features of '{utt}' have shape {mat.shape}, expected (frames > 0, dims)")
-        mats[utt] = mat
-    return mats
+        yield utt, mat
+
+
+def load_matrices(feats_dir, utts):
+    """dict utt -> float32 (T, D) matrix for `utts`, read through `<feats_dir>/feats.scp`."""
+    return dict(iter_matrices(feats_dir, utts))
 
 
 def _held_out_speakers(fold_dir, utt2spk, valid, test):
@@ -115,6 +119,29 @@ def _held_out_speakers(fold_dir, utt2spk, valid, test):
             value = data.get(key) or []
             spk.update(str(s) for s in (value if isinstance(value, list) else [value]))
     return spk
+
+
+def check_fold_lists(feats_dir, fold_dir, lists):
+    """Check the fold's {"train", "valid", "test"} utterance `lists`: training utterances exist,
+    are in neither valid.list nor test.list, and each has a speaker in <feats_dir>/utt2spk that is
+    not a valid/test speaker of the fold (nor in info.yaml). Returns (utt2spk, held-out speakers)."""
+    train = lists["train"]
+    if not train:
+        raise SerError(f"{os.path.join(fold_dir, 'train.list')}: no training utterances")
+    for name in ("valid", "test"):
+        both = sorted(set(train) & set(lists[name]))
+        if both:
+            raise SerError(f"{fold_dir}: utterance '{both[0]}' is in both train.list and {name}.list")
+    utt2spk_path = os.path.join(feats_dir, "utt2spk")
+    utt2spk = read_kv(utt2spk_path)
+    held_out = _held_out_speakers(fold_dir, utt2spk, lists["valid"], lists["test"])
+    for utt in train:
+        if utt not in utt2spk:
+            raise SerError(f"{utt2spk_path}: no speaker for training utterance '{utt}'")
+        if utt2spk[utt] in held_out:
+            raise SerError(f"{fold_dir}: training utterance '{utt}' is from speaker '{utt2spk[utt]}', "
+                           f"a valid/test speaker of this fold")
+    return utt2spk, held_out
 
 
 @dataclass
@@ -180,6 +207,18 @@ def load_synthetic(syn_dir, fold_dir, train, utt2spk, held_out, label_of, taken)
     return load_matrices(syn_dir, list(labels)), labels
 
 
+def adaptation_utts(fold_dir, train):
+    """The fold's adapt.list (real utterances every training source keeps; [] without the file)."""
+    path = os.path.join(fold_dir, "adapt.list")
+    if not os.path.exists(path):
+        return []
+    adapt, train_set = read_utt_list(path), set(train)
+    outside = [u for u in adapt if u not in train_set]
+    if outside:
+        raise SerError(f"{path}: adaptation utterance '{outside[0]}' is not in train.list")
+    return adapt
+
+
 def load_fold(feats_dir, fold_dir, classes_path, aug_dirs=(), aug_policy="refuse", synthetic_dirs=(),
               train_source=None):
     """Read and check one fold's training/validation data (see the module docstring)."""
@@ -192,22 +231,7 @@ def load_fold(feats_dir, fold_dir, classes_path, aug_dirs=(), aug_policy="refuse
     class_index = {c: i for i, c in enumerate(classes)}
     lists = {name: read_utt_list(os.path.join(fold_dir, f"{name}.list")) for name in ("train", "valid", "test")}
     train, valid, test = lists["train"], lists["valid"], lists["test"]
-    if not train:
-        raise SerError(f"{os.path.join(fold_dir, 'train.list')}: no training utterances")
-    for name in ("valid", "test"):
-        both = sorted(set(train) & set(lists[name]))
-        if both:
-            raise SerError(f"{fold_dir}: utterance '{both[0]}' is in both train.list and {name}.list")
-
-    utt2spk_path = os.path.join(feats_dir, "utt2spk")
-    utt2spk = read_kv(utt2spk_path)
-    held_out = _held_out_speakers(fold_dir, utt2spk, valid, test)
-    for utt in train:
-        if utt not in utt2spk:
-            raise SerError(f"{utt2spk_path}: no speaker for training utterance '{utt}'")
-        if utt2spk[utt] in held_out:
-            raise SerError(f"{fold_dir}: training utterance '{utt}' is from speaker '{utt2spk[utt]}', "
-                           f"a valid/test speaker of this fold")
+    utt2spk, held_out = check_fold_lists(feats_dir, fold_dir, lists)
 
     utt2emo_path = os.path.join(feats_dir, "utt2emo")
     utt2emo = read_kv(utt2emo_path)
@@ -221,7 +245,7 @@ def load_fold(feats_dir, fold_dir, classes_path, aug_dirs=(), aug_policy="refuse
 
     train_labels = {u: label(u) for u in train}
     valid_labels = {u: label(u) for u in valid}
-    real_train = train if train_source != "synthetic" else []
+    real_train = train if train_source != "synthetic" else adaptation_utts(fold_dir, train)
     train_mats = load_matrices(feats_dir, real_train)
     valid_mats = load_matrices(feats_dir, valid)
     train_labels = {u: train_labels[u] for u in real_train}

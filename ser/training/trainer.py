@@ -38,12 +38,12 @@ from ser.training import distributed as D
 from ser.data.atomic import atomic_write_text
 from ser.errors import SerError
 from ser.eval.metrics import uar, weighted_accuracy
-from ser.training.checkpoint import (load_checkpoint, rng_states, save_checkpoint, seed_everything,
-                                     set_rng_states)
+from ser.training.checkpoint import rng_states, save_checkpoint, seed_everything
 from ser.training.inference import posteriors_of_segment_sets
 from ser.training.mixup import mixup_batch, sample_lambda, soft_cross_entropy
 from ser.training.model_io import MODEL_FILE, save_model
 from ser.training.plateau import Plateau
+from ser.training.resume import KILL_STATUS, kill_hook, restore_rng, resume_if_checkpoint
 from ser.training.run_log import LogToOutdir, QuietLog
 
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "valid_loss", "valid_uar", "valid_wa", "time")
@@ -51,7 +51,6 @@ CHECKPOINT = os.path.join("checkpoints", "last.pt")
 LOGGER = "ser.train"
 # Tests: exit (status KILL_STATUS) after the checkpoint of this epoch, as a killed job would.
 KILL_ENV = "SER_TRAIN_KILL_AFTER_EPOCH"
-KILL_STATUS = 75
 
 
 def select_device(ngpu=None):
@@ -89,18 +88,6 @@ def mixup_partners(batch, lo, hi, alpha, generator):
     lam = sample_lambda(alpha, generator)
     perm = torch.randperm(len(batch), generator=generator)
     return lam, [batch[j] for j in perm[lo:hi].tolist()]
-
-
-def _kill_hook():
-    """on_epoch_end from $SER_TRAIN_KILL_AFTER_EPOCH (tests through the command line)."""
-    value = os.environ.get(KILL_ENV)
-    if not value:
-        return None
-
-    def hook(epoch):
-        if epoch == int(value):
-            raise SystemExit(KILL_STATUS)
-    return hook
 
 
 def _format_row(row):
@@ -147,7 +134,7 @@ class Trainer:
         self.num_classes = meta["num_classes"]
         self.meta = dict(meta, cmvn_mean=[float(v) for v in data.cmvn_mean],
                          cmvn_std=[float(v) for v in data.cmvn_std])
-        self.on_epoch_end = on_epoch_end if on_epoch_end is not None else _kill_hook()
+        self.on_epoch_end = on_epoch_end if on_epoch_end is not None else kill_hook(KILL_ENV, KILL_STATUS)
         self.notes = list(notes)
         self.generator = torch.Generator().manual_seed(seed)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config["optim"]["lr"],
@@ -183,18 +170,12 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.plateau.load_state_dict(state["plateau"])
         self.epoch, self.finished, self.history = state["epoch"], state["finished"], state["history"]
-        ranks = state.get("rng_ranks") or [state["rng"]]
-        if len(ranks) == self.world:
-            set_rng_states(ranks[self.rank], self.generator)
+        # the shared generator (data order, mixup) continues; other ranks' dropout streams are
+        # re-seeded from the epoch when the number of processes changed
+        writers = restore_rng(state, self.generator, self.world, self.rank, self.epoch)
+        if writers is None:
             return None
-        # rank 0 continues its own streams; the shared generator (data order, mixup) is the same
-        # on all ranks; the other ranks' own streams (dropout) are re-seeded from the epoch
-        if self.rank == 0:
-            set_rng_states(state["rng"], self.generator)
-        else:
-            self.generator.set_state(state["rng"]["generator"])
-            seed_everything(D.rank_seed(self.epoch, self.rank))
-        return (f"checkpoint written by {len(ranks)} process(es), resumed with {self.world}: data order "
+        return (f"checkpoint written by {writers} process(es), resumed with {self.world}: data order "
                 f"and mixup continue, dropout streams are re-seeded (not bit-identical to an "
                 f"uninterrupted run)")
 
@@ -280,12 +261,8 @@ class Trainer:
         with LogToOutdir(self.outdir, LOGGER) if main else QuietLog(LOGGER) as log:
             for note in self.notes:
                 log.info(note)
-            ckpt = os.path.join(self.outdir, CHECKPOINT)
-            if D.broadcast_object(os.path.exists(ckpt) if main else None):  # rank 0 decides
-                note = self.load_state_dict(load_checkpoint(ckpt))
-                log.info(f"resumed from {ckpt} after epoch {self.epoch}")
-                if note:
-                    log.info(note)
+            resume_if_checkpoint(os.path.join(self.outdir, CHECKPOINT), self.load_state_dict, log,
+                                 lambda: f"after epoch {self.epoch}")
             max_epochs = self.config["max_epochs"]
             if not self.valid_utts and not self.finished:
                 log.info("no validation utterances: no model selection or LR schedule; model.pt = last epoch")

@@ -20,11 +20,11 @@ import re
 import sys
 from collections import Counter
 
-import soundfile as sf
 from tqdm import tqdm
 
-from ser.data.datadir import DataDir, write_tables
+from ser.data import prepare
 from ser.data.kvfile import read_kv
+from ser.data.prepare import add_utterance, count_mismatch, new_tables, summarize, write_data_dir
 from ser.errors import SerError, run_main
 
 PROG = "prepare_crema_d.py"
@@ -44,11 +44,6 @@ LFS_MAGIC = b"version https://git-lfs"
 
 def warn(msg):
     print(f"{PROG}: warning: {msg}", file=sys.stderr)
-
-
-def summarize(items, what, limit=3):
-    shown = "; ".join(items[:limit])
-    return f"{len(items)} {what} ({shown}{'; ...' if len(items) > limit else ''})"
 
 
 def read_csv(path):
@@ -91,13 +86,7 @@ def probe_audio(path):
     if head == LFS_MAGIC:
         raise SerError(f"{path}: a git-lfs pointer, not audio: fetch the audio of CREMA_D "
                        "(git lfs pull in the repository, or git lfs clone)")
-    try:
-        info = sf.info(path)
-    except Exception as e:  # soundfile raises several types for unreadable files
-        return None, f"unreadable ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
-    if info.frames == 0:
-        return None, "empty"
-    return info.frames / info.samplerate, None
+    return prepare.probe_audio(path)
 
 
 def main(argv=None):
@@ -144,10 +133,9 @@ def main(argv=None):
         raise SerError(f"CREMA_D={root}: no usable clip in AudioWAV/")
 
     expected = {c: n for c, n in EXPECTED.items() if args.four_class == "false" or c in FOUR_CLASS}
-    counts = dict(Counter(v[2] for v in clips.values()))
-    if counts != expected:
-        found = " ".join(f"{c} {counts.get(c, 0)}" for c in sorted(set(expected) | set(counts)))
-        want = " ".join(f"{c} {n}" for c, n in sorted(expected.items()))
+    mismatch = count_mismatch(dict(Counter(v[2] for v in clips.values())), expected)
+    if mismatch:
+        found, want = mismatch
         print(f"{PROG}: WARNING: {len(clips)} clips ({found}), the CREMA-D release has "
               f"{sum(expected.values())} ({want}): is CREMA_D={root} complete?", file=sys.stderr)
     actors = {v[0] for v in clips.values()}
@@ -170,7 +158,7 @@ def main(argv=None):
         warn(summarize(unheard, "clips listed in SentenceFilenames.csv have no AudioWAV/ file"))
 
     genders = read_genders(root)
-    tables = {k: {} for k in ("wav.scp", "utt2spk", "text", "utt2emo", "utt2dur")}
+    tables = new_tables()
     excluded, bad_audio = [], []
     for clip in tqdm(sorted(clips), desc=PROG, unit="utt", disable=None):
         actor, code, emotion = clips[clip]
@@ -182,12 +170,7 @@ def main(argv=None):
         if problem:
             bad_audio.append(f"{path}: {problem}")
             continue
-        utt = f"{actor}-{clip}"
-        tables["wav.scp"][utt] = path
-        tables["utt2spk"][utt] = actor
-        tables["text"][utt] = sentences[code]
-        tables["utt2emo"][utt] = emotion
-        tables["utt2dur"][utt] = f"{dur:.4f}"
+        add_utterance(tables, f"{actor}-{clip}", path, actor, sentences[code], emotion, dur)
     if bad_audio:
         warn(summarize(bad_audio, "clips skipped: no usable audio"))
     if not tables["utt2spk"]:
@@ -200,7 +183,7 @@ def main(argv=None):
     if not no_gender:
         tables["spk2gender"] = {s: genders[s] for s in speakers}
 
-    write_tables(DataDir(args.data_dir), tables, tables["utt2spk"])
+    write_data_dir(args.data_dir, tables)
     emos = Counter(tables["utt2emo"].values())
     print(f"{PROG}: {args.data_dir}: {len(tables['utt2spk'])} utterances, {len(speakers)} speakers, "
           f"{len(emos)} emotions ({' '.join(f'{e} {n}' for e, n in sorted(emos.items()))})")

@@ -9,9 +9,8 @@ import os
 import re
 import sys
 
-import soundfile as sf
-
-from ser.data.kvfile import read_kv, write_kv
+from ser.data.kvfile import read_kv
+from ser.data.prepare import add_utterance, audio_duration, new_tables, write_data_dir
 from ser.errors import SerError, run_main
 
 EMOTIONS = {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear",
@@ -38,7 +37,7 @@ def main(argv=None):
     if not names:
         raise SerError(f"EMODB={args.corpus}: wav/ holds no .wav files")
 
-    tables = {k: {} for k in ("wav.scp", "utt2spk", "text", "utt2emo", "utt2dur")}
+    tables = new_tables()
     for name in names:
         m = NAME.match(name)
         if not m:
@@ -50,32 +49,16 @@ def main(argv=None):
         if code not in sentences:
             raise SerError(f"{args.sentences}: no sentence for text code '{code}' ({name})")
         path = os.path.abspath(os.path.join(wav_dir, name))
-        try:
-            info = sf.info(path)
-        except Exception as e:
-            raise SerError(f"{path}: unreadable audio ({e})") from None
-        if info.frames == 0:
-            raise SerError(f"{path}: empty audio file")
-        utt = f"{spk}-{name[:-4]}"
-        tables["wav.scp"][utt] = path
-        tables["utt2spk"][utt] = spk
-        tables["text"][utt] = sentences[code]
-        tables["utt2emo"][utt] = emotion
-        tables["utt2dur"][utt] = f"{info.frames / info.samplerate:.4f}"
+        add_utterance(tables, f"{spk}-{name[:-4]}", path, spk, sentences[code], emotion,
+                      audio_duration(path))
 
     if args.four_class == "false" and len(names) != NUM_UTTS:
         print(f"prepare_emodb.py: warning: {len(names)} files in {wav_dir}, the official corpus has "
               f"{NUM_UTTS}", file=sys.stderr)
-    os.makedirs(args.data_dir, exist_ok=True)
-    spk2utt = {}
-    for utt, spk in tables["utt2spk"].items():
-        spk2utt.setdefault(spk, []).append(utt)
-    for name, table in tables.items():
-        write_kv(os.path.join(args.data_dir, name), table)
-    write_kv(os.path.join(args.data_dir, "spk2utt"), {s: sorted(u) for s, u in spk2utt.items()})
+    utt2spk = write_data_dir(args.data_dir, tables)
     emos = sorted(set(tables["utt2emo"].values()))
-    print(f"prepare_emodb.py: {args.data_dir}: {len(tables['utt2spk'])} utterances, "
-          f"{len(spk2utt)} speakers, {len(emos)} emotions ({' '.join(emos)})")
+    print(f"prepare_emodb.py: {args.data_dir}: {len(utt2spk)} utterances, "
+          f"{len(set(utt2spk.values()))} speakers, {len(emos)} emotions ({' '.join(emos)})")
     return 0
 
 

@@ -20,10 +20,10 @@ import re
 import sys
 from collections import Counter
 
-import soundfile as sf
 from tqdm import tqdm
 
-from ser.data.datadir import DataDir, write_tables
+from ser.data.prepare import (add_utterance, count_mismatch, new_tables, probe_audio, summarize,
+                              write_data_dir)
 from ser.errors import SerError, run_main
 
 PROG = "prepare_iemocap.py"
@@ -133,32 +133,14 @@ def parse_transcripts(sessions):
     return texts
 
 
-def probe_audio(path):
-    """(duration in seconds, None) or (None, why the file cannot be used)."""
-    if not os.path.isfile(path):
-        return None, "missing"
-    try:
-        info = sf.info(path)
-    except Exception as e:  # soundfile raises several types for unreadable files
-        return None, f"unreadable ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
-    if info.frames == 0:
-        return None, "empty"
-    return info.frames / info.samplerate, None
-
-
 def count_warning(counts, expected, root):
     """One loud line when the per-class counts differ from the full release's."""
-    if counts == expected:
+    mismatch = count_mismatch(counts, expected)
+    if not mismatch:
         return
-    found = " ".join(f"{c} {counts.get(c, 0)}" for c in sorted(set(expected) | set(counts)))
-    want = " ".join(f"{c} {n}" for c, n in sorted(expected.items()))
+    found, want = mismatch
     print(f"{PROG}: WARNING: {sum(counts.values())} labelled utterances ({found}), the full IEMOCAP "
           f"release has {sum(expected.values())} ({want}): is IEMOCAP={root} complete?", file=sys.stderr)
-
-
-def summarize(items, what, limit=3):
-    shown = "; ".join(items[:limit])
-    return f"{len(items)} {what} ({shown}{'; ...' if len(items) > limit else ''})"
 
 
 def main(argv=None):
@@ -196,7 +178,7 @@ def main(argv=None):
         count_warning(counts, EXPECTED_FOUR if args.four_class == "true" else EXPECTED_ALL, root)
 
     texts = parse_transcripts(sessions)
-    tables = {k: {} for k in ("wav.scp", "utt2spk", "text", "utt2emo", "utt2dur", "spk2gender")}
+    tables = new_tables("spk2gender")
     bad_audio, no_text = [], 0
     for utt in tqdm(sorted(kept), desc=PROG, unit="utt", disable=None):
         emotion, dialog, sess, gender, sdir = kept[utt]
@@ -210,11 +192,7 @@ def main(argv=None):
         text = texts.get(utt) or ""
         if not text:
             no_text += 1
-        tables["wav.scp"][key] = path
-        tables["utt2spk"][key] = spk
-        tables["text"][key] = text or UNKNOWN_TEXT
-        tables["utt2emo"][key] = emotion
-        tables["utt2dur"][key] = f"{dur:.4f}"
+        add_utterance(tables, key, path, spk, text or UNKNOWN_TEXT, emotion, dur)
         tables["spk2gender"][spk] = gender.lower()
     if bad_audio:
         warn(summarize(bad_audio, "labelled utterances skipped: no usable audio"))
@@ -222,7 +200,7 @@ def main(argv=None):
         raise SerError(f"IEMOCAP={root}: none of the {len(kept)} selected utterances has audio in "
                        "Session*/sentences/wav/<dialog>/<utt>.wav")
 
-    write_tables(DataDir(args.data_dir), tables, tables["utt2spk"])
+    write_data_dir(args.data_dir, tables)
     emos = Counter(tables["utt2emo"].values())
     print(f"{PROG}: {args.data_dir}: {len(tables['utt2spk'])} utterances, "
           f"{len(set(tables['utt2spk'].values()))} speakers, {len(emos)} emotions "

@@ -24,11 +24,11 @@ import re
 import sys
 from collections import Counter
 
-import soundfile as sf
 from tqdm import tqdm
 
-from ser.data.datadir import DataDir, write_tables
 from ser.data.kvfile import read_kv
+from ser.data.prepare import (add_utterance, count_mismatch, new_tables, probe_audio, summarize,
+                              write_data_dir)
 from ser.errors import SerError, run_main
 
 PROG = "prepare_msp_improv.py"
@@ -48,11 +48,6 @@ UNKNOWN_TEXT = "<unk>"
 
 def warn(msg):
     print(f"{PROG}: warning: {msg}", file=sys.stderr)
-
-
-def summarize(items, what, limit=3):
-    shown = "; ".join(items[:limit])
-    return f"{len(items)} {what} ({shown}{'; ...' if len(items) > limit else ''})"
 
 
 def find_label_file(root):
@@ -115,19 +110,6 @@ def parse_labels(path):
     return labels, problems
 
 
-def probe_audio(path):
-    """(duration in seconds, None) or (None, why the file cannot be used)."""
-    if path is None or not os.path.isfile(path):
-        return None, "missing"
-    try:
-        info = sf.info(path)
-    except Exception as e:  # soundfile raises several types for unreadable files
-        return None, f"unreadable ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
-    if info.frames == 0:
-        return None, "empty"
-    return info.frames / info.samplerate, None
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -162,14 +144,13 @@ def main(argv=None):
             kept[clip] = EMOTIONS[letter]
         else:
             dropped[DROPPED.get(letter, f"label {letter}")] += 1
-    counts = dict(Counter(kept.values()))
-    if counts != EXPECTED:
-        found = " ".join(f"{c} {counts.get(c, 0)}" for c in sorted(set(EXPECTED) | set(counts)))
-        want = " ".join(f"{c} {n}" for c, n in sorted(EXPECTED.items()))
+    mismatch = count_mismatch(dict(Counter(kept.values())), EXPECTED)
+    if mismatch:
+        found, want = mismatch
         print(f"{PROG}: WARNING: {len(kept)} labelled utterances ({found}), the MSP-IMPROV release has "
               f"{sum(EXPECTED.values())} ({want}): is MSP_IMPROV={root} complete?", file=sys.stderr)
 
-    tables = {k: {} for k in ("wav.scp", "utt2spk", "text", "utt2emo", "utt2dur", "spk2gender")}
+    tables = new_tables("spk2gender")
     bad_audio = []
     for clip in tqdm(sorted(kept), desc=PROG, unit="utt", disable=None):
         sent, _, gender, session, scenario, _ = CLIP_ID.match(clip).groups()
@@ -182,11 +163,7 @@ def main(argv=None):
         spk = f"{gender}{session}"
         utt = f"{spk}-{name}"
         text = sentences.get(f"S{sent}", "") if scenario in TEXT_SCENARIOS else ""
-        tables["wav.scp"][utt] = os.path.abspath(path)
-        tables["utt2spk"][utt] = spk
-        tables["text"][utt] = text or UNKNOWN_TEXT
-        tables["utt2emo"][utt] = kept[clip]
-        tables["utt2dur"][utt] = f"{dur:.4f}"
+        add_utterance(tables, utt, os.path.abspath(path), spk, text or UNKNOWN_TEXT, kept[clip], dur)
         tables["spk2gender"][spk] = gender.lower()
     if bad_audio:
         warn(summarize(bad_audio, "labelled utterances skipped: no usable audio"))
@@ -197,7 +174,7 @@ def main(argv=None):
     if len(speakers) != NUM_SPEAKERS:
         warn(f"{len(speakers)} speakers ({' '.join(sorted(speakers))}), the release has {NUM_SPEAKERS}")
 
-    write_tables(DataDir(args.data_dir), tables, tables["utt2spk"])
+    write_data_dir(args.data_dir, tables)
     emos = Counter(tables["utt2emo"].values())
     print(f"{PROG}: {args.data_dir}: {len(tables['utt2spk'])} utterances, {len(speakers)} speakers, "
           f"{len(emos)} emotions ({' '.join(f'{e} {n}' for e, n in sorted(emos.items()))}) "

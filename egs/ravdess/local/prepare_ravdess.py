@@ -16,9 +16,7 @@ import os
 import re
 import sys
 
-import soundfile as sf
-
-from ser.data.kvfile import write_kv
+from ser.data.prepare import add_utterance, audio_duration, new_tables, write_data_dir
 from ser.errors import SerError, run_main
 
 EMOTIONS = {"01": "neutral", "02": "calm", "03": "happiness", "04": "sadness",
@@ -80,7 +78,7 @@ def main(argv=None):
     p.add_argument("data_dir")
     args = p.parse_args(argv)
 
-    tables = {k: {} for k in ("wav.scp", "utt2spk", "text", "utt2emo", "utt2dur")}
+    tables = new_tables()
     num_speech, skipped = 0, 0
     for actor, path in find_files(args.corpus):
         fields = parse_name(path, actor)
@@ -91,18 +89,8 @@ def main(argv=None):
         if args.four_class == "true" and fields["emotion"] not in FOUR_CLASS:
             continue
         path = os.path.abspath(path)
-        try:
-            info = sf.info(path)
-        except Exception as e:
-            raise SerError(f"{path}: unreadable audio ({' '.join(str(e).split())})") from None
-        if info.frames == 0:
-            raise SerError(f"{path}: empty audio file")
-        utt = f"{actor}-{os.path.basename(path)[:-4]}"
-        tables["wav.scp"][utt] = path
-        tables["utt2spk"][utt] = actor
-        tables["text"][utt] = STATEMENTS[fields["statement"]]
-        tables["utt2emo"][utt] = fields["emotion"]
-        tables["utt2dur"][utt] = f"{info.frames / info.samplerate:.4f}"
+        add_utterance(tables, f"{actor}-{os.path.basename(path)[:-4]}", path, actor,
+                      STATEMENTS[fields["statement"]], fields["emotion"], audio_duration(path))
 
     if num_speech == 0:
         raise SerError(f"RAVDESS={args.corpus}: no audio-only speech files (03-01-*.wav); "
@@ -113,17 +101,12 @@ def main(argv=None):
     if num_speech != NUM_UTTS:
         print(f"prepare_ravdess.py: warning: {num_speech} speech files in {args.corpus}, the official "
               f"corpus has {NUM_UTTS}", file=sys.stderr)
-    os.makedirs(args.data_dir, exist_ok=True)
-    spk2utt = {}
-    for utt, spk in tables["utt2spk"].items():
-        spk2utt.setdefault(spk, []).append(utt)
-    for name, table in tables.items():
-        write_kv(os.path.join(args.data_dir, name), table)
-    write_kv(os.path.join(args.data_dir, "spk2utt"), {s: sorted(u) for s, u in spk2utt.items()})
-    write_kv(os.path.join(args.data_dir, "spk2gender"), {s: "m" if int(s) % 2 else "f" for s in spk2utt})
+    speakers = set(tables["utt2spk"].values())
+    tables["spk2gender"] = {s: "m" if int(s) % 2 else "f" for s in speakers}
+    write_data_dir(args.data_dir, tables)
     emos = sorted(set(tables["utt2emo"].values()))
     print(f"prepare_ravdess.py: {args.data_dir}: {len(tables['utt2spk'])} utterances, "
-          f"{len(spk2utt)} speakers, {len(emos)} emotions ({' '.join(emos)})")
+          f"{len(speakers)} speakers, {len(emos)} emotions ({' '.join(emos)})")
     return 0
 
 
