@@ -136,6 +136,7 @@ def main(argv=None):
              f"classes: {' '.join(fold.classes)}"]
     trainer = Trainer(model, prepared, resolved, args.outdir, device, args.seed, meta, notes=notes)
     trainer.run()
+    del trainer, model  # the DDP wrapper must go before the process group (distributed.cleanup)
     distributed.cleanup()
     return 0
 

@@ -142,6 +142,7 @@ def main(argv=None, on_checkpoint=None):
     trainer = DiffusionTrainer(nets, data, resolved, args.outdir, device, args.seed, meta,
                                on_checkpoint=on_checkpoint, notes=notes)
     trainer.run()
+    del trainer, nets  # the DDP wrapper must go before the process group (distributed.cleanup)
     distributed.cleanup()
     return 0
 

@@ -109,9 +109,20 @@ def setup(ngpu=None):
 
 
 def cleanup():
-    """Leave the process group (no-op in a single process)."""
+    """Leave the process group (no-op in a single process).
+
+    Call it after the DDP-wrapped model is gone: a rank that destroys the group while another
+    still communicates, or while its own DDP reducer is alive, can abort at exit ("terminate
+    called without an active exception"), so every rank first waits for the others.
+    """
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        import gc
+
+        gc.collect()
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def is_distributed():
