@@ -60,8 +60,9 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
     corpus=downloads/$(echo "$corpus_var" | tr 'A-Z' 'a-z')
     local/download.sh "$corpus"
   fi
-  sig=$(signature "$corpus_var=$(cd "$corpus" 2>/dev/null && pwd || echo "$corpus")" \
-        four_class=$four_class local/*)
+  # Everything in local/ that data preparation reads (notes and docs do not count).
+  sig=$(signature "$corpus_var=$(cd "$corpus" 2>/dev/null && pwd || echo "$corpus")" four_class=$four_class \
+        $(ls local/* | grep -v -e '/corpus_note.txt$' -e '/results_note.txt$' -e '/README.md$'))
   if stage_complete $data "$sig"; then
     log "Stage 0: skipped: $data is complete"
   else
@@ -239,6 +240,8 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   done
   [ ${#args[@]} -gt 0 ] || die "nothing to report in exp/: run stages 3-4"
   log "Stage 5: report: exp -> RESULTS.md"
-  python3 -m ser.bin.report "${args[@]}" --out RESULTS.md \
-    --protocol-note "CPU settings unless a row's config says otherwise: conf/train_<model>.yaml (conf/tuning/ holds the paper's)."
+  # local/results_note.txt (optional): what a reader must know to compare, e.g. published numbers.
+  note="Settings: conf/train_<model>.yaml as committed (CPU-sized unless run with --conf_dir conf/tuning, the papers' settings)."
+  [ -f local/results_note.txt ] && note="$note $(cat local/results_note.txt)"
+  python3 -m ser.bin.report "${args[@]}" --out RESULTS.md --protocol-note "$note"
 fi
