@@ -72,6 +72,23 @@ def split_stratified(utt2emo, classes, dev_fraction, seed):
     return c_sorted(dev), c_sorted(test)
 
 
+def _common_classes(src, tgt, classes, src_name, tgt_name):
+    """(sorted classes, {source utt: label}, {target utt: label}) restricted to `classes`, after
+    checking that the corpora share no utterance or speaker id and both have every class."""
+    classes = c_sorted(set(classes))
+    if len(classes) < 2:
+        raise SerError(f"--classes needs at least 2 labels, got {len(classes)}")
+    (s_spk, s_emo), (t_spk, t_emo) = src, tgt
+    _check_disjoint(s_spk, t_spk, "utterance", src_name, tgt_name)
+    _check_disjoint(set(s_spk.values()), set(t_spk.values()), "speaker", src_name, tgt_name)
+    keep = set(classes)
+    s_kept = {u: e for u, e in s_emo.items() if e in keep}
+    t_kept = {u: e for u, e in t_emo.items() if e in keep}
+    _check_classes(s_kept, classes, src_name)
+    _check_classes(t_kept, classes, tgt_name)
+    return classes, s_kept, t_kept
+
+
 def _check_disjoint(src, tgt, what, src_name, tgt_name):
     both = c_sorted(set(src) & set(tgt))
     if both:
@@ -97,17 +114,8 @@ def make_cross_corpus_fold(src, tgt, classes, dev_fraction=0.3, seed=1,
     Extra keys: `dropped` {"source"/"target": {label: count}} and `counts`
     {"train"/"valid"/"test": {label: count}}.
     """
-    classes = c_sorted(set(classes))
-    if len(classes) < 2:
-        raise SerError(f"--classes needs at least 2 labels, got {len(classes)}")
+    classes, s_kept, t_kept = _common_classes(src, tgt, classes, src_name, tgt_name)
     (s_spk, s_emo), (t_spk, t_emo) = src, tgt
-    _check_disjoint(s_spk, t_spk, "utterance", src_name, tgt_name)
-    _check_disjoint(set(s_spk.values()), set(t_spk.values()), "speaker", src_name, tgt_name)
-    keep = set(classes)
-    s_kept = {u: e for u, e in s_emo.items() if e in keep}
-    t_kept = {u: e for u, e in t_emo.items() if e in keep}
-    _check_classes(s_kept, classes, src_name)
-    _check_classes(t_kept, classes, tgt_name)
     train = c_sorted(s_kept)
     valid, test = split_stratified(t_kept, classes, dev_fraction, seed)
     return {
@@ -237,17 +245,8 @@ def make_adaptation_fold(src, tgt, classes, test_fraction=0.5, adapt_fraction=0.
     counts train_source / train_target / valid / test."""
     _check_fraction("--test-fraction", test_fraction, 0.05, 0.95)
     _check_fraction("--adapt-fraction", adapt_fraction, 0.0, 1.0 - test_fraction + 1e-9)
-    classes = c_sorted(set(classes))
-    if len(classes) < 2:
-        raise SerError(f"--classes needs at least 2 labels, got {len(classes)}")
+    classes, s_kept, t_kept = _common_classes(src, tgt, classes, src_name, tgt_name)
     (s_spk, s_emo), (t_spk, t_emo) = src, tgt
-    _check_disjoint(s_spk, t_spk, "utterance", src_name, tgt_name)
-    _check_disjoint(set(s_spk.values()), set(t_spk.values()), "speaker", src_name, tgt_name)
-    keep = set(classes)
-    s_kept = {u: e for u, e in s_emo.items() if e in keep}
-    t_kept = {u: e for u, e in t_emo.items() if e in keep}
-    _check_classes(s_kept, classes, src_name)
-    _check_classes(t_kept, classes, tgt_name)
 
     src_speakers = c_sorted(set(s_spk[u] for u in s_kept))
     if not 1 <= src_valid_speakers < len(src_speakers):
