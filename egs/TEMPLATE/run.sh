@@ -28,7 +28,7 @@ conf_dir=conf          # conf/tuning: the paper-faithful settings (for a GPU)
 sampling_steps=50      # S: strided sampling steps of the diffusion model (paper 2)
 num_synthetic=1        # N: synthetic segments per (emotion, speaker, text) of a fold's training data
 griffin_lim=2          # Griffin-Lim WAVs per emotion (real and synthetic) in the quality report
-help_message=$(sed -n '2,9p' "$0")
+help_message=$(sed -n '2,8p' "$0")
 
 . ./path.sh
 . ./cmd.sh
