@@ -243,5 +243,5 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   # local/results_note.txt (optional): what a reader must know to compare, e.g. published numbers.
   note="Settings: conf/train_<model>.yaml as committed (CPU-sized unless run with --conf_dir conf/tuning, the papers' settings)."
   [ -f local/results_note.txt ] && note="$note $(cat local/results_note.txt)"
-  python3 -m ser.bin.report "${args[@]}" --out RESULTS.md --protocol-note "$note"
+  python3 -m ser.bin.report "${args[@]}" --out RESULTS.md --fig-dir figures --protocol-note "$note"
 fi

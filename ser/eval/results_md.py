@@ -68,16 +68,36 @@ def _model_key(desc):
             desc.get("augmentation") != "none", str(desc.get("augmentation")), desc["name"])
 
 
+def plain_label(d):
+    """'model (features[, augmentation])' of a tag description."""
+    extra = [str(d.get("features"))] + ([str(d["augmentation"])] if d.get("augmentation") not in (None, "none") else [])
+    return f"{d.get('model')} ({', '.join(extra)})"
+
+
 def row_labels(descs):
     """tag -> display label 'model (features, augmentation)', the tag added where labels repeat."""
-    labels = {}
-    for tag, d in descs.items():
-        extra = [str(d.get("features"))] + ([str(d["augmentation"])] if d.get("augmentation") not in (None, "none") else [])
-        labels[tag] = f"{d.get('model')} ({', '.join(extra)})"
+    labels = {tag: plain_label(d) for tag, d in descs.items()}
     counts = {}
     for lab in labels.values():
         counts[lab] = counts.get(lab, 0) + 1
     return {tag: (lab if counts[lab] == 1 else f"{lab} `{tag}`") for tag, lab in labels.items()}
+
+
+def table1_rows(tags, descs, labels, columns, by_key):
+    """[(label, [tags])]: one row per model setting as in paper 1's Table 1. Tags of the same
+    setting on different corpora (their config hashes differ with the data) share a row; tags
+    that would fill the same cell keep rows of their own, labelled with the tag."""
+    groups = {}
+    for t in tags:
+        groups.setdefault(plain_label(descs[t]), []).append(t)
+    rows = []
+    for label, ts in groups.items():
+        used = [{col for col in columns if (col[0], t, col[1]) in by_key} for t in ts]
+        if len(ts) > 1 and sum(map(len, used)) == len(set().union(*used)):
+            rows.append((label, ts))
+        else:
+            rows += [(labels[t], [t]) for t in ts]
+    return rows
 
 
 def _table(header, rows):
@@ -193,10 +213,10 @@ def render(summaries, descs, out_path, title="Results", corpus_notes=None, proto
     for name, key in (("UAR", "uar"), ("WA", "wa")):
         L += [f"## {name} (%)", ""]
         rows = []
-        for t in tags:
-            row = [labels[t]]
+        for label, ts in table1_rows(tags, tag_desc, labels, columns, by_key):
+            row = [label]
             for c, cond in columns:
-                s = by_key.get((c, t, cond))
+                s = next((by_key[(c, t, cond)] for t in ts if (c, t, cond) in by_key), None)
                 row.append(cell(s, getattr(s, f"{key}_mean", None), getattr(s, f"{key}_std", None)))
             rows.append(row)
         L += _table(header, rows) + [""]
