@@ -79,7 +79,7 @@ def test_empty_wav_is_named(tmp_path, emodb_dir, script_env):
     r = run(recipe, dict(script_env, EMODB=str(corpus)), "--stop_stage", "0")
     assert r.returncode != 0
     assert "03a01Wa.wav" in r.stderr
-    assert not (recipe / "data" / "all").exists()
+    assert not (recipe / "data" / "all").exists() and not (recipe / "data" / "all.tmp").exists()
 
 
 def test_unknown_option_is_named(tmp_path, script_env):

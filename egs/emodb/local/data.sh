@@ -7,10 +7,4 @@ four_class=false
 if [ $# -ne 2 ]; then
   echo "usage: local/data.sh [--four-class true|false] EMODB_DIR DATA_DIR" >&2; exit 1
 fi
-corpus=$1 dir=$2
-tmp=$dir.tmp
-rm -rf "$tmp"
-python3 local/prepare_emodb.py --four-class "$four_class" "$corpus" "$tmp"
-validate_data_dir.py --no-feats "$tmp"
-rm -rf "$dir"
-mv "$tmp" "$dir"
+utils/make_data_dir.sh "$2" python3 local/prepare_emodb.py --four-class "$four_class" "$1"

@@ -13,12 +13,5 @@ if [ $# -ne 2 ]; then
   echo "usage: local/data.sh [--four-class true|false] [--improvised-only true|false] IEMOCAP_DIR DATA_DIR" >&2
   exit 1
 fi
-corpus=$1 dir=${2%/}
-tmp=$dir.tmp
-rm -rf "$tmp"
-trap 'rm -rf "$tmp"' EXIT   # a failed preparation leaves nothing behind
-python3 local/prepare_iemocap.py --four-class "$four_class" --improvised-only "$improvised_only" \
-  "$corpus" "$tmp"
-validate_data_dir.py --no-feats "$tmp"
-rm -rf "$dir"
-mv "$tmp" "$dir"
+utils/make_data_dir.sh "$2" python3 local/prepare_iemocap.py --four-class "$four_class" --improvised-only "$improvised_only" \
+  "$1"

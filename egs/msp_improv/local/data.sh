@@ -10,11 +10,4 @@ help_message=$(sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//')
 if [ $# -ne 2 ]; then
   echo "usage: local/data.sh [--four-class true|false] MSP_IMPROV_DIR DATA_DIR" >&2; exit 1
 fi
-corpus=$1 dir=${2%/}
-tmp=$dir.tmp
-rm -rf "$tmp"
-trap 'rm -rf "$tmp"' EXIT   # a failed preparation leaves nothing behind
-python3 local/prepare_msp_improv.py --four-class "$four_class" "$corpus" "$tmp"
-validate_data_dir.py --no-feats "$tmp"
-rm -rf "$dir"
-mv "$tmp" "$dir"
+utils/make_data_dir.sh "$2" python3 local/prepare_msp_improv.py --four-class "$four_class" "$1"
