@@ -233,3 +233,19 @@ def test_real_frame_mask():
     m = real_frame_mask(20, meta)
     assert m.shape == (1, 32, 1) and m[0, :20].all() and not m[0, 20:].any()
     assert real_frame_mask(50, meta).all() and real_frame_mask(50, meta).shape == (3, 32, 1)
+
+
+def test_score_attack_rescores_when_eps_changes(tmp_path, capsys):
+    from ser.bin import score_attack
+
+    md, fd, lst = _tiny_model_dir(tmp_path)
+    out = tmp_path / "fgsm"
+    base = ["--model-dir", str(md), "--feats-dir", str(fd), "--utt-list", str(lst), "--attack", "fgsm",
+            "--out", str(out)]
+    assert score_attack.main(base + ["--eps", "0"]) == 0
+    capsys.readouterr()
+    assert score_attack.main(base + ["--eps", "0"]) == 0  # same settings, inputs unchanged: skipped
+    assert "already scored" in capsys.readouterr().out
+    assert score_attack.main(base + ["--eps", "0.5"]) == 0  # another eps: scored again
+    assert "already scored" not in capsys.readouterr().out
+    assert json.loads((out / "metrics.json").read_text())["eps"] == 0.5

@@ -18,7 +18,9 @@ MODELS = ("cnn", "densenet_lstm_highway")
 AUGS = ("none", "sp_mixup")
 CONDITIONS = ("test_clean", "test_snr0", "test_snr10", "test_fgsm", "test_bim")
 ATTACK = {"test_fgsm": {"attack": "fgsm", "eps": 0.08, "alpha": None, "steps": None},
-          "test_bim": {"attack": "bim", "eps": 0.08, "alpha": 0.01, "steps": 10}}
+          "test_bim": {"attack": "bim", "eps": 0.08, "alpha": 0.01, "steps": 10},
+          "test_fgsm_eps0.02": {"attack": "fgsm", "eps": 0.02, "alpha": None, "steps": None},
+          "test_bim_eps0.02": {"attack": "bim", "eps": 0.02, "alpha": 0.0025, "steps": 10}}
 
 
 def write_run(exp, tag, fold, seed, cond, uar, model, aug):
@@ -128,6 +130,21 @@ def test_table2_table3_and_bar_charts(tmp_path):
         assert f"({name})" in charts
     assert sorted(p.name for p in tmp_path.glob("uar_*.png")) == sorted(
         f"uar_emodb_all4_{c[5:]}.png" for c in CONDITIONS)
+
+
+def test_attack_rows_at_two_radii(tmp_path):
+    # run.sh --conditions "fgsm bim fgsm_eps0.02 bim_eps0.02": one row per attack and radius
+    conds = ("test_clean", "test_fgsm", "test_bim", "test_fgsm_eps0.02", "test_bim_eps0.02")
+    exp, vals = make_tree(tmp_path, conds)
+    out = tmp_path / "RESULTS.md"
+    assert report.main(["--exp-dir", exp, "--out", str(out)]) == 0
+    adv = block_table(section(out.read_text(), "Adversarial attacks (Table 3 layout)").split("### emodb/all4\n", 1)[1])
+    rows = {"test_clean": "clean", "test_fgsm": "FGSM (ε = 0.08)", "test_fgsm_eps0.02": "FGSM (ε = 0.02)",
+            "test_bim": "BIM (ε = 0.08, α = 0.01, 10 steps)", "test_bim_eps0.02": "BIM (ε = 0.02, α = 0.0025, 10 steps)"}
+    assert [k[1] for k in adv if k != "header" and k[0] == "no augmentation"] == \
+        [rows[c] for c in ("test_clean", "test_fgsm", "test_fgsm_eps0.02", "test_bim", "test_bim_eps0.02")]
+    for cond, row in rows.items():
+        assert adv[("no augmentation", row)] == [pm(vals[(m, "none", cond)]) for m in MODELS]
 
 
 def test_clean_only_tree_has_no_robustness_sections(tmp_path):

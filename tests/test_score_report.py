@@ -205,7 +205,7 @@ def test_report_over_seeds_and_over_folds(exp_tree):
     assert table_row(text, "Models", "densenet_lstm_highway (spec)")[7:9] == ["3 × 1", "3 folds"]
     # protocol, commit, corpus note, confusion PNGs
     assert "EmoDB (2.0 s copy), 7 classes" in text and "3 folds" in text
-    assert "repeats (seeds): 2 (1, 2)" in text
+    assert "Repeats (seeds): 2 (1, 2)." in text
     assert "Not counted (unfinished repeats): cnn (spec) emodb test_clean seed 3 (1 of 3 folds)." in text
     assert re.search(r"Generated \d{4}-\d\d-\d\d \d\d:\d\d from commit `unknown`", text)
     agg = os.path.join(exp, "cnn_spec_h1", "confusion_test_clean.png")

@@ -16,9 +16,9 @@ feats="spec mel"       # feature types to extract (conf/feats/<type>.yaml)
 feat=spec              # the classifiers' input feature
 models="cnn cnn_lstm densenet densenet_lstm densenet_lstm_highway"
 augs=none              # any of: none sp mixup sp+mixup (paper 1); syn real+syn real+syn+mixup (paper 2)
-conditions=clean       # test conditions scored in stage 4: clean snr0 snr10 snr20 fgsm bim
+conditions=clean       # test conditions scored in stage 4: clean snr0 snr10 snr20 fgsm bim (fgsm_epsX bim_epsX: radius X)
 snrs="0 10 20"         # SNRs of the noisy test copies (used when conditions name snrN)
-eps=0.08               # L-inf radius of the attacks, in normalised feature units (paper: 0.08)
+eps=0.08               # L-inf radius of fgsm/bim, in normalised feature units (paper: 0.08); BIM: 10 steps of eps/8
 nrepeats=1             # runs per fold with seeds 1..nrepeats
 max_jobs=2             # training jobs at once
 threads=1              # torch threads per training job
@@ -53,6 +53,26 @@ feat_sources=$data
 case " $augs " in *" sp "*|*" sp+mixup "*) feat_sources="$feat_sources ${data}_sp0.9 ${data}_sp1.1" ;; esac
 noisy=
 for c in $conditions; do case $c in snr*) noisy="$noisy ${c#snr}" ;; esac; done
+
+# attack_args ATTACK EPS: ser.bin.score_attack's options; BIM takes 10 steps of EPS/8 (Kurakin et
+# al.'s 1.25 EPS of travel, clipped to the EPS-ball; EPS 0.08 gives the paper's usual alpha 0.01).
+attack_args() {
+  awk -v e="$2" 'BEGIN { exit !(e ~ /^[0-9]*\.?[0-9]+$/) }' || die "attack radius '$2' is not a number (condition $1_eps$2?)"
+  local bim=; [ $1 = bim ] && bim="--alpha $(awk -v e="$2" 'BEGIN { printf "%g", e / 8 }') --steps 10"
+  echo "ser.bin.score_attack --attack $1 --eps $2 $bim --feats-dir $train_feats"
+}
+
+# score_args COND: the scoring program and its options for a test condition.
+score_args() {
+  case $1 in
+    clean) echo "ser.bin.score --feats-dir $train_feats" ;;
+    snr*) echo "ser.bin.score --feats-dir ${data}_$1_$feat" ;;
+    fgsm|bim) attack_args $1 $eps ;;
+    fgsm_eps*|bim_eps*) attack_args ${1%%_eps*} ${1#*_eps} ;;
+    *) die "unknown test condition '$1' (clean snrN fgsm bim fgsm_epsX bim_epsX)" ;;
+  esac
+}
+for c in $conditions; do score_args $c >/dev/null; done  # a typo fails now, not in stage 4
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   if [ -z "$corpus" ]; then
@@ -202,15 +222,6 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   done
 fi
 
-# score_args COND: the scoring program and its options for a test condition.
-score_args() {
-  case $1 in
-    clean) echo "ser.bin.score --feats-dir $train_feats" ;;
-    snr*) echo "ser.bin.score --feats-dir ${data}_$1_$feat" ;;
-    fgsm|bim) echo "ser.bin.score_attack --attack $1 --eps $eps --feats-dir $train_feats" ;;
-    *) die "unknown test condition '$1' (clean snrN fgsm bim)" ;;
-  esac
-}
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   n=$(nfolds)

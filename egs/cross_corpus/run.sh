@@ -325,8 +325,8 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   [ ${#args[@]} -gt 0 ] || [ ${#adapt_args[@]} -gt 0 ] || die "no scored runs in exp/*_to_*: run stages 2-3"
   if [ ${#args[@]} -gt 0 ]; then
     log "Stage 4: report: exp/*_to_* -> RESULTS.md"
-    python3 -m ser.bin.report "${args[@]}" --out RESULTS.md --title "Cross-corpus speech emotion recognition" \
-      --folds-note "Cross-corpus (paper 1, sec. 5.4; paper 2, Table 3): the single 'fold' of each pair trains on all of the source corpus (the classes both corpora share); a random part of the target (30 % by default, stratified by emotion; a target speaker may be in both parts) selects the model, the rest is the test set; no target speaker is seen in training. Each split is described in data/<pair>_folds/<split>/1/info.yaml."
+    python3 -m ser.bin.report "${args[@]}" --out RESULTS.md --fig-dir figures --title "Cross-corpus speech emotion recognition" \
+      --folds-note "Cross-corpus (paper 1, sec. 5.4; paper 2, Table 3): the single 'fold' of each pair trains on all of the source corpus (the classes both corpora share); a random part of the target (30 % by default, stratified by emotion; a target speaker may be in both parts) selects the model, the rest is the test set; no target speaker is seen in training; chance level is 25 % UAR. Each split is described in data/<pair>_folds/<split>/1/info.yaml."
   fi
   if [ ${#adapt_args[@]} -gt 0 ]; then
     log "Stage 4: adaptation report: exp/*_to_*_adapt -> RESULTS_adapt.md"

@@ -14,6 +14,8 @@ Writes the same outputs as ser.bin.score: OUTDIR/predictions.tsv, metrics.json (
 attack, eps, alpha, steps, clean_uar, clean_wa), confusion.png and, last, `done`.
 """
 import argparse
+import json
+import os
 
 import numpy as np
 from tqdm import tqdm
@@ -55,6 +57,25 @@ def real_frame_mask(num_frames, meta):
     return mask
 
 
+def attack_settings(args):
+    """The attack's parameters as stored in metrics.json."""
+    return {"attack": args.attack, "eps": args.eps,
+            "alpha": args.alpha if args.attack == "bim" else None,
+            "steps": args.steps if args.attack == "bim" else None,
+            "perturb_padding": bool(args.perturb_padding)}
+
+
+def same_settings(out_dir, settings):
+    """True when out_dir/metrics.json was written with these attack settings: a re-run with another
+    eps (or alpha, steps) into the same directory scores again instead of keeping stale numbers."""
+    try:
+        with open(os.path.join(out_dir, "metrics.json")) as f:
+            old = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return all(old.get(k) == v for k, v in settings.items())
+
+
 def attack_segments(model, segments, labels, masks, attack, device, batch_size, **params):
     """Adversarial (n, L, D) float32 numpy segments; `labels` (n,) true class per segment."""
     import torch
@@ -81,7 +102,8 @@ def main(argv=None):
     params = {"eps": args.eps}
     if args.attack == "bim":
         params.update(alpha=args.alpha, steps=args.steps)
-    if up_to_date(args):
+    settings = attack_settings(args)
+    if same_settings(args.out, settings) and up_to_date(args):
         return 0
     inp = ScoringInputs(args)
     utts, y_true, classes, meta = inp.utts, inp.y_true, inp.classes, inp.meta
@@ -108,12 +130,7 @@ def main(argv=None):
             table.update({u: p[bounds[k]:bounds[k + 1]].mean(axis=0) for k, u in enumerate(chunk)})
 
     clean = compute_metrics(y_true, np.stack([clean_post[u] for u in utts]).argmax(axis=1), classes)
-    extra = dict(inp.extra, **{
-             "attack": args.attack, "eps": args.eps,
-             "alpha": args.alpha if args.attack == "bim" else None,
-             "steps": args.steps if args.attack == "bim" else None,
-             "perturb_padding": bool(args.perturb_padding),
-             "clean_uar": clean["uar"], "clean_wa": clean["wa"]})
+    extra = dict(inp.extra, **settings, clean_uar=clean["uar"], clean_wa=clean["wa"])
     adv_post = np.stack([post[u] for u in utts])
     adv_uar = compute_metrics(y_true, adv_post.argmax(axis=1), classes)["uar"]
     title = f"{args.attack.upper()} eps {args.eps:g}: UAR {100 * adv_uar:.1f}% (clean {100 * clean['uar']:.1f}%)"

@@ -172,11 +172,10 @@ def render(summaries, descs, out_path, title="Results", corpus_notes=None, proto
         folds = sorted({f for s in cs for f in s.folds})
         seeds = sorted({x for s in cs for x in s.seed_uar})
         note = corpus_notes.get(c)
-        L.append(f"- **{c}**" + (f": {note}" if note else "") +
-                 ". " + (folds_note or f"Leave-one-speaker-out, {len(folds)} folds (each tests on one "
-                                       f"speaker, another speaker validates, the rest train)") +
-                 f"; repeats (seeds): {len(seeds)} "
-                 f"({', '.join(str(x) for x in seeds)}).")
+        protocol = (folds_note or f"Leave-one-speaker-out, {len(folds)} folds (each tests on one "
+                                  f"speaker, another speaker validates, the rest train)").rstrip(". ")
+        L.append(f"- **{c}**" + (f": {note}" if note else "") + ". " + protocol +
+                 f". Repeats (seeds): {len(seeds)} ({', '.join(str(x) for x in seeds)}).")
     excluded = []
     for s in summaries:
         for seed in s.excluded_seeds:
@@ -187,7 +186,7 @@ def render(summaries, descs, out_path, title="Results", corpus_notes=None, proto
     feats = sorted({str(d.get("features")) for d in tag_desc.values()})
     epochs = sorted({str(d.get("max_epochs")) for d in tag_desc.values() if d.get("max_epochs") is not None})
     L.append(f"- Features: {', '.join(feats)}. Max epochs: {', '.join(epochs) or '?'} "
-             f"(early stopping and model selection on the validation speaker's UAR).")
+             f"(early stopping and model selection on the validation set's UAR).")
     L.append("- UAR = unweighted average recall (mean of the per-class recalls, classes absent from a "
              "test speaker left out); WA = accuracy over utterances. Scores are utterance-level: "
              "the mean of the segment posteriors.")
