@@ -93,8 +93,7 @@ def test_synthetic_augmentation_stages(tmp_path, emodb_dir, script_env):
         "model: cnn_blstm\nmodel_conf: {conv_channels: [8, 8, 8], kernel: 3, lstm_hidden: 8, lstm_layers: 1}\n"
         + SCHEDULE.replace("max_epochs: 2", "max_epochs: 1"))
     args = ["--feats", "mel", "--feat", "mel", "--conf_dir", "conf/tiny", "--models", "cnn_blstm",
-            "--augs", "syn real+syn", "--sampling_steps", "4", "--griffin_lim", "0",
-            "--stop_stage", "4"]
+            "--augs", "syn real+syn", "--sampling_steps", "4", "--griffin_lim", "0"]
     r = subprocess.run(["./run.sh", *args], cwd=recipe, env=dict(script_env, EMODB=str(corpus)),
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -112,3 +111,10 @@ def test_synthetic_augmentation_stages(tmp_path, emodb_dir, script_env):
     for run in runs.values():
         for k in range(1, 5):
             assert (run / f"fold.{k}" / "seed1" / "test_clean" / "done").exists()
+    # stage 5: RESULTS.md reports the diffusion models and links fold 1's real-vs-synthetic grid
+    results = (recipe / "RESULTS.md").read_text()
+    section = results.split("## Synthetic data (paper 2)", 1)[1]
+    assert f"`{ddir.name}`" in section and "S = 4 strided sampling steps" in section
+    assert "4 folds (1, 2, 3, 4)" in section and "| sadness |" in section
+    grid = recipe / "figures" / "mel_grid_emodb_all_syn_s4_n1.png"
+    assert grid.read_bytes() == (ddir / "fold.1" / "syn_s4_n1" / "report" / "mel_grid.png").read_bytes()

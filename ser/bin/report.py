@@ -13,7 +13,9 @@ order) or once for all.
 With noisy (test_snrN) or attacked (test_fgsm, test_bim) conditions the report adds tables in
 the layout of paper 1's Tables 2 and 3; a grouped UAR bar chart like its Figure 2
 (uar_<corpus>_<condition>.png, next to --out) is written and linked for every corpus and
-condition with more than one model or augmentation.
+condition with more than one model or augmentation. An experiment dir with diffusion models
+(EXP/diffusion_*/fold.<k>, paper 2) adds a section on them: training and sampling settings and
+times, MAD per emotion over folds and the real-vs-synthetic mel grid (ser.eval.synthetic_md).
 """
 import argparse
 import os
@@ -22,6 +24,7 @@ from ser.data.atomic import atomic_write_text
 from ser.errors import SerError, run_main
 from ser.eval.aggregate import collect_runs, corpus_name, summarize, tag_config
 from ser.eval.results_md import pm, render, write_aggregated_confusions, write_uar_bar_charts
+from ser.eval.synthetic_md import synthetic_section
 
 
 def get_parser():
@@ -71,6 +74,9 @@ def main(argv=None):
     text = render(summaries, descs, args.out, title=args.title, corpus_notes=corpus_notes,
                   protocol_note=args.protocol_note, folds_note=args.folds_note, confusion_paths=confusion_paths,
                   digits=args.digits, bar_charts=bar_charts)
+    synthetic = synthetic_section(exp_dirs, args.out, args.fig_dir)
+    if synthetic:
+        text = text.rstrip("\n") + "\n\n" + "\n".join(synthetic).rstrip("\n") + "\n"
     atomic_write_text(args.out, text)
     for s in summaries:
         print(f"report: {s.corpus} {s.tag} {s.condition}: UAR {pm(s.uar_mean, s.uar_std, args.digits)} "

@@ -1,0 +1,172 @@
+"""The RESULTS.md section on synthetic data (paper 2): how the diffusion models were trained and
+sampled, MAD per emotion (its Table 1) and a real-vs-synthetic mel grid (its Figure 2).
+
+Reads what the recipe leaves in an experiment dir, per diffusion model tree
+EXP/diffusion_<hash>/fold.<k>/ (one model per fold, trained on the fold's training speakers):
+config.yaml (the resolved diffusion config), history.tsv (step, ..., steps_per_s), `done`, and per
+sample set <syn> = syn_s<S>_n<N>: synthetic.yaml (sampling steps, segments per combination),
+utt2spk, report/mad.json (ser.bin.diffusion_report) and report/mel_grid.png; generation wall
+times come from EXP/diffusion_<hash>/log/generate_<syn>.<k>.log ("# Accounting: time=...").
+"""
+import glob
+import json
+import os
+import re
+import shutil
+
+import numpy as np
+import yaml
+
+from ser.eval.results_md import _rel, _table, hms
+
+ACCOUNTING_RE = re.compile(r"^# Accounting: time=(\d+)", re.M)
+
+
+def _fold_number(path):
+    return int(re.search(r"fold\.(\d+)$", path).group(1))
+
+
+def train_seconds(history_path):
+    """Time spent in training steps: sum over history rows of (steps since the last row) / steps_per_s."""
+    total, last = 0.0, 0
+    with open(history_path) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        i_step, i_rate = header.index("step"), header.index("steps_per_s")
+        for line in f:
+            cells = line.rstrip("\n").split("\t")
+            step, rate = int(cells[i_step]), float(cells[i_rate])
+            if rate > 0:
+                total += (step - last) / rate
+            last = step
+    return total
+
+
+def last_step(history_path):
+    with open(history_path) as f:
+        rows = [line.split("\t", 1)[0] for line in f.read().splitlines()[1:]]
+    return int(rows[-1]) if rows else 0
+
+
+def accounted_seconds(log_path):
+    """The wall time utils/run.py wrote into a job log, or None."""
+    try:
+        with open(log_path) as f:
+            m = ACCOUNTING_RE.findall(f.read())
+    except OSError:
+        return None
+    return int(m[-1]) if m else None
+
+
+def collect(exp_dir):
+    """[{dir, folds: {k: {config, steps, seconds}}, samples: {syn: {k: {...}}}}] per diffusion tree."""
+    trees = []
+    for ddir in sorted(glob.glob(os.path.join(exp_dir, "diffusion_*"))):
+        folds, samples = {}, {}
+        for fdir in sorted(glob.glob(os.path.join(ddir, "fold.*")), key=_fold_number):
+            k = _fold_number(fdir)
+            if not (os.path.exists(os.path.join(fdir, "done")) and os.path.exists(os.path.join(fdir, "history.tsv"))):
+                continue
+            with open(os.path.join(fdir, "config.yaml")) as f:
+                config = yaml.safe_load(f)
+            hist = os.path.join(fdir, "history.tsv")
+            folds[k] = {"config": config, "steps": last_step(hist), "seconds": train_seconds(hist)}
+            for mad_path in glob.glob(os.path.join(fdir, "syn_*", "report", "mad.json")):
+                sdir = os.path.dirname(os.path.dirname(mad_path))
+                syn = os.path.basename(sdir)
+                with open(mad_path) as f:
+                    mad = json.load(f)
+                with open(os.path.join(sdir, "synthetic.yaml")) as f:
+                    info = yaml.safe_load(f)
+                with open(os.path.join(sdir, "utt2spk")) as f:
+                    n_utts = sum(1 for line in f if line.strip())
+                samples.setdefault(syn, {})[k] = {
+                    "rows": {r["emotion"]: r for r in mad["rows"]}, "info": info, "n_utts": n_utts,
+                    "grid": os.path.join(sdir, "report", "mel_grid.png"),
+                    "seconds": accounted_seconds(os.path.join(ddir, "log", f"generate_{syn}.{k}.log"))}
+        if folds:
+            trees.append({"dir": ddir, "folds": folds, "samples": samples})
+    return trees
+
+
+def _mean_std(values, digits=3):
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) < 2:
+        return f"{v.mean():.{digits}f}"
+    return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
+
+
+def _describe(config):
+    proc, den, cond = config.get("process", {}), config.get("denoiser", {}), config.get("conditioner", {})
+    denoiser = f"{den.get('preset', '?')} preset, {den.get('channels', '?')} filters"
+    return (f"T = {proc.get('steps', '?')} ({proc.get('schedule', '?')} schedule, learned variance, "
+            f"λ_vlb = {proc.get('vlb_weight', '?')}); denoiser {denoiser}; conditioner {cond.get('type', '?')}; "
+            f"batch {config.get('batch_size', '?')}, lr {config.get('optim', {}).get('lr', '?')}, "
+            f"max steps {config.get('max_steps', '?')}")
+
+
+def synthetic_section(exp_dirs, out_path, fig_dir=None):
+    """Markdown lines of '## Synthetic data (paper 2)' for every corpus -> exp dir with diffusion
+    models (none without); copies fold 1's (or the first fold's) mel grid next to the report (or
+    into fig_dir) as mel_grid_<corpus>_<syn>.png and links it."""
+    out_dir = os.path.dirname(os.path.abspath(out_path))
+    found = [(c, t) for c, exp in exp_dirs.items() for t in collect(exp)]
+    if not found:
+        return []
+    L = ["## Synthetic data (paper 2)", "",
+         "One diffusion model per fold, trained on that fold's training speakers only (their mel "
+         "segments, conditioned on text, emotion and speaker); its samples are conditioned on the same "
+         "training speakers' (text, emotion) combinations, so no test or validation speaker is generated. "
+         "Training time: the time spent in training steps (history.tsv), summed over folds; generation: "
+         "the sampling jobs' wall time (log/generate_*.log).", ""]
+    for corpus, tree in found:
+        folds = tree["folds"]
+        # the folds' configs differ only in their data paths (data.fold_dir), unless edited between runs
+        configs = {yaml.safe_dump({k: v for k, v in f["config"].items() if k != "data"}, sort_keys=True)
+                   for f in folds.values()}
+        first = folds[min(folds)]["config"]
+        L += [f"### {corpus}: `{os.path.basename(tree['dir'])}`", ""]
+        L.append(f"- Diffusion model: {_describe(first)}" +
+                 ("" if len(configs) == 1 else " (folds differ in their configs: see each fold's config.yaml)") + ".")
+        steps = sorted({f["steps"] for f in folds.values()})
+        secs = [f["seconds"] for f in folds.values()]
+        L.append(f"- Trained: {len(folds)} folds ({', '.join(str(k) for k in sorted(folds))}), "
+                 f"{' / '.join(str(s) for s in steps)} training steps each; training time "
+                 f"{hms(sum(secs))} in all, {hms(np.mean(secs))} per fold.")
+        for syn, per_fold in sorted(tree["samples"].items()):
+            info = per_fold[min(per_fold)]["info"]
+            gen = [p["seconds"] for p in per_fold.values() if p["seconds"] is not None]
+            n_utts = [p["n_utts"] for p in per_fold.values()]
+            L.append(f"- Samples `{syn}`: S = {info.get('sampling_steps')} strided sampling steps, "
+                     f"N = {info.get('num_per_combination')} per (text, emotion, speaker) combination, "
+                     f"{int(np.mean(n_utts))} synthetic utterances per fold (mean) in {len(per_fold)} folds" +
+                     (f"; generation {hms(sum(gen))} in all, {hms(np.mean(gen))} per fold" if gen else "") + ".")
+        for syn, per_fold in sorted(tree["samples"].items()):
+            emotions = list(dict.fromkeys(e for p in per_fold.values() for e in p["rows"]))
+            emotions = sorted(e for e in emotions if e != "all") + (["all"] if "all" in emotions else [])
+            rows = []
+            for emo in emotions:
+                cells = [p["rows"][emo] for p in per_fold.values() if emo in p["rows"]]
+                rows.append([emo, int(round(np.mean([c["n_real"] for c in cells]))),
+                             int(round(np.mean([c["n_synthetic"] for c in cells])))] +
+                            [_mean_std([c[key] for c in cells]) for key in ("mad", "mad_real", "mad_nearest")])
+            L += ["", f"MAD per emotion (paper 2, Table 1), `{syn}`, mean ± std over {len(per_fold)} folds, "
+                      "in scaled-mel units ([-1, 1]): `MAD synthetic` is the mean |synthetic − M_e| with M_e the "
+                      "emotion's mean real training segment; `MAD real` the same for the real segments (their "
+                      "natural spread); `MAD nearest` the distance of a synthetic segment to its nearest real "
+                      "one (near 0 would mean copies). Definitions: ser/diffusion/quality.py.", ""]
+            L += _table(["Emotion", "real segments (per fold)", "synthetic segments (per fold)",
+                         "MAD synthetic", "MAD real", "MAD nearest"], rows)
+            k = 1 if 1 in per_fold else min(per_fold)
+            grid = per_fold[k]["grid"]
+            if os.path.exists(grid):
+                dest_dir = fig_dir if fig_dir else out_dir
+                os.makedirs(dest_dir, exist_ok=True)
+                dest = os.path.join(dest_dir, f"mel_grid_{corpus.replace('/', '_')}_{syn}.png")
+                shutil.copyfile(grid, dest + ".tmp")
+                os.replace(dest + ".tmp", dest)
+                rel = _rel(dest, out_dir)
+                L += ["", f"Real (left) and synthetic (right) mel segments per emotion, fold {k} "
+                          f"(paper 2, Figure 2 layout): [{os.path.basename(dest)}]({rel})", "",
+                      f"![real vs synthetic mel segments, {corpus}, fold {k}]({rel})"]
+        L.append("")
+    return L

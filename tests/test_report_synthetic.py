@@ -1,0 +1,82 @@
+"""report.py's section on synthetic data (paper 2): diffusion settings, times, MAD over folds, mel grid."""
+import json
+import os
+
+import numpy as np
+import yaml
+
+from ser.eval.synthetic_md import synthetic_section, train_seconds
+
+EMOTIONS = ("anger", "sadness")
+CONFIG = {"process": {"steps": 4000, "schedule": "cosine", "vlb_weight": 0.001},
+          "denoiser": {"preset": "cpu", "channels": 192}, "conditioner": {"type": "sentencepiece"},
+          "batch_size": 16, "optim": {"lr": 2e-4}, "max_steps": 100}
+
+
+def write_fold(ddir, k, mads, done=True):
+    """Fold k of a diffusion tree: 100 steps logged at 50 (2 steps/s) and 100 (5 steps/s) = 35 s."""
+    fdir = os.path.join(ddir, f"fold.{k}")
+    os.makedirs(os.path.join(fdir, "syn_s50_n1", "report"))
+    with open(os.path.join(fdir, "config.yaml"), "w") as f:
+        yaml.safe_dump(dict(CONFIG, data={"fold_dir": f"data/all_folds/{k}"}), f)
+    with open(os.path.join(fdir, "history.tsv"), "w") as f:
+        f.write("step\tlr\tloss\tmse\tvb\tsteps_per_s\n50\t0.0002\t1.0\t0.9\t0.1\t2.0\n100\t0.0002\t0.5\t0.4\t0.1\t5.0\n")
+    if done:
+        open(os.path.join(fdir, "done"), "w").close()
+    sdir = os.path.join(fdir, "syn_s50_n1")
+    with open(os.path.join(sdir, "synthetic.yaml"), "w") as f:
+        yaml.safe_dump({"sampling_steps": 50, "num_per_combination": 1}, f)
+    with open(os.path.join(sdir, "utt2spk"), "w") as f:
+        f.write("".join(f"syn-{i} 03\n" for i in range(10 + k)))
+    rows = [{"emotion": e, "n_real": 20, "n_synthetic": 10, "mad": m, "mad_real": m / 2, "mad_nearest": m + 0.1}
+            for e, m in zip(EMOTIONS, mads)]
+    rows.append({"emotion": "all", "n_real": 40, "n_synthetic": 20, "mad": float(np.mean(mads)),
+                 "mad_real": float(np.mean(mads)) / 2, "mad_nearest": float(np.mean(mads)) + 0.1})
+    with open(os.path.join(sdir, "report", "mad.json"), "w") as f:
+        json.dump({"rows": rows}, f)
+    with open(os.path.join(sdir, "report", "mel_grid.png"), "wb") as f:
+        f.write(b"\x89PNG fold %d" % k)
+    os.makedirs(os.path.join(ddir, "log"), exist_ok=True)
+    with open(os.path.join(ddir, "log", f"generate_syn_s50_n1.{k}.log"), "w") as f:
+        f.write(f"# python3 -m ser.bin.generate\n# Accounting: time={60 * k} threads=1\n# Ended (code 0)\n")
+
+
+def test_train_seconds_sums_each_interval_at_its_rate(tmp_path):
+    h = tmp_path / "history.tsv"
+    h.write_text("step\tlr\tloss\tmse\tvb\tsteps_per_s\n50\t1\t1\t1\t1\t2.0\n100\t1\t1\t1\t1\t5.0\n120\t1\t1\t1\t1\t4.0\n")
+    assert train_seconds(str(h)) == 50 / 2 + 50 / 5 + 20 / 4
+
+
+def test_section_aggregates_folds_and_copies_the_grid(tmp_path):
+    exp = tmp_path / "exp" / "all"
+    ddir = str(exp / "diffusion_abcd1234")
+    mads = {1: (0.30, 0.50), 2: (0.40, 0.70), 3: (0.9, 0.9)}
+    for k in (1, 2):
+        write_fold(ddir, k, mads[k])
+    write_fold(ddir, 3, mads[3], done=False)       # unfinished: left out
+    out = tmp_path / "RESULTS.md"
+    lines = synthetic_section({"emodb/all": str(exp)}, str(out), str(tmp_path / "figures"))
+    text = "\n".join(lines)
+    assert lines[0] == "## Synthetic data (paper 2)"
+    assert "T = 4000 (cosine schedule" in text and "192 filters" in text and "max steps 100" in text
+    assert "folds differ" not in text            # only data.fold_dir differs
+    assert "2 folds (1, 2), 100 training steps each; training time 1m10s in all, 35s per fold" in text
+    assert "S = 50 strided sampling steps, N = 1" in text and "generation 3m00s in all, 1m30s per fold" in text
+    assert "11 synthetic utterances per fold" in text   # (11 + 12) / 2 rounded down
+
+    table = {l.split("|")[1].strip(): [c.strip() for c in l.strip().strip("|").split("|")[1:]]
+             for l in lines if l.startswith("| ") and not l.startswith("| Emotion")}
+    for i, emo in enumerate(EMOTIONS):
+        v = np.array([mads[1][i], mads[2][i]])
+        pm = lambda x: f"{x.mean():.3f} ± {x.std(ddof=1):.3f}"
+        assert table[emo] == ["20", "10", pm(v), pm(v / 2), pm(v + 0.1)]
+    assert list(table) == ["anger", "sadness", "all"]
+
+    grid = tmp_path / "figures" / "mel_grid_emodb_all_syn_s50_n1.png"
+    assert grid.read_bytes() == b"\x89PNG fold 1"
+    assert "](figures/mel_grid_emodb_all_syn_s50_n1.png)" in text
+
+
+def test_no_section_without_diffusion_models(tmp_path):
+    (tmp_path / "exp" / "all" / "spec_cnn_none_12345678").mkdir(parents=True)
+    assert synthetic_section({"emodb/all": str(tmp_path / "exp" / "all")}, str(tmp_path / "R.md")) == []
