@@ -60,7 +60,8 @@ def test_section_aggregates_folds_and_copies_the_grid(tmp_path):
     assert lines[0] == "## Synthetic data (paper 2)"
     assert "T = 4000 (cosine schedule" in text and "192 filters" in text and "max steps 100" in text
     assert "folds differ" not in text            # only data.fold_dir differs
-    assert "2 folds (1, 2), 100 training steps each; training time 1m10s in all, 35s per fold" in text
+    assert ("2 folds (1, 2), 100 training steps each; training time 1m10s in all, 35s per fold; "
+            "not finished (left out): fold 3.") in text
     assert "S = 50 strided sampling steps, N = 1" in text and "generation 3m00s in all, 1m30s per fold" in text
     assert "11 synthetic utterances per fold" in text   # (11 + 12) / 2 rounded down
 

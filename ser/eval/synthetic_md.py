@@ -61,10 +61,11 @@ def collect(exp_dir):
     """[{dir, folds: {k: {config, steps, seconds}}, samples: {syn: {k: {...}}}}] per diffusion tree."""
     trees = []
     for ddir in sorted(glob.glob(os.path.join(exp_dir, "diffusion_*"))):
-        folds, samples = {}, {}
+        folds, samples, unfinished = {}, {}, []
         for fdir in sorted(glob.glob(os.path.join(ddir, "fold.*")), key=_fold_number):
             k = _fold_number(fdir)
             if not (os.path.exists(os.path.join(fdir, "done")) and os.path.exists(os.path.join(fdir, "history.tsv"))):
+                unfinished.append(k)
                 continue
             with open(os.path.join(fdir, "config.yaml")) as f:
                 config = yaml.safe_load(f)
@@ -84,7 +85,7 @@ def collect(exp_dir):
                     "grid": os.path.join(sdir, "report", "mel_grid.png"),
                     "seconds": accounted_seconds(os.path.join(ddir, "log", f"generate_{syn}.{k}.log"))}
         if folds:
-            trees.append({"dir": ddir, "folds": folds, "samples": samples})
+            trees.append({"dir": ddir, "folds": folds, "samples": samples, "unfinished": unfinished})
     return trees
 
 
@@ -131,7 +132,9 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None):
         secs = [f["seconds"] for f in folds.values()]
         L.append(f"- Trained: {len(folds)} folds ({', '.join(str(k) for k in sorted(folds))}), "
                  f"{' / '.join(str(s) for s in steps)} training steps each; training time "
-                 f"{hms(sum(secs))} in all, {hms(np.mean(secs))} per fold.")
+                 f"{hms(sum(secs))} in all, {hms(np.mean(secs))} per fold" +
+                 (f"; not finished (left out): fold {', '.join(str(k) for k in tree['unfinished'])}"
+                  if tree["unfinished"] else "") + ".")
         for syn, per_fold in sorted(tree["samples"].items()):
             info = per_fold[min(per_fold)]["info"]
             gen = [p["seconds"] for p in per_fold.values() if p["seconds"] is not None]
