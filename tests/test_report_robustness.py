@@ -114,8 +114,15 @@ def test_table2_table3_and_bar_charts(tmp_path):
         assert adv[("speed perturbation + mixup", row)] == [pm(vals[(m, "sp_mixup", cond)]) for m in MODELS]
     assert adv[("no augmentation", rows[2])][1] == pm(vals[("densenet_lstm_highway", "none", "test_bim")])
 
-    # the main UAR table still has one row per tag with the same numbers
+    # the main UAR table still has one row per tag with the same numbers, conditions in paper order,
+    # augmentations named for people and in the order of the paper's tables
     assert f"| {pm(vals[('cnn', 'sp_mixup', 'test_snr10')])} |" in text
+    uar = section(text, "UAR (%)").splitlines()
+    assert uar[1] == "| Model | " + " | ".join(f"emodb/all4 {c}" for c in CONDITIONS) + " |"
+    feat = uar[3].split("(", 1)[1].split(")", 1)[0]
+    assert [l.split(" | ")[0] for l in uar[3:7]] == [
+        f"| cnn ({feat})", f"| cnn ({feat}, speed perturbation ×0.9, ×1.1 + mixup α=0.2)",
+        f"| densenet_lstm_highway ({feat})", f"| densenet_lstm_highway ({feat}, speed perturbation ×0.9, ×1.1 + mixup α=0.2)"]
 
     # one bar chart per condition, next to RESULTS.md, valid PNGs, linked
     charts = section(text, "UAR bar charts (paper 1, Figure 2 layout)")

@@ -81,3 +81,14 @@ def test_section_aggregates_folds_and_copies_the_grid(tmp_path):
 def test_no_section_without_diffusion_models(tmp_path):
     (tmp_path / "exp" / "all" / "spec_cnn_none_12345678").mkdir(parents=True)
     assert synthetic_section({"emodb/all": str(tmp_path / "exp" / "all")}, str(tmp_path / "R.md")) == []
+
+
+def test_augmentation_labels_of_paper_2_settings():
+    from ser.eval.aggregate import augmentation_label
+
+    syn = {"data": {"train_source": "synthetic", "synthetic_dirs": ["exp/d/fold.1/syn_s50_n1"]}}
+    both = {"data": {"train_source": "both"}, "mixup": {"enabled": True, "alpha": 0.2}}
+    assert augmentation_label({"data": {"train_source": "real"}}) == "none"
+    assert augmentation_label(syn) == "synthetic only"
+    assert augmentation_label(both) == "real + synthetic + mixup α=0.2"
+    assert augmentation_label({"data": {"aug_dirs": ["d/all_noisy"]}}) == "copies from all_noisy"

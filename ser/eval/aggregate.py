@@ -285,22 +285,35 @@ def aug_key(cfg, tag):
     return "_".join(parts) or "none"
 
 
-def describe(cfg, tag_yaml, tag, exp_dir="."):
-    """Display fields of a tag from its training config and optional tag.yaml overrides."""
+def augmentation_label(cfg):
+    """What a training config adds to the real data, for people: 'speed perturbation ×0.9, ×1.1',
+    'synthetic only', 'real + synthetic', 'mixup α=0.2' (joined by ' + '), or 'none'."""
     data = cfg.get("data") or {}
-    aug = []
+    parts = []
     aug_dirs = data.get("aug_dirs") or []
     if isinstance(aug_dirs, str):
         aug_dirs = aug_dirs.split()
     if aug_dirs:
-        aug.append("+".join(os.path.basename(os.path.normpath(d)) for d in aug_dirs))
+        names = [os.path.basename(os.path.normpath(d)) for d in aug_dirs]
+        factors = [re.search(r"_sp(\d+(?:\.\d+)?)(?:_|$)", n) for n in names]
+        parts.append("speed perturbation " + ", ".join(f"×{m.group(1)}" for m in factors) if all(factors)
+                     else "copies from " + ", ".join(names))
+    source = data.get("train_source") or "real"
+    if source in ("synthetic", "both"):
+        parts.append(AUG_NAMES["syn" if source == "synthetic" else "real_syn"])
     if (cfg.get("mixup") or {}).get("enabled"):
-        aug.append(f"mixup(alpha={cfg['mixup'].get('alpha')})")
+        parts.append(f"mixup α={cfg['mixup'].get('alpha')}")
+    return " + ".join(parts) or "none"
+
+
+def describe(cfg, tag_yaml, tag, exp_dir="."):
+    """Display fields of a tag from its training config and optional tag.yaml overrides."""
+    data = cfg.get("data") or {}
     desc = {
         "name": tag,
         "model": cfg.get("model") or cfg.get("model_name") or "?",
         "features": _feature_name(data.get("feats_dir"), exp_dir) or "?",
-        "augmentation": ", ".join(aug) or "none",
+        "augmentation": augmentation_label(cfg),
         "max_epochs": cfg.get("max_epochs"),
         "fold_dir": data.get("fold_dir"),
         "aug_key": aug_key(cfg, tag),

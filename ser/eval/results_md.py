@@ -59,13 +59,13 @@ def hms(seconds):
 
 
 def _condition_key(cond):
-    return (cond != "test_clean", cond)
+    return condition_order(cond)
 
 
 def _model_key(desc):
-    m = str(desc.get("model"))
+    m, a = str(desc.get("model")), desc.get("aug_key")
     return (MODEL_ORDER.index(m) if m in MODEL_ORDER else len(MODEL_ORDER), m,
-            desc.get("augmentation") != "none", str(desc.get("augmentation")), desc["name"])
+            AUG_ORDER.index(a) if a in AUG_ORDER else len(AUG_ORDER), str(desc.get("augmentation")), desc["name"])
 
 
 def plain_label(d):
