@@ -1,5 +1,6 @@
 """Integration: stages 0-5 of egs/emodb on four EmoDB speakers with tiny settings."""
 import json
+import os
 import re
 import subprocess
 
@@ -115,6 +116,9 @@ def test_synthetic_augmentation_stages(tmp_path, emodb_dir, script_env):
     results = (recipe / "RESULTS.md").read_text()
     section = results.split("## Synthetic data (paper 2)", 1)[1]
     assert f"`{ddir.name}`" in section and "S = 4 strided sampling steps" in section
-    assert "4 folds (1, 2, 3, 4)" in section and "| sadness |" in section
+    # paired folds (test 03 / valid 08 and test 08 / valid 03) share one model: trained once
+    assert "2 models (fold 1, 3)" in section and "fold 2 uses fold 1's model" in section
+    assert os.readlink(ddir / "fold.2") == "fold.1" and (ddir / "train_folds").read_text() == "1\n3\n"
+    assert "| sadness |" in section
     grid = recipe / "figures" / "mel_grid_emodb_all_syn_s4_n1.png"
     assert grid.read_bytes() == (ddir / "fold.1" / "syn_s4_n1" / "report" / "mel_grid.png").read_bytes()

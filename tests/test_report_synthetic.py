@@ -60,9 +60,10 @@ def test_section_aggregates_folds_and_copies_the_grid(tmp_path):
     assert lines[0] == "## Synthetic data (paper 2)"
     assert "T = 4000 (cosine schedule" in text and "192 filters" in text and "max steps 100" in text
     assert "folds differ" not in text            # only data.fold_dir differs
-    assert ("2 folds (1, 2), 100 training steps each; training time 1m10s in all, 35s per fold; "
+    assert ("2 models (fold 1, 2), 100 training steps each; training time 1m10s in all, 35s per fold; "
             "not finished (left out): fold 3.") in text
     assert "S = 50 strided sampling steps, N = 1" in text and "generation 3m00s in all, 1m30s per fold" in text
+    assert "Shared" not in text
     assert "11 synthetic utterances per fold" in text   # (11 + 12) / 2 rounded down
 
     table = {l.split("|")[1].strip(): [c.strip() for c in l.strip().strip("|").split("|")[1:]]
@@ -76,6 +77,23 @@ def test_section_aggregates_folds_and_copies_the_grid(tmp_path):
     grid = tmp_path / "figures" / "mel_grid_emodb_all_syn_s50_n1.png"
     assert grid.read_bytes() == b"\x89PNG fold 1"
     assert "](figures/mel_grid_emodb_all_syn_s50_n1.png)" in text
+
+
+def test_folds_sharing_a_model_count_once(tmp_path):
+    # run.sh: folds 1 and 2 have the same training speakers, so fold.2 -> fold.1; train_folds lists
+    # the trained folds, and job i's logs belong to fold train_folds[i]
+    exp = tmp_path / "exp" / "all"
+    ddir = exp / "diffusion_abcd1234"
+    write_fold(str(ddir), 1, (0.3, 0.5))
+    write_fold(str(ddir), 3, (0.4, 0.7))
+    os.symlink("fold.1", ddir / "fold.2")
+    (ddir / "train_folds").write_text("1\n3\n")
+    (ddir / "log" / "generate_syn_s50_n1.2.log").write_text("# Accounting: time=100 threads=1\n")  # job 2 = fold 3
+    (ddir / "log" / "generate_syn_s50_n1.3.log").unlink()
+    text = "\n".join(synthetic_section({"emodb/all": str(exp)}, str(tmp_path / "R.md")))
+    assert "2 models (fold 1, 3)" in text and "generation 2m40s in all, 1m20s per fold" in text
+    assert "- Shared: fold 2 uses fold 1's model and samples" in text
+    assert "mean ± std over 2 folds" in text
 
 
 def test_no_section_without_diffusion_models(tmp_path):

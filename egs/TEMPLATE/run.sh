@@ -190,19 +190,40 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     # Paper 2: per fold, a diffusion model trained on that fold's training speakers only, and its
     # synthetic segments (conditioned on the training speakers) with a quality report.
     ddir=$(diffusion_dir)
-    log "Stage 3: training the diffusion model: $n folds -> $ddir"
-    $cuda_cmd $gpu_opts --max-jobs-run $max_jobs --num-threads $threads JOB=1:$n $ddir/log/train.JOB.log \
+    # Paired folds (test A, validate B / test B, validate A) train on the same speakers, so their
+    # diffusion models and samples would be identical: one model per distinct train.list, listed
+    # in $ddir/train_folds (job i trains fold $(sed -n ip train_folds)); the other folds' dirs
+    # are links to it (fold.2 -> fold.1). A fold dir of an older run in their place is replaced.
+    mkdir -p $ddir
+    declare -A first_fold=()
+    : > $ddir/train_folds.tmp
+    for k in $(seq $n); do
+      key=$(LC_ALL=C sort $folds/$k/train.list | md5sum | cut -d' ' -f1)
+      if [ -z "${first_fold[$key]:-}" ]; then
+        first_fold[$key]=$k
+        echo $k >> $ddir/train_folds.tmp
+        [ ! -L $ddir/fold.$k ] || rm $ddir/fold.$k
+      elif [ "$(readlink $ddir/fold.$k 2>/dev/null)" != fold.${first_fold[$key]} ]; then
+        rm -rf $ddir/fold.$k
+        ln -s fold.${first_fold[$key]} $ddir/fold.$k
+      fi
+    done
+    mv $ddir/train_folds.tmp $ddir/train_folds
+    m=$(wc -l < $ddir/train_folds)
+    fold='$(sed -n JOBp '$ddir'/train_folds)'   # expanded by each job's bash (JOB: 1..m)
+    log "Stage 3: training the diffusion model: $m distinct training sets of $n folds -> $ddir"
+    $cuda_cmd $gpu_opts --max-jobs-run $max_jobs --num-threads $threads JOB=1:$m $ddir/log/train.JOB.log \
       launch_train.sh --module ser.bin.train_diffusion --ngpu $ngpu --num_nodes $num_nodes -- \
         --config $conf_dir/diffusion.yaml --feats-dir ${data}_mel \
-        --fold-dir $folds/JOB --text-dir $data --seed 1 --num-threads $threads --outdir $ddir/fold.JOB
+        --fold-dir "$folds/$fold" --text-dir $data --seed 1 --num-threads $threads --outdir "$ddir/fold.$fold"
     log "Stage 3: sampling $num_synthetic synthetic segment(s) per combination with S=$sampling_steps: $ddir/fold.*/$syn"
-    $cuda_cmd --max-jobs-run $max_jobs --num-threads $threads JOB=1:$n $ddir/log/generate_$syn.JOB.log \
-      python3 -m ser.bin.generate --model-dir $ddir/fold.JOB --num-per-combination $num_synthetic \
-        --sampling-steps $sampling_steps --seed 1 --out-data $ddir/fold.JOB/$syn --out-feats $ddir/fold.JOB/$syn/ark \
+    $cuda_cmd --max-jobs-run $max_jobs --num-threads $threads JOB=1:$m $ddir/log/generate_$syn.JOB.log \
+      python3 -m ser.bin.generate --model-dir "$ddir/fold.$fold" --num-per-combination $num_synthetic \
+        --sampling-steps $sampling_steps --seed 1 --out-data "$ddir/fold.$fold/$syn" --out-feats "$ddir/fold.$fold/$syn/ark" \
         --ngpu $ngpu --num-threads $threads
-    $train_cmd --max-jobs-run $max_jobs JOB=1:$n $ddir/log/report_$syn.JOB.log \
-      python3 -m ser.bin.diffusion_report --real-feats ${data}_mel --utt-list $folds/JOB/train.list \
-        --synthetic $ddir/fold.JOB/$syn --out $ddir/fold.JOB/$syn/report --griffin-lim $griffin_lim
+    $train_cmd --max-jobs-run $max_jobs JOB=1:$m $ddir/log/report_$syn.JOB.log \
+      python3 -m ser.bin.diffusion_report --real-feats ${data}_mel --utt-list "$folds/$fold/train.list" \
+        --synthetic "$ddir/fold.$fold/$syn" --out "$ddir/fold.$fold/$syn/report" --griffin-lim $griffin_lim
     ;;
   esac
   for aug in $augs; do

@@ -61,9 +61,18 @@ def collect(exp_dir):
     """[{dir, folds: {k: {config, steps, seconds}}, samples: {syn: {k: {...}}}}] per diffusion tree."""
     trees = []
     for ddir in sorted(glob.glob(os.path.join(exp_dir, "diffusion_*"))):
-        folds, samples, unfinished = {}, {}, []
+        folds, samples, unfinished, shared = {}, {}, [], {}
+        # run.sh trains one model per distinct training set: job i of the logs is fold train_folds[i]
+        # and the other folds' dirs are links (fold.2 -> fold.1)
+        job_of = {}
+        if os.path.exists(os.path.join(ddir, "train_folds")):
+            with open(os.path.join(ddir, "train_folds")) as f:
+                job_of = {int(k): i for i, k in enumerate(f.read().split(), start=1)}
         for fdir in sorted(glob.glob(os.path.join(ddir, "fold.*")), key=_fold_number):
             k = _fold_number(fdir)
+            if os.path.islink(fdir):
+                shared[k] = _fold_number(os.readlink(fdir).rstrip("/"))
+                continue
             if not (os.path.exists(os.path.join(fdir, "done")) and os.path.exists(os.path.join(fdir, "history.tsv"))):
                 unfinished.append(k)
                 continue
@@ -83,9 +92,10 @@ def collect(exp_dir):
                 samples.setdefault(syn, {})[k] = {
                     "rows": {r["emotion"]: r for r in mad["rows"]}, "info": info, "n_utts": n_utts,
                     "grid": os.path.join(sdir, "report", "mel_grid.png"),
-                    "seconds": accounted_seconds(os.path.join(ddir, "log", f"generate_{syn}.{k}.log"))}
+                    "seconds": accounted_seconds(os.path.join(ddir, "log", f"generate_{syn}.{job_of.get(k, k)}.log"))}
         if folds:
-            trees.append({"dir": ddir, "folds": folds, "samples": samples, "unfinished": unfinished})
+            trees.append({"dir": ddir, "folds": folds, "samples": samples, "unfinished": unfinished,
+                          "shared": shared})
     return trees
 
 
@@ -114,7 +124,8 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None):
     if not found:
         return []
     L = ["## Synthetic data (paper 2)", "",
-         "One diffusion model per fold, trained on that fold's training speakers only (their mel "
+         "One diffusion model per fold (folds with the same training speakers share it), trained on "
+         "that fold's training speakers only (their mel "
          "segments, conditioned on text, emotion and speaker); its samples are conditioned on the same "
          "training speakers' (text, emotion) combinations, so no test or validation speaker is generated. "
          "Training time: the time spent in training steps (history.tsv), summed over folds; generation: "
@@ -130,11 +141,16 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None):
                  ("" if len(configs) == 1 else " (folds differ in their configs: see each fold's config.yaml)") + ".")
         steps = sorted({f["steps"] for f in folds.values()})
         secs = [f["seconds"] for f in folds.values()]
-        L.append(f"- Trained: {len(folds)} folds ({', '.join(str(k) for k in sorted(folds))}), "
+        L.append(f"- Trained: {len(folds)} models (fold {', '.join(str(k) for k in sorted(folds))}), "
                  f"{' / '.join(str(s) for s in steps)} training steps each; training time "
                  f"{hms(sum(secs))} in all, {hms(np.mean(secs))} per fold" +
                  (f"; not finished (left out): fold {', '.join(str(k) for k in tree['unfinished'])}"
                   if tree["unfinished"] else "") + ".")
+        if tree["shared"]:
+            L.append("- Shared: " + ", ".join(f"fold {k} uses fold {j}'s model and samples"
+                                              for k, j in sorted(tree["shared"].items())) +
+                     " (the same training speakers: paired folds swap test and validation speaker); "
+                     "the statistics below count each model once.")
         for syn, per_fold in sorted(tree["samples"].items()):
             info = per_fold[min(per_fold)]["info"]
             gen = [p["seconds"] for p in per_fold.values() if p["seconds"] is not None]
