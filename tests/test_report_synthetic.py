@@ -5,7 +5,7 @@ import os
 import numpy as np
 import yaml
 
-from ser.eval.synthetic_md import synthetic_section, train_seconds
+from ser.eval.synthetic_md import read_history, synthetic_section
 
 EMOTIONS = ("anger", "sadness")
 CONFIG = {"process": {"steps": 4000, "schedule": "cosine", "vlb_weight": 0.001},
@@ -41,10 +41,10 @@ def write_fold(ddir, k, mads, done=True):
         f.write(f"# python3 -m ser.bin.generate\n# Accounting: time={60 * k} threads=1\n# Ended (code 0)\n")
 
 
-def test_train_seconds_sums_each_interval_at_its_rate(tmp_path):
+def test_history_gives_last_step_and_time_at_each_interval_rate(tmp_path):
     h = tmp_path / "history.tsv"
     h.write_text("step\tlr\tloss\tmse\tvb\tsteps_per_s\n50\t1\t1\t1\t1\t2.0\n100\t1\t1\t1\t1\t5.0\n120\t1\t1\t1\t1\t4.0\n")
-    assert train_seconds(str(h)) == 50 / 2 + 50 / 5 + 20 / 4
+    assert read_history(str(h)) == (120, 50 / 2 + 50 / 5 + 20 / 4)
 
 
 def test_section_aggregates_folds_and_copies_the_grid(tmp_path):

@@ -33,6 +33,12 @@ def atomic_open(path, mode="w", **kwargs):
         raise
 
 
+def atomic_save_png(path, fig, **savefig_kwargs):
+    """Render a matplotlib Figure to `path` as PNG atomically (no half-written image on a kill)."""
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", **savefig_kwargs)
+
+
 def atomic_write_text(path, text):
     """Write `text` to `path` atomically (UTF-8)."""
     with atomic_open(path, "w", encoding="utf-8") as f:

@@ -77,7 +77,7 @@ def mel_grid_png(path, real_by_emotion, synthetic_by_emotion, per_emotion=2, tit
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ser.data.atomic import atomic_open
+    from ser.data.atomic import atomic_save_png
 
     emotions = [e for e in sorted(synthetic_by_emotion) if len(real_by_emotion.get(e, ())) > 0]
     if not emotions:
@@ -106,8 +106,7 @@ def mel_grid_png(path, real_by_emotion, synthetic_by_emotion, per_emotion=2, tit
         fig.colorbar(image, ax=axes, shrink=0.6, label="scaled log mel")
     if title:
         fig.suptitle(title, fontsize=10)
-    with atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=80)
+    atomic_save_png(path, fig, dpi=80)
     plt.close(fig)
 
 

@@ -8,7 +8,6 @@ setting (`mel_cnn_blstm_real_syn`) with one point per F, renders them as a markd
 x = percentage of the target corpus in the training data, y = mean UAR (%) with a ± std band
 (std over the seeds).
 """
-import io
 import math
 import re
 
@@ -16,7 +15,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ser.data.atomic import atomic_open
+from ser.data.atomic import atomic_save_png
 from ser.errors import SerError
 
 TAG_RE = re.compile(r"^(?P<series>.+)_f(?P<fraction>[0-9]+(?:\.[0-9]+)?(?:e-?[0-9]+)?)_(?P<hash>[0-9a-f]{8})$")
@@ -96,10 +95,7 @@ def line_plot_figure(fractions, series, mean, std, title=None, ylabel="UAR (%)")
 
 def save_line_plot_png(path, fractions, series, mean, std, title=None, ylabel="UAR (%)"):
     """Render line_plot_figure and write it to `path` atomically."""
-    buf = io.BytesIO()
-    line_plot_figure(fractions, series, mean, std, title, ylabel).savefig(buf, format="png", bbox_inches="tight")
-    with atomic_open(path, "wb") as f:
-        f.write(buf.getvalue())
+    atomic_save_png(path, line_plot_figure(fractions, series, mean, std, title, ylabel), bbox_inches="tight")
 
 
 def markdown_table(fractions, series, mean, std, n, added=None, digits=1):

@@ -6,14 +6,13 @@ its height the mean UAR (%) with a ± std error bar. As in the paper, the y axis
 below the lowest bar (not at 0) so that differences of a few points stay visible; every bar is
 labelled with its value (inside, at its foot) so the truncated axis cannot mislead.
 """
-import io
 import math
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ser.data.atomic import atomic_open
+from ser.data.atomic import atomic_save_png
 
 
 def bar_chart_figure(groups, series, mean, std, title=None, ylabel="UAR (%)"):
@@ -66,7 +65,4 @@ def bar_chart_figure(groups, series, mean, std, title=None, ylabel="UAR (%)"):
 
 def save_bar_chart_png(path, groups, series, mean, std, title=None, ylabel="UAR (%)"):
     """Render the grouped bar chart and write it to `path` atomically."""
-    buf = io.BytesIO()
-    bar_chart_figure(groups, series, mean, std, title, ylabel).savefig(buf, format="png", bbox_inches="tight")
-    with atomic_open(path, "wb") as f:
-        f.write(buf.getvalue())
+    atomic_save_png(path, bar_chart_figure(groups, series, mean, std, title, ylabel), bbox_inches="tight")

@@ -3,13 +3,11 @@
 Cells show the row-normalised share (the recall of the true class on the diagonal) as colour
 and text, with the utterance count below it.
 """
-import io
-
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ser.data.atomic import atomic_open
+from ser.data.atomic import atomic_save_png
 
 
 def confusion_figure(cm, classes, title=None):
@@ -41,7 +39,4 @@ def confusion_figure(cm, classes, title=None):
 
 def save_confusion_png(path, cm, classes, title=None):
     """Render the confusion matrix and write it to `path` atomically."""
-    buf = io.BytesIO()
-    confusion_figure(cm, classes, title).savefig(buf, format="png")
-    with atomic_open(path, "wb") as f:
-        f.write(buf.getvalue())
+    atomic_save_png(path, confusion_figure(cm, classes, title))

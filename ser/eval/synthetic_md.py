@@ -17,6 +17,7 @@ import shutil
 import numpy as np
 import yaml
 
+from ser.data.atomic import atomic_open
 from ser.eval.results_md import _rel, _table, hms
 
 ACCOUNTING_RE = re.compile(r"^# Accounting: time=(\d+)", re.M)
@@ -26,8 +27,9 @@ def _fold_number(path):
     return int(re.search(r"fold\.(\d+)$", path).group(1))
 
 
-def train_seconds(history_path):
-    """Time spent in training steps: sum over history rows of (steps since the last row) / steps_per_s."""
+def read_history(history_path):
+    """(last step, seconds spent in training steps) of a history.tsv: the time is the sum over rows
+    of (steps since the previous row) / steps_per_s."""
     total, last = 0.0, 0
     with open(history_path) as f:
         header = f.readline().rstrip("\n").split("\t")
@@ -38,13 +40,7 @@ def train_seconds(history_path):
             if rate > 0:
                 total += (step - last) / rate
             last = step
-    return total
-
-
-def last_step(history_path):
-    with open(history_path) as f:
-        rows = [line.split("\t", 1)[0] for line in f.read().splitlines()[1:]]
-    return int(rows[-1]) if rows else 0
+    return last, total
 
 
 def accounted_seconds(log_path):
@@ -78,8 +74,8 @@ def collect(exp_dir):
                 continue
             with open(os.path.join(fdir, "config.yaml")) as f:
                 config = yaml.safe_load(f)
-            hist = os.path.join(fdir, "history.tsv")
-            folds[k] = {"config": config, "steps": last_step(hist), "seconds": train_seconds(hist)}
+            steps, seconds = read_history(os.path.join(fdir, "history.tsv"))
+            folds[k] = {"config": config, "steps": steps, "seconds": seconds}
             for mad_path in glob.glob(os.path.join(fdir, "syn_*", "report", "mad.json")):
                 sdir = os.path.dirname(os.path.dirname(mad_path))
                 syn = os.path.basename(sdir)
@@ -179,10 +175,9 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None):
             grid = per_fold[k]["grid"]
             if os.path.exists(grid):
                 dest_dir = fig_dir if fig_dir else out_dir
-                os.makedirs(dest_dir, exist_ok=True)
                 dest = os.path.join(dest_dir, f"mel_grid_{corpus.replace('/', '_')}_{syn}.png")
-                shutil.copyfile(grid, dest + ".tmp")
-                os.replace(dest + ".tmp", dest)
+                with open(grid, "rb") as src, atomic_open(dest, "wb") as f:
+                    shutil.copyfileobj(src, f)
                 rel = _rel(dest, out_dir)
                 L += ["", f"Real (left) and synthetic (right) mel segments per emotion, fold {k} "
                           f"(paper 2, Figure 2 layout): [{os.path.basename(dest)}]({rel})", "",
