@@ -267,3 +267,9 @@ def test_recipe_refuses_different_feature_configs(tmp_path, recipes, script_env)
 def test_recipe_same_src_and_tgt_is_an_error(recipes, script_env):
     r = run(recipes[0], script_env, "--src", "emodb", "--tgt", "emodb")
     assert r.returncode != 0 and "both 'emodb'" in r.stderr
+
+
+def test_recipe_unknown_augmentation_fails_before_any_stage(recipes, script_env):
+    r = run(recipes[0], script_env, "--augs", "none real_syn")
+    assert r.returncode == 1 and "unknown augmentation 'real_syn'" in r.stderr, r.stderr
+    assert "Stage" not in r.stdout and not (recipes[0] / "data").exists()

@@ -444,3 +444,33 @@ def test_spk2utt_filters_reject_bad_lines(work):
     assert p.returncode == 1
     assert p.stderr == ("spk2utt_to_utt2spk.py: error: <stdin>:1: expected '<spk> <utt1> ...', "
                         "got 's1'\n")
+
+
+# --- utils/train_aug_options.sh: the augmentation -> ser.bin.train options map ----------------------
+@pytest.mark.parametrize("aug, expected", [
+    ("none", "--mixup false"),
+    ("mixup", "--mixup true"),
+    ("sp", "--mixup false --aug-policy select --aug-dirs data/all_sp0.9_mel --aug-dirs data/all_sp1.1_mel"),
+    ("sp+mixup", "--mixup true --aug-policy select --aug-dirs data/all_sp0.9_mel --aug-dirs data/all_sp1.1_mel"),
+    ("syn", "--mixup false --train-source synthetic --synthetic-dirs exp/d/fold.3/syn"),
+    ("real+syn", "--mixup false --train-source both --synthetic-dirs exp/d/fold.3/syn"),
+    ("real+syn+mixup", "--mixup true --train-source both --synthetic-dirs exp/d/fold.3/syn"),
+])
+def test_train_aug_options(aug, expected, script_env):
+    r = subprocess.run(["train_aug_options.sh", aug, "data/all", "mel", "exp/d/fold.3/syn"],
+                       env=script_env, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == expected, r.stderr
+    # every option it prints is one ser.bin.train accepts
+    from ser.bin.train import get_parser
+    args = get_parser().parse_args(["--config", "c.yaml", "--feats-dir", "f", "--fold-dir", "d",
+                                    "--classes", "c", "--outdir", "o", *expected.split()])
+    assert args.mixup == ("mixup" in aug)
+
+
+def test_train_aug_options_unknown_augmentation(script_env):
+    r = subprocess.run(["train_aug_options.sh", "sp_mixup", "data/all", "mel", "x"],
+                       env=script_env, capture_output=True, text=True)
+    assert r.returncode == 1 and r.stdout == ""
+    assert "unknown augmentation 'sp_mixup'" in r.stderr
+    r = subprocess.run(["train_aug_options.sh", "sp"], env=script_env, capture_output=True, text=True)
+    assert r.returncode == 1 and "Usage" in r.stderr

@@ -88,11 +88,13 @@ def test_unknown_option_is_named(tmp_path, script_env):
     assert r.returncode != 0 and "--no-such-option" in r.stderr
 
 
-def test_bad_test_condition_fails_before_any_stage(tmp_path, script_env):
+def test_bad_test_condition_or_augmentation_fails_before_any_stage(tmp_path, script_env):
     recipe = copy_recipe("emodb", tmp_path / "emodb")
     env = dict(script_env, EMODB=str(tmp_path / "nowhere"))
-    for conds, message in (("clean snr0 foo", "unknown test condition 'foo'"),
-                           ("clean bim_eps0.0x", "attack radius '0.0x' is not a number")):
-        r = run(recipe, env, "--conditions", conds)
+    for option, value, message in (
+            ("--conditions", "clean snr0 foo", "unknown test condition 'foo'"),
+            ("--conditions", "clean bim_eps0.0x", "attack radius '0.0x' is not a number"),
+            ("--augs", "none sp_mixup", "unknown augmentation 'sp_mixup'")):
+        r = run(recipe, env, option, value)
         assert r.returncode == 1 and message in r.stderr, r.stderr
         assert "Stage 0" not in r.stdout and not (recipe / "data").exists()

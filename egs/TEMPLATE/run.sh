@@ -73,6 +73,7 @@ score_args() {
   esac
 }
 for c in $conditions; do score_args $c >/dev/null; done  # a typo fails now, not in stage 4
+for a in $augs; do train_aug_options.sh $a - - - >/dev/null; done  # (inside $(...) it would not stop the run)
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   if [ -z "$corpus" ]; then
@@ -172,16 +173,8 @@ diffusion_dir() {
 
 # train_aug_args AUG [FOLD]: train.py options of an augmentation setting (FOLD: JOB by default).
 train_aug_args() {
-  case $1 in
-    none) echo "--mixup false" ;;
-    mixup) echo "--mixup true" ;;
-    sp) echo "--mixup false --aug-policy select --aug-dirs ${data}_sp0.9_$feat --aug-dirs ${data}_sp1.1_$feat" ;;
-    sp+mixup) echo "--mixup true --aug-policy select --aug-dirs ${data}_sp0.9_$feat --aug-dirs ${data}_sp1.1_$feat" ;;
-    syn) echo "--mixup false --train-source synthetic --synthetic-dirs $(diffusion_dir)/fold.${2:-JOB}/$syn" ;;
-    real+syn) echo "--mixup false --train-source both --synthetic-dirs $(diffusion_dir)/fold.${2:-JOB}/$syn" ;;
-    real+syn+mixup) echo "--mixup true --train-source both --synthetic-dirs $(diffusion_dir)/fold.${2:-JOB}/$syn" ;;
-    *) die "unknown augmentation '$1' (none sp mixup sp+mixup syn real+syn real+syn+mixup)" ;;
-  esac
+  local syn_dir=; case $1 in *syn*) syn_dir=$(diffusion_dir)/fold.${2:-JOB}/$syn ;; esac
+  train_aug_options.sh $1 $data $feat "$syn_dir"
 }
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then

@@ -49,7 +49,10 @@ die() { echo "run.sh: $*" >&2; exit 1; }
 [ "$src" != "$tgt" ] || die "--src and --tgt are both '$src': cross-corpus needs two corpora"
 case $setup in split|adapt) ;; *) die "unknown --setup '$setup' (split or adapt)" ;; esac
 with_syn=false
-for aug in $augs; do case $aug in syn|real+syn|real+syn+mixup) with_syn=true ;; esac; done
+for aug in $augs; do
+  train_aug_options.sh $aug - - - >/dev/null  # a typo fails now (inside $(...) it would not stop the run)
+  case $aug in syn|real+syn|real+syn+mixup) with_syn=true ;; esac
+done
 if [ -z "$feat" ]; then feat=spec; [ $with_syn = true ] && feat=mel; fi
 if [ -z "$models" ]; then
   models="cnn cnn_lstm densenet densenet_lstm densenet_lstm_highway"
@@ -215,19 +218,7 @@ if [ $with_syn = true ] && [ $stop_stage -ge 2 ] && [ $stage -le 3 ]; then
 fi
 
 # train_aug_args AUG: train.py options of an augmentation setting.
-train_aug_args() {
-  local sp="--aug-policy select --aug-dirs data/${src}_sp0.9_$feat --aug-dirs data/${src}_sp1.1_$feat"
-  case $1 in
-    none) echo "--mixup false" ;;
-    mixup) echo "--mixup true" ;;
-    sp) echo "--mixup false $sp" ;;
-    sp+mixup) echo "--mixup true $sp" ;;
-    syn) echo "--mixup false --train-source synthetic --synthetic-dirs $ddir/fold.1/$syn" ;;
-    real+syn) echo "--mixup false --train-source both --synthetic-dirs $ddir/fold.1/$syn" ;;
-    real+syn+mixup) echo "--mixup true --train-source both --synthetic-dirs $ddir/fold.1/$syn" ;;
-    *) die "unknown augmentation '$1' (none sp mixup sp+mixup syn real+syn real+syn+mixup)" ;;
-  esac
-}
+train_aug_args() { train_aug_options.sh $1 data/$src $feat $ddir/fold.1/$syn; }
 
 # experiment_dir MODEL AUG VARIANT: <exp>/<feat>_<model>_<aug>[_f<F>]_<config hash>.
 experiment_dir() {
