@@ -60,11 +60,11 @@ def test_section_aggregates_folds_and_copies_the_grid(tmp_path):
     assert lines[0] == "## Synthetic data (paper 2)"
     assert "T = 4000 (cosine schedule" in text and "192 filters" in text and "max steps 100" in text
     assert "folds differ" not in text            # only data.fold_dir differs
-    assert ("2 models (fold 1, 2), 100 training steps each; training time 1m10s in all, 35s per fold; "
+    assert ("2 models (fold 1, 2), 100 training steps each; training time 1m10s in all, 35s per model; "
             "not finished (left out): fold 3.") in text
-    assert "S = 50 strided sampling steps, N = 1" in text and "generation 3m00s in all, 1m30s per fold" in text
+    assert "S = 50 strided sampling steps, N = 1" in text and "generation 3m00s in all, 1m30s per model" in text
     assert "Shared" not in text
-    assert "11 synthetic utterances per fold" in text   # (11 + 12) / 2 rounded down
+    assert "11 synthetic utterances per model" in text   # (11 + 12) / 2 rounded down
 
     table = {l.split("|")[1].strip(): [c.strip() for c in l.strip().strip("|").split("|")[1:]]
              for l in lines if l.startswith("| ") and not l.startswith("| Emotion")}
@@ -91,9 +91,9 @@ def test_folds_sharing_a_model_count_once(tmp_path):
     (ddir / "log" / "generate_syn_s50_n1.2.log").write_text("# Accounting: time=100 threads=1\n")  # job 2 = fold 3
     (ddir / "log" / "generate_syn_s50_n1.3.log").unlink()
     text = "\n".join(synthetic_section({"emodb/all": str(exp)}, str(tmp_path / "R.md")))
-    assert "2 models (fold 1, 3)" in text and "generation 2m40s in all, 1m20s per fold" in text
+    assert "2 models (fold 1, 3)" in text and "generation 2m40s in all, 1m20s per model" in text
     assert "- Shared: fold 2 uses fold 1's model and samples" in text
-    assert "mean ± std over 2 folds" in text
+    assert "mean ± std over 2 models" in text
 
 
 def test_no_section_without_diffusion_models(tmp_path):
@@ -110,3 +110,44 @@ def test_augmentation_labels_of_paper_2_settings():
     assert augmentation_label(syn) == "synthetic only"
     assert augmentation_label(both) == "real + synthetic + mixup α=0.2"
     assert augmentation_label({"data": {"aug_dirs": ["d/all_noisy"]}}) == "copies from all_noisy"
+
+
+def test_denoiser_width_comes_from_its_preset_when_not_given():
+    from ser.eval.synthetic_md import _describe
+
+    assert "cpu preset, 192 filters" in _describe({"denoiser": {"preset": "cpu"}})
+    assert "paper preset, 1536 filters" in _describe({"denoiser": {"preset": "paper"}})
+    assert "paper preset, 64 filters" in _describe({"denoiser": {"preset": "paper", "channels": 64}})
+
+
+def test_training_data_table_has_paper_2_rows_per_model():
+    from types import SimpleNamespace as S
+
+    from ser.eval.synthetic_md import training_data_table
+
+    def summ(tag, cond, uar, wa, corpus="emodb/all4"):
+        return S(corpus=corpus, tag=tag, condition=cond, uar_mean=uar, uar_std=0.1, wa_mean=wa, wa_std=float("nan"))
+
+    descs = {("emodb/all4", t): {"model": m, "features": f, "aug_key": a} for t, m, f, a in (
+        ("mel_cnn_blstm_real_syn_2", "cnn_blstm", "mel", "real_syn"),
+        ("mel_cnn_blstm_none_1", "cnn_blstm", "mel", "none"),
+        ("mel_cnn_blstm_syn_3", "cnn_blstm", "mel", "syn"),
+        ("spec_densenet_sp_4", "densenet", "spec", "sp"),        # paper 1: not in this table
+        ("spec_densenet_none_5", "densenet", "spec", "none"))}   # no synthetic run: no rows
+    descs[("emodb/all", "mel_cnn_blstm_syn_9")] = {"model": "cnn_blstm", "features": "mel", "aug_key": "syn"}
+    summaries = [summ("mel_cnn_blstm_real_syn_2", "test_clean", 0.642, 0.67),
+                 summ("mel_cnn_blstm_none_1", "test_snr0", 0.3, 0.31),
+                 summ("mel_cnn_blstm_none_1", "test_clean", 0.585, 0.638),
+                 summ("mel_cnn_blstm_syn_3", "test_clean", 0.316, 0.312),
+                 summ("spec_densenet_sp_4", "test_clean", 0.7, 0.7),
+                 summ("spec_densenet_none_5", "test_clean", 0.68, 0.7),
+                 summ("mel_cnn_blstm_syn_9", "test_clean", 0.99, 0.99, corpus="emodb/all")]
+    lines = training_data_table("emodb/all4", summaries, descs)
+    rows = [[c.strip() for c in l.strip().strip("|").split("|")] for l in lines if l.startswith("| ")]
+    assert rows[0] == ["Model", "training data", "tag", "UAR test_clean", "WA test_clean",
+                       "UAR test_snr0", "WA test_snr0"]
+    assert rows[1:] == [
+        ["cnn_blstm (mel)", "real", "`mel_cnn_blstm_none_1`", "58.5 ± 10.0", "63.8", "30.0 ± 10.0", "31.0"],
+        ["cnn_blstm (mel)", "synthetic", "`mel_cnn_blstm_syn_3`", "31.6 ± 10.0", "31.2", "–", "–"],
+        ["cnn_blstm (mel)", "real + synthetic", "`mel_cnn_blstm_real_syn_2`", "64.2 ± 10.0", "67.0", "–", "–"]]
+    assert training_data_table("emodb/all4", summaries[4:6], descs) == []

@@ -74,7 +74,7 @@ def main(argv=None):
     text = render(summaries, descs, args.out, title=args.title, corpus_notes=corpus_notes,
                   protocol_note=args.protocol_note, folds_note=args.folds_note, confusion_paths=confusion_paths,
                   digits=args.digits, bar_charts=bar_charts)
-    synthetic = synthetic_section(exp_dirs, args.out, args.fig_dir)
+    synthetic = synthetic_section(exp_dirs, args.out, args.fig_dir, summaries, descs)
     if synthetic:
         text = text.rstrip("\n") + "\n\n" + "\n".join(synthetic).rstrip("\n") + "\n"
     atomic_write_text(args.out, text)

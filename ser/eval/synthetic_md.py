@@ -18,7 +18,8 @@ import numpy as np
 import yaml
 
 from ser.data.atomic import atomic_open
-from ser.eval.results_md import _rel, _table, hms
+from ser.diffusion.denoiser import PRESETS
+from ser.eval.results_md import _rel, _table, hms, pm
 
 ACCOUNTING_RE = re.compile(r"^# Accounting: time=(\d+)", re.M)
 
@@ -104,17 +105,55 @@ def _mean_std(values, digits=3):
 
 def _describe(config):
     proc, den, cond = config.get("process", {}), config.get("denoiser", {}), config.get("conditioner", {})
-    denoiser = f"{den.get('preset', '?')} preset, {den.get('channels', '?')} filters"
+    preset = den.get("preset", "cpu")
+    channels = den.get("channels", PRESETS.get(preset, {}).get("channels", "?"))   # a preset's own width
+    denoiser = f"{preset} preset, {channels} filters"
     return (f"T = {proc.get('steps', '?')} ({proc.get('schedule', '?')} schedule, learned variance, "
             f"λ_vlb = {proc.get('vlb_weight', '?')}); denoiser {denoiser}; conditioner {cond.get('type', '?')}; "
             f"batch {config.get('batch_size', '?')}, lr {config.get('optim', {}).get('lr', '?')}, "
             f"max steps {config.get('max_steps', '?')}")
 
 
-def synthetic_section(exp_dirs, out_path, fig_dir=None):
+# Paper 2's training-data settings (Table 2 rows), by ser.eval.aggregate's aug_key.
+TRAINING_DATA = {"none": "real", "syn": "synthetic", "real_syn": "real + synthetic",
+                 "real_syn_mixup": "real + synthetic + mixup"}
+
+
+def training_data_table(corpus, summaries, descs, digits=1):
+    """Paper 2's Table 2 layout for one corpus: for every (model, features) trained on synthetic
+    data, one row per training-data setting (real, synthetic, real + synthetic, + mixup) and a UAR
+    and a WA column per test condition. [] when no model of the corpus used synthetic data."""
+    mine = [s for s in summaries if s.corpus == corpus and descs[(corpus, s.tag)]["aug_key"] in TRAINING_DATA]
+    key = lambda s: (descs[(corpus, s.tag)]["model"], descs[(corpus, s.tag)]["features"])
+    models = sorted({key(s) for s in mine if descs[(corpus, s.tag)]["aug_key"] != "none"})
+    if not models:
+        return []
+    conditions = sorted({s.condition for s in mine if key(s) in models},
+                        key=lambda c: (c != "test_clean", c))
+    rows = []
+    for model, feat in models:
+        for aug, label in TRAINING_DATA.items():
+            cells = {s.condition: s for s in mine if key(s) == (model, feat)
+                     and descs[(corpus, s.tag)]["aug_key"] == aug}
+            if not cells:
+                continue
+            tags = sorted({s.tag for s in cells.values()})
+            row = [f"{model} ({feat})", label, ", ".join(f"`{t}`" for t in tags)]
+            for c in conditions:
+                s = cells.get(c)
+                row += [pm(s.uar_mean, s.uar_std, digits), pm(s.wa_mean, s.wa_std, digits)] if s else ["–", "–"]
+            rows.append(row)
+    header = ["Model", "training data", "tag"] + [f"{m} {c}" for c in conditions for m in ("UAR", "WA")]
+    return ([f"Classifiers trained on real, synthetic and real + synthetic data (paper 2, Table 2 layout), "
+             f"%, mean ± std as in the UAR table:", ""] + _table(header, rows) + [""])
+
+
+def synthetic_section(exp_dirs, out_path, fig_dir=None, summaries=(), descs=None):
     """Markdown lines of '## Synthetic data (paper 2)' for every corpus -> exp dir with diffusion
-    models (none without); copies fold 1's (or the first fold's) mel grid next to the report (or
-    into fig_dir) as mel_grid_<corpus>_<syn>.png and links it."""
+    models (none without): the training-data table of the classifiers (from `summaries`/`descs`,
+    as in ser.bin.report), the diffusion settings and times, MAD per emotion; copies fold 1's (or
+    the first fold's) mel grid next to the report (or into fig_dir) as mel_grid_<corpus>_<syn>.png
+    and links it."""
     out_dir = os.path.dirname(os.path.abspath(out_path))
     found = [(c, t) for c, exp in exp_dirs.items() for t in collect(exp)]
     if not found:
@@ -124,8 +163,9 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None):
          "that fold's training speakers only (their mel "
          "segments, conditioned on text, emotion and speaker); its samples are conditioned on the same "
          "training speakers' (text, emotion) combinations, so no test or validation speaker is generated. "
-         "Training time: the time spent in training steps (history.tsv), summed over folds; generation: "
-         "the sampling jobs' wall time (log/generate_*.log).", ""]
+         "Training time: the time spent in training steps (history.tsv), summed over the models (it "
+         "includes time the jobs waited for the CPU); generation: the sampling jobs' wall time "
+         "(log/generate_*.log).", ""]
     for corpus, tree in found:
         folds = tree["folds"]
         # the folds' configs differ only in their data paths (data.fold_dir), unless edited between runs
@@ -133,13 +173,15 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None):
                    for f in folds.values()}
         first = folds[min(folds)]["config"]
         L += [f"### {corpus}: `{os.path.basename(tree['dir'])}`", ""]
+        if descs is not None:
+            L += training_data_table(corpus, summaries, descs)
         L.append(f"- Diffusion model: {_describe(first)}" +
                  ("" if len(configs) == 1 else " (folds differ in their configs: see each fold's config.yaml)") + ".")
         steps = sorted({f["steps"] for f in folds.values()})
         secs = [f["seconds"] for f in folds.values()]
         L.append(f"- Trained: {len(folds)} models (fold {', '.join(str(k) for k in sorted(folds))}), "
                  f"{' / '.join(str(s) for s in steps)} training steps each; training time "
-                 f"{hms(sum(secs))} in all, {hms(np.mean(secs))} per fold" +
+                 f"{hms(sum(secs))} in all, {hms(np.mean(secs))} per model" +
                  (f"; not finished (left out): fold {', '.join(str(k) for k in tree['unfinished'])}"
                   if tree["unfinished"] else "") + ".")
         if tree["shared"]:
@@ -153,8 +195,8 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None):
             n_utts = [p["n_utts"] for p in per_fold.values()]
             L.append(f"- Samples `{syn}`: S = {info.get('sampling_steps')} strided sampling steps, "
                      f"N = {info.get('num_per_combination')} per (text, emotion, speaker) combination, "
-                     f"{int(np.mean(n_utts))} synthetic utterances per fold (mean) in {len(per_fold)} folds" +
-                     (f"; generation {hms(sum(gen))} in all, {hms(np.mean(gen))} per fold" if gen else "") + ".")
+                     f"{int(np.mean(n_utts))} synthetic utterances per model (mean) over {len(per_fold)} models" +
+                     (f"; generation {hms(sum(gen))} in all, {hms(np.mean(gen))} per model" if gen else "") + ".")
         for syn, per_fold in sorted(tree["samples"].items()):
             emotions = list(dict.fromkeys(e for p in per_fold.values() for e in p["rows"]))
             emotions = sorted(e for e in emotions if e != "all") + (["all"] if "all" in emotions else [])
@@ -164,7 +206,7 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None):
                 rows.append([emo, int(round(np.mean([c["n_real"] for c in cells]))),
                              int(round(np.mean([c["n_synthetic"] for c in cells])))] +
                             [_mean_std([c[key] for c in cells]) for key in ("mad", "mad_real", "mad_nearest")])
-            L += ["", f"MAD per emotion (paper 2, Table 1), `{syn}`, mean ± std over {len(per_fold)} folds, "
+            L += ["", f"MAD per emotion (paper 2, Table 1), `{syn}`, mean ± std over {len(per_fold)} models, "
                       "in scaled-mel units ([-1, 1]): `MAD synthetic` is the mean |synthetic − M_e| with M_e the "
                       "emotion's mean real training segment; `MAD real` the same for the real segments (their "
                       "natural spread); `MAD nearest` the distance of a synthetic segment to its nearest real "
