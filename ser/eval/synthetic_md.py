@@ -18,7 +18,6 @@ import numpy as np
 import yaml
 
 from ser.data.atomic import atomic_open
-from ser.diffusion.denoiser import PRESETS
 from ser.eval.results_md import _rel, _table, hms, pm
 
 ACCOUNTING_RE = re.compile(r"^# Accounting: time=(\d+)", re.M)
@@ -105,6 +104,9 @@ def _mean_std(values, digits=3):
 
 def _describe(config):
     proc, den, cond = config.get("process", {}), config.get("denoiser", {}), config.get("conditioner", {})
+    # imported here: ser.diffusion pulls in torch, which a report without diffusion models never needs
+    from ser.diffusion.denoiser import PRESETS
+
     preset = den.get("preset", "cpu")
     channels = den.get("channels", PRESETS.get(preset, {}).get("channels", "?"))   # a preset's own width
     denoiser = f"{preset} preset, {channels} filters"
@@ -123,18 +125,20 @@ def training_data_table(corpus, summaries, descs, digits=1):
     """Paper 2's Table 2 layout for one corpus: for every (model, features) trained on synthetic
     data, one row per training-data setting (real, synthetic, real + synthetic, + mixup) and a UAR
     and a WA column per test condition. [] when no model of the corpus used synthetic data."""
-    mine = [s for s in summaries if s.corpus == corpus and descs[(corpus, s.tag)]["aug_key"] in TRAINING_DATA]
-    key = lambda s: (descs[(corpus, s.tag)]["model"], descs[(corpus, s.tag)]["features"])
-    models = sorted({key(s) for s in mine if descs[(corpus, s.tag)]["aug_key"] != "none"})
+    by_model = {}     # (model, features) -> aug_key -> condition -> Summary
+    for s in summaries:
+        d = descs[(s.corpus, s.tag)]
+        if s.corpus == corpus and d["aug_key"] in TRAINING_DATA:
+            by_model.setdefault((d["model"], d["features"]), {}).setdefault(d["aug_key"], {})[s.condition] = s
+    models = sorted(m for m, augs in by_model.items() if set(augs) != {"none"})
     if not models:
         return []
-    conditions = sorted({s.condition for s in mine if key(s) in models},
+    conditions = sorted({c for m in models for cells in by_model[m].values() for c in cells},
                         key=lambda c: (c != "test_clean", c))
     rows = []
     for model, feat in models:
         for aug, label in TRAINING_DATA.items():
-            cells = {s.condition: s for s in mine if key(s) == (model, feat)
-                     and descs[(corpus, s.tag)]["aug_key"] == aug}
+            cells = by_model[(model, feat)].get(aug)
             if not cells:
                 continue
             tags = sorted({s.tag for s in cells.values()})
