@@ -1,34 +1,55 @@
 #!/usr/bin/env python3
-"""Benchmark the SER models: parameters, forward GFLOPs per segment, training and inference
-throughput (segments/s) on random segments.
+"""Benchmark the SER models at the papers' and the CPU configs' sizes: parameters, GFLOPs per
+segment, training and inference segments/s in fp32 and bf16, the achieved GFLOP/s and that as a
+percentage of the same-process `torch.matmul` rate of the same precision.
 
-Training throughput times forward + cross-entropy + backward + Adam step, inference throughput a
-no-grad forward in eval mode; both after `--warmup` untimed steps, over `--steps` timed steps,
-reported as the median step ("med") and the fastest step ("best"). On a machine shared with other
-jobs "best" is the closer estimate of the unloaded speed; the load average is printed first.
+What each column times (random segments, `--batch` of them; on a machine shared with other jobs the
+fastest step is the closest estimate of the unloaded speed):
 
-Denormal floats are flushed to zero (`torch.set_flush_denormal(True)`) unless `--keep-denormals`:
-back-propagating through long LSTMs from the last step only makes gradients decay into the
-subnormal range, where x86 arithmetic is ~10x slower (cnn_blstm trains ~4x slower without it).
+- `plain`: the trainer as it was before precision settings existed: fp32, the model in the
+  default (contiguous) memory format;
+- `fp32`, `bf16`: the trainer now (ser.training.precision.prepare_model puts 2-D convolution
+  models in channels_last; bf16 is torch.autocast on the forward pass, loss and weights fp32);
+- training = forward + cross-entropy + backward + Adam step; inference = no-grad eval forward.
+
+Each measurement is the fastest of `--steps` rounds after `--warmup` rounds; a round runs every
+setting's training and inference step and the fp32 and bf16 matmuls once, one after the other,
+so that the load of a shared machine weighs on all of them alike.
+
+GFLOP/s counts 3x the forward FLOPs for a training step (backward ~ 2x forward). The matmul
+rate is four 1024^3 (GPU: 8192^3) `torch.matmul` at the same precision and thread count.
+
+Denormal floats are flushed to zero as the trainer does (ser.training.distributed.setup).
 
 Example:
-  bench/bench_models.py --models densenet_lstm_highway cnn --steps 5
-  bench/bench_models.py --models densenet_lstm_highway --batch 8 \\
-      --options '{"init_kernel": 3, "init_stride": 1, "init_pool": 1}'
+  bench/bench_models.py                      # all models, paper and CPU sizes, 1 thread
+  bench/bench_models.py --models densenet --sizes paper --steps 3
 """
 import argparse
-import json
 import os
-import statistics
 import sys
 import time
 
 import torch
-from tqdm import tqdm
+import yaml
 
 from ser.errors import SerError, run_main
 from ser.models import MODELS, build_model, model_class
 from ser.models.complexity import count_parameters, flops_per_segment
+from ser.training.precision import autocast, prepare_model
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CPU_CONF = os.path.join(ROOT, "egs", "emodb", "conf", "train_{}.yaml")
+FEAT_DIM = {"cnn_blstm": 80}   # mel bands (paper 2); the others read 128-bin spectrograms (paper 1)
+SETTINGS = ("plain", "fp32", "bf16")
+
+
+def model_options(name, size):
+    """model_conf of `size` 'paper' (the model defaults = conf/tuning) or 'cpu' (egs/emodb/conf)."""
+    if size == "paper":
+        return {}
+    with open(CPU_CONF.format(name)) as f:
+        return yaml.safe_load(f).get("model_conf") or {}
 
 
 def _sync(device):
@@ -36,55 +57,97 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def _timed(step, device, warmup, steps):
-    for _ in range(warmup):
-        step()
+def timed(step, device):
+    """Seconds of one call of `step`."""
     _sync(device)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times)
+    start = time.perf_counter()
+    step()
+    _sync(device)
+    return time.perf_counter() - start
 
 
-def bench_model(name, options, num_classes, batch, frames, feat_dim, steps, warmup, device):
-    """Return a dict of the model's size, FLOPs and throughputs."""
+def matmul_step(precision, device, n=None, reps=4):
+    """(step, GFLOP per step) of `reps` n^3 matmuls at `precision` (fp32 or bf16); n = 1024 on a
+    CPU, 8192 on a GPU (smaller products leave a GPU mostly idle)."""
+    n = n or (8192 if device.type == "cuda" else 1024)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    return (lambda: [a @ b for _ in range(reps)]), 2 * n ** 3 * reps / 1e9
+
+
+def setting_steps(name, options, setting, batch, frames, num_classes, device):
+    """(training step, inference step) closures of one model at one setting."""
+    feat_dim = FEAT_DIM.get(name, 128)
     torch.manual_seed(0)
     model = build_model(name, num_classes, feat_dim, **options)
-    gflops = flops_per_segment(model, frames, feat_dim) / 1e9
-    model.to(device)
+    model = model.to(device) if setting == "plain" else prepare_model(model, device)
+    precision = "bf16" if setting == "bf16" else "fp32"
     x = torch.randn(batch, frames, feat_dim, device=device)
     y = torch.randint(0, num_classes, (batch,), device=device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def train_step():
+        model.train()
         opt.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(x), y).backward()
+        with autocast(precision, device):
+            logits = model(x)
+        torch.nn.functional.cross_entropy(logits.float(), y).backward()
         opt.step()
 
     def infer_step():
-        with torch.no_grad():
+        model.eval()
+        with torch.no_grad(), autocast(precision, device):
             model(x)
 
-    model.train()
-    train_time = _timed(train_step, device, warmup, steps)
-    model.eval()
-    infer_time = _timed(infer_step, device, warmup, steps)
-    return {"model": name, "params": count_parameters(model), "gflops": gflops,
-            "train_med": batch / train_time[0], "train_best": batch / train_time[1],
-            "infer_med": batch / infer_time[0], "infer_best": batch / infer_time[1]}
+    return train_step, infer_step
+
+
+def bench_model(name, size, batch, frames, num_classes, steps, warmup, device):
+    """Size, FLOPs, and the fastest of `steps` rounds per measurement; a round times every
+    setting and the matmuls once, one after the other, so that load changes hit them alike."""
+    options = model_options(name, size)
+    feat_dim = FEAT_DIM.get(name, 128)
+    model = build_model(name, num_classes, feat_dim, **options)
+    row = {"model": name, "size": size, "params": count_parameters(model),
+           "gflops": flops_per_segment(model, frames, feat_dim) / 1e9}
+    runs = {}
+    for setting in SETTINGS:
+        runs[f"train_{setting}"], runs[f"infer_{setting}"] = setting_steps(
+            name, options, setting, batch, frames, num_classes, device)
+    matmuls = {p: matmul_step(p, device) for p in ("fp32", "bf16")}
+    for p, (step, _) in matmuls.items():
+        runs[f"matmul_{p}"] = step
+    best = {k: float("inf") for k in runs}
+    for r in range(warmup + steps):
+        for k, step in runs.items():
+            t = timed(step, device)
+            if r >= warmup:
+                best[k] = min(best[k], t)
+    for k in runs:
+        if k.startswith("matmul_"):
+            row[k] = matmuls[k[len("matmul_"):]][1] / best[k]
+        else:
+            row[k] = batch / best[k]
+    return row
 
 
 def format_table(rows):
-    """Rows of `bench_model` results as a text table (throughputs in segments/s)."""
-    cols = ("train_med", "train_best", "infer_med", "infer_best")
-    head = f"{'model':<24}{'params':>12}{'GFLOPs/seg':>12}" + "".join(f"{c:>12}" for c in cols)
+    """Rows of `bench_model` results as a text table."""
+    head = (f"{'model':<22}{'size':<6}{'params':>10}{'GF/seg':>8} |"
+            f"{'train seg/s: plain':>19}{'fp32':>7}{'bf16':>7}{'x plain':>8} |"
+            f"{'infer seg/s: fp32':>18}{'bf16':>7} |"
+            f"{'train GF/s fp32':>16}{'%mm':>5}{'bf16':>7}{'%mm':>5}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['model']:<24}{r['params']:>12,}{r['gflops']:>12.3f}"
-                     + "".join(f"{r[c]:>12.1f}" for c in cols))
+        g = 3 * r["gflops"]
+        gf32, gf16 = g * r["train_fp32"], g * r["train_bf16"]
+        r = dict(r, matmul_plain=r["matmul_fp32"])
+        lines.append(
+            f"{r['model']:<22}{r['size']:<6}{r['params']:>10,}{r['gflops']:>8.3f} |"
+            f"{r['train_plain']:>19.1f}{r['train_fp32']:>7.1f}{r['train_bf16']:>7.1f}"
+            f"{r['train_bf16'] / r['train_plain']:>7.2f}x |"
+            f"{r['infer_fp32']:>18.1f}{r['infer_bf16']:>7.1f} |"
+            f"{gf32:>16.1f}{100 * gf32 / r['matmul_fp32']:>4.0f}%{gf16:>7.1f}{100 * gf16 / r['matmul_bf16']:>4.0f}%")
     return "\n".join(lines)
 
 
@@ -93,50 +156,42 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--models", nargs="+", default=list(MODELS), metavar="NAME",
                    help=f"models to benchmark (default: all of {', '.join(MODELS)})")
-    p.add_argument("--options", default="{}",
-                   help="JSON dict of model options applied to every model (like model_conf)")
+    p.add_argument("--sizes", nargs="+", default=["paper", "cpu"], choices=["paper", "cpu"])
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--frames", type=int, default=256)
-    p.add_argument("--feat-dim", type=int, default=128)
-    p.add_argument("--num-classes", type=int, default=4)
-    p.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps before timing")
+    p.add_argument("--num-classes", type=int, default=7)
+    p.add_argument("--steps", type=int, default=3, help="timed steps per measurement")
+    p.add_argument("--warmup", type=int, default=1, help="untimed steps before timing")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--keep-denormals", action="store_true",
-                   help="do not flush denormal floats to zero (slow LSTM backward on x86 CPUs)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: a recipe training job's setting)")
     args = p.parse_args(argv)
-    try:
-        options = json.loads(args.options)
-    except json.JSONDecodeError as e:
-        raise SerError(f"--options is not valid JSON: {e}") from None
-    if not isinstance(options, dict):
-        raise SerError("--options must be a JSON object (a dict of model options)")
-    for name, value in (("--batch", args.batch), ("--frames", args.frames), ("--feat-dim", args.feat_dim),
-                        ("--steps", args.steps)):
+    for opt, value in (("--batch", args.batch), ("--frames", args.frames), ("--steps", args.steps),
+                       ("--threads", args.threads)):
         if value < 1:
-            raise SerError(f"{name} must be >= 1, got {value}")
-    if args.threads < 0:
-        raise SerError(f"--threads must be >= 0, got {args.threads}")
+            raise SerError(f"{opt} must be >= 1, got {value}")
     if args.warmup < 0:
         raise SerError(f"--warmup must be >= 0, got {args.warmup}")
     for name in args.models:
         model_class(name)  # unknown names fail before any timing
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    flush = not args.keep_denormals and torch.set_flush_denormal(True)
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SerError(f"--device {args.device}: CUDA is not available")
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    print(f"# batch {args.batch}, {args.frames} frames x {args.feat_dim}, device {device}, "
-          f"torch threads {torch.get_num_threads()}, flush denormals {bool(flush)}, load average {load}, "
-          f"options {options}")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"# batch {args.batch} x {args.frames} frames, device {device}, torch threads "
+          f"{torch.get_num_threads()}, torch {torch.__version__}, load average {load}")
     rows = []
-    for name in tqdm(args.models, desc="models", unit="model", file=sys.stderr):
-        rows.append(bench_model(name, options, args.num_classes, args.batch, args.frames, args.feat_dim,
-                                args.steps, args.warmup, device))
+    for size in args.sizes:
+        for name in args.models:
+            print(f"# {name} ({size})...", file=sys.stderr, flush=True)
+            rows.append(bench_model(name, size, args.batch, args.frames, args.num_classes,
+                                    args.steps, args.warmup, device))
     print(format_table(rows))
+    print(f"# matmul GFLOP/s (mean over the models' measurements): fp32 "
+          f"{sum(r['matmul_fp32'] for r in rows) / len(rows):.1f}, bf16 "
+          f"{sum(r['matmul_bf16'] for r in rows) / len(rows):.1f}")
     return 0
 
 

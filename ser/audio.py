@@ -1,8 +1,11 @@
 """Reading, resampling and writing audio.
 
 Audio is read with soundfile (torchaudio's load/save need torchcodec) and resampled with
-torchaudio.functional.resample. A wav.scp value is either a file path or, as in Kaldi, a shell
-command ending in '|' whose standard output is a WAV file (used for lazy speed perturbation).
+torchaudio's band-limited sinc interpolation (torchaudio.functional.resample's defaults; the
+kernel is built once per rate pair, see `resample_tensor`). torch is imported only when audio is
+resampled, so reading audio stays light. A wav.scp value is either a file path or, as in Kaldi,
+a shell command ending in '|' whose standard output is a WAV file (used for lazy speed
+perturbation).
 """
 import io
 import subprocess
@@ -45,7 +48,29 @@ def read_wav_entry(entry):
         raise SerError(f"cannot read audio '{entry}': {e}") from None
     if data.shape[0] == 0:
         raise SerError(f"audio '{entry}' has no samples")
-    return data.mean(axis=1), int(sr)
+    # One channel: the samples themselves (what mean() over one value gives, without the pass).
+    return (data[:, 0] if data.shape[1] == 1 else data.mean(axis=1)), int(sr)
+
+
+_RESAMPLERS = {}
+
+
+def resample_tensor(x, orig_sr, new_sr):
+    """Resample a float tensor (..., time) from orig_sr to new_sr Hz: equal, bit for bit, to
+    torchaudio.functional.resample(x, orig_sr, new_sr) with its defaults (Hann-windowed sinc,
+    lowpass_filter_width 6, rolloff 0.99), whose kernel costs more than the filtering of a
+    few-second file: here it is built once per (rates, dtype, device) by
+    torchaudio.transforms.Resample and kept for the process."""
+    orig_sr, new_sr = int(orig_sr), int(new_sr)
+    if orig_sr == new_sr:
+        return x
+    key = (orig_sr, new_sr, x.dtype, x.device)
+    resampler = _RESAMPLERS.get(key)
+    if resampler is None:
+        from torchaudio.transforms import Resample
+
+        resampler = _RESAMPLERS[key] = Resample(orig_sr, new_sr, dtype=x.dtype).to(x.device)
+    return resampler(x)
 
 
 def resample(wave, orig_sr, new_sr):
@@ -53,9 +78,8 @@ def resample(wave, orig_sr, new_sr):
     if orig_sr == new_sr:
         return np.asarray(wave, dtype=np.float32)
     import torch
-    import torchaudio.functional as AF
 
-    out = AF.resample(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), orig_sr, new_sr)
+    out = resample_tensor(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), orig_sr, new_sr)
     return out.numpy()
 
 

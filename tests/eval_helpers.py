@@ -27,6 +27,8 @@ def make_model_dir(outdir, feat_dim=16, classes=CLASSES, feat_conf=None, cmvn=No
             "feat_conf": feat_conf or {"type": "spec"}, "train_config": {}}
     os.makedirs(outdir, exist_ok=True)
     save_model(os.path.join(outdir, "model.pt"), model, meta)
+    with open(os.path.join(outdir, "done"), "w"):  # a finished training (scoring refuses others)
+        pass
     return model, meta
 
 

@@ -196,6 +196,7 @@ def _tiny_model_dir(tmp_path):
     md = tmp_path / "exp"
     md.mkdir()
     save_model(md / "model.pt", model, meta)
+    (md / "done").write_text("")  # a finished training: scoring refuses others
     return md, fd, tmp_path / "test.list"
 
 

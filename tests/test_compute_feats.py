@@ -165,3 +165,152 @@ def test_make_feats_usage_errors(tmp_path, emodb_dir, script_env):
     assert r.returncode == 1 and "more than the 1 utterances" in r.stderr
     r = _make_feats(script_env, "--njobs", "2", "--config", CONF / "spec.yaml", data, tmp_path / "out", tmp_path / "f")
     assert r.returncode == 1 and "invalid option --njobs" in r.stderr
+
+
+# ---------------------------------------------------------------- one pass for several types
+
+def _read_outputs(prefix):
+    feats = dict(kaldiio.load_scp(f"{prefix}.scp"))
+    frames = Path(f"{prefix}.utt2num_frames").read_text()
+    return feats, frames
+
+
+def test_resample_tensor_equals_torchaudio_bit_for_bit():
+    import torch
+    import torchaudio.functional as AF
+
+    from ser.audio import resample_tensor
+
+    rng = np.random.default_rng(0)
+    for orig, new in ((22050, 16000), (16000, 22050), (44100, 16000), (48000, 22050), (8000, 16000)):
+        for dtype in (torch.float32, torch.float64):
+            for n in (1, 999, 44100):
+                x = torch.from_numpy(rng.standard_normal(n)).to(dtype)
+                assert torch.equal(resample_tensor(x, orig, new), AF.resample(x, orig, new)), (orig, new, dtype, n)
+    x = torch.ones(10)
+    assert resample_tensor(x, 16000, 16000) is x
+
+
+def test_one_pass_writes_the_same_matrices_as_separate_passes(tmp_path, emodb_dir):
+    """Two configs in one job (each file read and resampled once) = one job per config, bit for
+    bit, on a plain path, a "cmd |" entry and an in-process speed-perturbation entry."""
+    data = make_data_dir(tmp_path / "data", emodb_dir, piped=("03a01Nc",))
+    with open(data / "wav.scp", "a") as f:  # utils/perturb_data_dir_speed.sh's lazy form
+        f.write(f"sp1.1-08-08a02Tb python3 -m ser.bin.speed_perturb --factor 1.1 "
+                f"{emodb_dir / 'wav' / '08a02Tb.wav'} |\n")
+    r = compute_feats("--config", CONF / "spec.yaml", "--config", CONF / "mel.yaml", "--write-num-frames",
+                      data, tmp_path / "one" / "spec", tmp_path / "one" / "mel")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == \
+        ["mel.ark", "mel.scp", "mel.utt2num_frames", "spec.ark", "spec.scp", "spec.utt2num_frames"]
+    for feat in ("spec", "mel"):
+        r = compute_feats("--config", CONF / f"{feat}.yaml", "--write-num-frames", data, tmp_path / "sep" / feat)
+        assert r.returncode == 0, r.stderr
+        one, one_frames = _read_outputs(tmp_path / "one" / feat)
+        sep, sep_frames = _read_outputs(tmp_path / "sep" / feat)
+        assert list(one) == list(sep) and len(one) == 4
+        for utt in one:
+            assert one[utt].dtype == sep[utt].dtype == np.float32
+            np.testing.assert_array_equal(one[utt], sep[utt])
+        assert one_frames == sep_frames
+        assert f"wrote 4 utterances ({feat}, dim {80 if feat == 'mel' else 128}" in r.stderr
+
+
+def test_one_job_several_data_dirs_and_skipped_types(tmp_path, emodb_dir):
+    """Groups DATA_DIR PREFIX_spec PREFIX_mel; '-' leaves a type out for that data dir."""
+    a = make_data_dir(tmp_path / "a", emodb_dir, files=FILES[:2])
+    b = make_data_dir(tmp_path / "b", emodb_dir, files=FILES[2:])
+    out = tmp_path / "out"
+    r = compute_feats("--config", CONF / "spec.yaml", "--config", CONF / "mel.yaml",
+                      a, out / "a_spec", out / "a_mel", b, out / "b_spec", "-")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == \
+        ["a_mel.ark", "a_mel.scp", "a_spec.ark", "a_spec.scp", "b_spec.ark", "b_spec.scp"]
+    extract = {f: build_extractor(read_feats_config(CONF / f"{f}.yaml"), device="cpu") for f in ("spec", "mel")}
+    for name, data, feat in (("a_spec", a, "spec"), ("a_mel", a, "mel"), ("b_spec", b, "spec")):
+        feats = dict(kaldiio.load_scp(str(out / f"{name}.scp")))
+        files = FILES[:2] if data == a else FILES[2:]
+        assert list(feats) == [f"{f[:2]}-{f}" for f in files]
+        for f in files:
+            np.testing.assert_array_equal(feats[f"{f[:2]}-{f}"],
+                                          extract[feat](*load_audio(str(emodb_dir / "wav" / f"{f}.wav"))))
+
+
+def test_one_job_failure_leaves_no_output_of_any_data_dir(tmp_path, emodb_dir):
+    a = make_data_dir(tmp_path / "a", emodb_dir, files=FILES[:1])
+    b = make_data_dir(tmp_path / "b", emodb_dir, files=FILES[1:2])
+    with open(b / "wav.scp", "a") as f:
+        f.write(f"08-zzz {tmp_path / 'missing.wav'}\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_mel.scp").write_text("stale\n")
+    r = compute_feats("--config", CONF / "spec.yaml", "--config", CONF / "mel.yaml",
+                      a, out / "a_spec", out / "a_mel", b, out / "b_spec", out / "b_mel")
+    assert r.returncode == 1
+    errs = error_lines(r.stderr)
+    assert len(errs) == 1 and f"{b / 'wav.scp'}:2: utterance '08-zzz'" in errs[0]
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["D", "P1"], "with 2 --config option(s) the arguments are groups of a data dir and 2 prefix(es), got 2 argument(s)"),
+    (["D", "-", "-"], "data dir 'D': every prefix is '-' (nothing to compute)"),
+    (["D", "P", "-", "E", "P", "-"], "output prefix 'P' is given twice"),
+])
+def test_bad_argument_groups_are_one_line_errors(args, message):
+    with pytest.raises(SerError) as e:
+        compute_feats_main(["--config", str(CONF / "spec.yaml"), "--config", str(CONF / "mel.yaml"), *args])
+    assert str(e.value) == message
+
+
+def test_light_imports():
+    """The feature program loads what feature extraction needs (torch, which brings tqdm along,
+    torchaudio, kaldiio, soundfile), not the trainers, the models, plotting, scipy or librosa."""
+    code = ("import sys, ser.bin.compute_feats; "
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules} | "
+            "{m for m in sys.modules if m.startswith('ser.')})))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                            check=True).stdout.split()
+    for heavy in ("scipy", "librosa", "numba", "matplotlib", "pandas", "sklearn",
+                  "ser.training", "ser.models", "ser.diffusion", "ser.augment"):
+        assert heavy not in loaded, heavy
+    assert "torch" in loaded and "kaldiio" in loaded
+
+
+def test_make_feats_several_types_and_sources_in_one_call(tmp_path, emodb_dir, script_env):
+    a = make_data_dir(tmp_path / "a", emodb_dir, files=FILES[:2])
+    b = make_data_dir(tmp_path / "b", emodb_dir, files=("08a01Ab", "08a02Tb"))
+    featdir = tmp_path / "feats"
+    r = _make_feats(script_env, "--nj", "2", "--config", CONF / "spec.yaml", "--config", CONF / "mel.yaml",
+                    a, tmp_path / "a_spec", tmp_path / "a_mel", b, "-", tmp_path / "b_mel", featdir)
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / "b_spec").exists()
+    # one log per job, named after the first output; one ark per output and job
+    assert sorted(p.name for p in (featdir / "log").iterdir()) == ["make_feats_a_spec.1.log", "make_feats_a_spec.2.log"]
+    assert len(list(featdir.glob("*.ark"))) == 6
+    for name, feat in (("a_spec", "spec"), ("a_mel", "mel"), ("b_mel", "mel")):
+        out = tmp_path / name
+        assert (out / "conf.yaml").read_text() == (CONF / f"{feat}.yaml").read_text()
+        assert (out / "wav.scp").read_text() == (tmp_path / name[0] / "wav.scp").read_text()
+        # the same matrices as a make_feats.sh call of its own
+        sep = tmp_path / "sep" / name
+        r = _make_feats(script_env, "--nj", "1", "--config", CONF / f"{feat}.yaml", tmp_path / name[0], sep,
+                        tmp_path / "sep_feats")
+        assert r.returncode == 0, r.stderr
+        one, alone = dict(kaldiio.load_scp(str(out / "feats.scp"))), dict(kaldiio.load_scp(str(sep / "feats.scp")))
+        assert list(one) == list(alone) == sorted(one)
+        for utt in one:
+            np.testing.assert_array_equal(one[utt], alone[utt])
+        assert (out / "utt2num_frames").read_text() == (sep / "utt2num_frames").read_text()
+
+
+def test_make_feats_bad_groups(tmp_path, emodb_dir, script_env):
+    a = make_data_dir(tmp_path / "a", emodb_dir, files=FILES[:2])
+    two = ["--nj", "1", "--config", CONF / "spec.yaml", "--config", CONF / "mel.yaml"]
+    r = _make_feats(script_env, *two, a, tmp_path / "o", tmp_path / "f")
+    assert r.returncode == 1 and "groups of DATA_IN and 2 DATA_OUT(s) before FEATDIR, got 2" in r.stderr
+    r = _make_feats(script_env, *two, a, tmp_path / "x" / "o", tmp_path / "y" / "o", tmp_path / "f")
+    assert r.returncode == 1 and "two outputs named 'o'" in r.stderr
+    r = _make_feats(script_env, *two, a, "-", "-", tmp_path / "f")
+    assert r.returncode == 1 and "every output is '-'" in r.stderr
+    assert not (tmp_path / "f").exists()

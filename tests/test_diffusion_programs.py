@@ -254,8 +254,9 @@ def test_changed_config_is_a_one_line_error(corpus, trained):
     assert len(lines) == 1 and "config.yaml" in lines[0] and "batch_size" in lines[0]
 
 
-def test_resume_equals_uninterrupted_run(corpus, tmp_path):
-    base = ["--set", "max_steps=4", "--set", "checkpoint_every=2", "--num-threads", "1"]
+def run_killed_and_resumed(corpus, tmp_path, *base):
+    """Train to the end in tmp_path/full; in tmp_path/resumed kill at step 2, then resume.
+    Returns (full, resumed, the checkpoint at the kill)."""
     full, resumed = tmp_path / "full", tmp_path / "resumed"
     assert train_diffusion.main(train_args(corpus, full, *base)) == 0
 
@@ -270,8 +271,14 @@ def test_resume_equals_uninterrupted_run(corpus, tmp_path):
         train_diffusion.main(train_args(corpus, resumed, *base), on_checkpoint=kill_at_2)
     assert not (resumed / "done").exists()
     at_2 = torch.load(resumed / "checkpoints/last.pt", weights_only=False)
-    assert at_2["step"] == 2
     assert train_diffusion.main(train_args(corpus, resumed, *base)) == 0
+    return full, resumed, at_2
+
+
+def test_resume_equals_uninterrupted_run(corpus, tmp_path):
+    base = ["--set", "max_steps=4", "--set", "checkpoint_every=2", "--num-threads", "1"]
+    full, resumed, at_2 = run_killed_and_resumed(corpus, tmp_path, *base)
+    assert at_2["step"] == 2
     assert "resumed from" in (resumed / "train.log").read_text()
     a = torch.load(full / "checkpoints/last.pt", weights_only=False)
     b = torch.load(resumed / "checkpoints/last.pt", weights_only=False)

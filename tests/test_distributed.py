@@ -74,7 +74,7 @@ def test_mixup_shares_equal_single_process_mixup(world):
     for r in range(world):
         g.set_state(state)
         lo, hi = D.shard_bounds(len(batch), r, world)
-        lam, partners = mixup_partners(batch, lo, hi, 0.4, g)
+        lam, partners, _ = mixup_partners(batch, lo, hi, 0.4, g)
         assert lam == lam_ref
         xs.append(lam * data[batch[lo:hi]] + (1.0 - lam) * data[partners])
         ys.append(lam * onehot[batch[lo:hi]] + (1.0 - lam) * onehot[partners])
@@ -168,7 +168,8 @@ def test_two_processes_equal_one_and_resume(tmp_path):
     assert train_log.count("finished:") == 1 and train_log.count("config hash") == 1
     assert len(rows(two)) == 3
     assert sorted(os.listdir(two / "checkpoints")) == ["last.pt"]
-    assert sorted(os.listdir(two)) == ["checkpoints", "config.yaml", "done", "history.tsv", "model.pt", "train.log"]
+    assert sorted(os.listdir(two)) == ["checkpoints", "config.yaml", "done", "history.png", "history.tsv", "model.pt",
+                                     "train.log"]
 
     # the two processes computed what one process computes on the same global batch
     a, b = model_of(one), model_of(two)

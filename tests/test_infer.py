@@ -60,14 +60,38 @@ def test_infer_matches_score_style_posteriors(model_and_wavs, capsys):
         assert scores == " ".join(f"{c}={p:.2f}" for c, p in zip(EMOTIONS, ref[w]))
 
 
-def test_infer_missing_or_unreadable_file(model_and_wavs, tmp_path):
+def test_infer_bad_inputs_are_reported_and_the_others_classified(model_and_wavs, tmp_path):
+    """A missing file, a directory and a non-audio file are each named; the good file is still
+    classified; the exit status is 1 with one final line naming the bad inputs."""
     model_dir, wavs, _ = model_and_wavs
     missing = str(tmp_path / "nope.wav")
-    r = subprocess.run([sys.executable, "-m", "ser.bin.infer", "--model-dir", model_dir, wavs[0], missing],
-                       capture_output=True, text=True, cwd=REPO)
-    assert r.returncode == 1 and r.stdout == ""
-    assert r.stderr.count("\n") == 1 and f"no such audio file: {missing}" in r.stderr
     bad = tmp_path / "bad.wav"
     bad.write_text("not audio")
-    with pytest.raises(SerError, match=f"cannot read audio '{bad}'"):
+    r = subprocess.run([sys.executable, "-m", "ser.bin.infer", "--model-dir", model_dir,
+                        missing, str(tmp_path), wavs[0], str(bad)], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 1
+    assert [l.split("\t")[0] for l in r.stdout.splitlines()] == [wavs[0]]
+    err = r.stderr.splitlines()
+    assert len(err) == 4, r.stderr
+    assert f"no such audio file: {missing}" in err[0]
+    assert f"{tmp_path}: is a directory, not an audio file" in err[1]
+    assert f"cannot read audio '{bad}'" in err[2]
+    assert "error: 3 of 4 inputs not classified" in err[3] and missing in err[3] and str(bad) in err[3]
+    with pytest.raises(SerError, match="1 of 1 inputs not classified"):
         infer.main(["--model-dir", model_dir, str(bad)])
+
+
+def test_infer_wav_scp_and_model_dir_errors(model_and_wavs, tmp_path, capsys):
+    model_dir, wavs, _ = model_and_wavs
+    scp = tmp_path / "wav.scp"
+    scp.write_text(f"u1 {wavs[0]}\nu2 {wavs[1]}\n")
+    assert infer.main(["--model-dir", model_dir, "--wav-scp", str(scp)]) == 0
+    assert [l.split("\t")[0] for l in capsys.readouterr().out.splitlines()] == ["u1", "u2"]
+    with pytest.raises(SerError, match="no input"):
+        infer.main(["--model-dir", model_dir])
+    with pytest.raises(SerError, match=f"no such model directory: {tmp_path}/none"):
+        infer.main(["--model-dir", str(tmp_path / "none"), wavs[0]])
+    exp = tmp_path / "exp_tag"
+    (exp / "fold.1" / "seed1").mkdir(parents=True)
+    with pytest.raises(SerError, match="experiment dir of fold models without a packed model"):
+        infer.main(["--model-dir", str(exp), wavs[0]])

@@ -289,18 +289,20 @@ def _load_bench():
 
 def test_bench_prints_a_table(capsys):
     bench = _load_bench()
-    rc = bench.main(["--models", "cnn_blstm", "cnn", "--batch", "2", "--frames", "32", "--feat-dim", "80",
-                     "--steps", "1", "--warmup", "0", "--keep-denormals", "--options", '{"conv_channels": [8, 8, 8]}'])
+    rc = bench.main(["--models", "cnn_blstm", "cnn", "--sizes", "cpu", "--batch", "2", "--frames", "32",
+                     "--steps", "1", "--warmup", "0"])
     assert rc == 0
     lines = [ln for ln in capsys.readouterr().out.strip().splitlines() if not ln.startswith("#")]
-    assert lines[0].split() == ["model", "params", "GFLOPs/seg", "train_med", "train_best", "infer_med",
-                                "infer_best"]
-    row = dict((ln.split()[0], ln.split()) for ln in lines[2:])
-    expected = count_parameters(build_model("cnn_blstm", 4, 80, conv_channels=[8, 8, 8]))
-    assert int(row["cnn_blstm"][1].replace(",", "")) == expected
-    assert all(float(v) > 0 for v in row["cnn"][2:])
-    with pytest.raises(SerError, match="--options is not valid JSON"):
-        bench.main(["--options", "{bad"])
+    assert lines[0].split()[:4] == ["model", "size", "params", "GF/seg"]
+    row = dict((ln.split()[0], ln.replace("|", " ").split()) for ln in lines[2:])
+    assert set(row) == {"cnn_blstm", "cnn"}
+    cpu_cnn = bench.model_options("cnn", "cpu")
+    assert cpu_cnn and row["cnn"][1] == "cpu"   # the CPU config's narrower model
+    assert int(row["cnn"][2].replace(",", "")) == count_parameters(build_model("cnn", 7, 128, **cpu_cnn))
+    values = [float(v.rstrip("x%")) for v in row["cnn"][3:]]
+    assert len(values) == 11 and all(v > 0 for v in values)
+    with pytest.raises(SerError, match="--steps must be >= 1"):
+        bench.main(["--steps", "0"])
 
 
 def test_models_follow_the_device_of_their_parameters():

@@ -7,7 +7,6 @@ import os
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from ser.errors import SerError
 from ser.training import config as C
@@ -21,7 +20,7 @@ from ser.training.plateau import Plateau
 from ser.training.segments import segment_matrix
 from ser.training.trainer import Trainer, epoch_batches
 
-from training_toy import CLASSES, DIM, make_aug_dir, make_corpus
+from training_toy import CLASSES, DIM, TinyNet, make_aug_dir, make_corpus
 
 
 # --- segments -------------------------------------------------------------------------------
@@ -263,19 +262,6 @@ def test_config_unknown_key_and_overrides(tmp_path):
 
 
 # --- inference ------------------------------------------------------------------------------
-class TinyNet(nn.Module):
-    """Frame-wise MLP, averaged over time; dropout so that training draws random numbers."""
-
-    def __init__(self, num_classes=3, feat_dim=DIM, hidden=8):
-        super().__init__()
-        self.layer = nn.Linear(feat_dim, hidden)
-        self.drop = nn.Dropout(0.3)
-        self.out = nn.Linear(hidden, num_classes)
-
-    def forward(self, x):
-        return self.out(self.drop(torch.relu(self.layer(x))).mean(dim=1))
-
-
 def test_utterance_posteriors_equal_mean_of_segment_softmax():
     torch.manual_seed(0)
     model = TinyNet()

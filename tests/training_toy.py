@@ -8,6 +8,8 @@ import os
 
 import kaldiio
 import numpy as np
+import torch
+from torch import nn
 
 CLASSES = ["anger", "neutral", "sadness"]
 SPEAKERS = ["s1", "s2", "s3", "s4"]
@@ -83,3 +85,16 @@ def make_aug_dir(root, name, corpus, utts, prefix="sp1.1", seed=1, utt2uniq_over
     write_table(os.path.join(d, "utt2uniq"), uniq)
     write_table(os.path.join(d, "utt2spk"), {f"{prefix}-{u}": f"{prefix}-{corpus['utt2spk'][u]}" for u in utts})
     return d, mats
+
+
+class TinyNet(nn.Module):
+    """Frame-wise MLP, averaged over time; dropout so that training draws random numbers."""
+
+    def __init__(self, num_classes=3, feat_dim=DIM, hidden=8):
+        super().__init__()
+        self.layer = nn.Linear(feat_dim, hidden)
+        self.drop = nn.Dropout(0.3)
+        self.out = nn.Linear(hidden, num_classes)
+
+    def forward(self, x):
+        return self.out(self.drop(torch.relu(self.layer(x))).mean(dim=1))

@@ -71,6 +71,11 @@ else
   "$venv/bin/python" -m pip install --quiet torch==2.11.0 torchaudio==2.11.0
   "$venv/bin/python" -m pip install --quiet -e "$root[test]"
 fi
+# The distribution was called `ser` before it became `ser-recipes` (same import name `ser`):
+# an old install of it would shadow this one, so it goes.
+if "$venv/bin/python" -m pip show ser >/dev/null 2>&1; then
+  "$venv/bin/python" -m pip uninstall --quiet -y ser
+fi
 check
 echo "$deps_want" > "$deps_file"
 echo "$stamp_want" > "$stamp_file"

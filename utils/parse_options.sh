@@ -17,7 +17,9 @@
 #   A variable whose current value is true or false only accepts true or false.
 #   --config FILE sources FILE before any other option is applied, so command-line options win
 #       over the config file whatever their order.
-#   --help or -h prints $help_message (to stderr, as Kaldi) and exits 0.
+#   --help or -h prints $help_message (to stderr, as Kaldi) and exits 0; with help_options=true
+#       it also lists the options block (the assignments above help_message=, with their
+#       `# meaning` comments) through utils/options_help.sh.
 #   Parsing stops at the first argument that is not an option (or after "--"); the remaining
 #   arguments are left in "$@".
 # Errors print one line naming the option and exit 1 (the file is sourced: the caller exits).
@@ -55,6 +57,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --help|-h)
       printf '%b\n' "${help_message:-Usage: $0 [options] (no help message defined)}" >&2
+      # help_options=true: the options block of $0 is listed too, generated so it cannot drift.
+      if [ "${help_options:-false}" = true ]; then "${BASH_SOURCE[0]%/*}/options_help.sh" "$0" >&2; fi
       exit 0 ;;
     --) shift; break ;;
     --*=*) _po_opt=${1%%=*}; _po_value=${1#*=}; shift ;;

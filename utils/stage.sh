@@ -25,3 +25,45 @@ stage_complete() {
 mark_complete() {
   printf '%s\n' "$2" > "$1/.complete.tmp" && mv "$1/.complete.tmp" "$1/.complete"
 }
+
+# check_int NAME MIN: the option --NAME holds an integer >= MIN, else a one-line error and exit 1
+# (a bad --stage would otherwise make every stage guard's [ ] fail: nothing runs, exit 0).
+check_int() {
+  local v=${!1}
+  if ! [[ $v =~ ^-?[0-9]{1,9}$ ]] || [ "$v" -lt "$2" ]; then
+    echo "$(basename "$0"): option --$1 needs an integer >= $2, got '$v'" >&2; exit 1
+  fi
+}
+
+# check_number NAME: the option --NAME holds a non-negative decimal number.
+check_number() {
+  if ! [[ ${!1} =~ ^[0-9]*\.?[0-9]+$ ]]; then
+    echo "$(basename "$0"): option --$1 needs a non-negative number, got '${!1}'" >&2; exit 1
+  fi
+}
+
+# pending N PATTERN: the numbers k in 1..N for which PATTERN with FOLD replaced by k names no file
+# (e.g. the folds not trained yet: pending 10 exp/x/fold.FOLD/seed1/done).
+pending() {
+  local k
+  for k in $(seq "$1"); do [ -e "${2//FOLD/$k}" ] || echo "$k"; done
+}
+
+# job_ranges K...: ascending numbers as job ranges of the job runners (1 2 3 5 -> 1:3 5:5), so that
+# only the unfinished jobs run and the logs of the finished ones are kept.
+job_ranges() {
+  local first= last= k
+  for k in "$@"; do
+    if [ -n "$last" ] && [ "$k" -eq $((last + 1)) ]; then last=$k; continue; fi
+    [ -z "$first" ] || echo "$first:$last"
+    first=$k; last=$k
+  done
+  [ -z "$first" ] || echo "$first:$last"
+}
+
+# newer_than_all FILE INPUT...: FILE exists and no existing INPUT is newer (as ser.eval.scoring).
+newer_than_all() {
+  local f=$1 p; shift
+  [ -e "$f" ] || return 1
+  for p in "$@"; do [ ! "$p" -nt "$f" ] || return 1; done
+}

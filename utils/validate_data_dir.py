@@ -18,7 +18,8 @@ or feats.scp is there); every table sorted (LC_ALL=C) without duplicate keys; ev
 table (wav.scp, text, feats.scp, utt2*) has exactly the utterances of utt2spk, every per-speaker
 table (spk2*, cmvn.scp) exactly its speakers; spk2utt matches utt2spk; utterance ids start with
 their speaker id; utt2dur values are positive numbers; the first and last matrices of feats.scp
-(all with --full-feats-check) are readable and of one dimension.
+(all with --full) are readable and of one dimension; with --classes, every utt2emo label is one
+of them.
 Prints the first problem as 'file:line: message' and exits 1.
 e.g.: validate_data_dir.py --no-feats data/train
 """
@@ -29,12 +30,15 @@ def main(argv=None):
     p.add_argument("--no-feats", action="store_true", help="do not check feats.scp")
     p.add_argument("--no-text", action="store_true", help="do not check text")
     p.add_argument("--no-wav", action="store_true", help="wav.scp is neither required nor checked")
-    p.add_argument("--full-feats-check", action="store_true",
+    p.add_argument("--full", "--full-feats-check", dest="full_feats_check", action="store_true",
                    help="read every matrix of feats.scp, not only the first and last")
+    p.add_argument("--classes", default=None,
+                   help="the allowed utt2emo labels, space-separated (e.g. a recipe's classes)")
     p.add_argument("data_dir", metavar="<data-dir>")
     args = p.parse_args(argv)
     validate_data_dir(args.data_dir, no_feats=args.no_feats, no_text=args.no_text,
-                      no_wav=args.no_wav, feats_check="full" if args.full_feats_check else "ends")
+                      no_wav=args.no_wav, feats_check="full" if args.full_feats_check else "ends",
+                      classes=args.classes.split() if args.classes is not None else None)
     print(f"validate_data_dir.py: Successfully validated data-directory "
           f"{args.data_dir.rstrip('/') or '/'}")
     return 0

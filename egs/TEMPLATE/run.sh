@@ -4,17 +4,17 @@
 #   0 data preparation (local/data.sh)   1 features (+ speed-perturbed and noisy copies)
 #   2 leave-one-speaker-out folds        3 training (per fold x repeat jobs; with synthetic
 #   4 scoring (clean, noisy, attacked)     augmentation first the diffusion model and its samples)
-#   5 RESULTS.md
+#   5 RESULTS.md                         6 pack: one deployable model per experiment (ser.bin.pack)
 # Usage: ./run.sh [--stage N] [--stop_stage N] [--models "cnn densenet_lstm_highway"] [--augs "none mixup"] ...
 set -euo pipefail
 
-stage=0
-stop_stage=100
+stage=0                # first stage to run
+stop_stage=100         # last stage to run
 nj=2                   # parallel jobs for feature extraction
 four_class=false       # true: the papers' 4 classes (anger, happiness, neutral, sadness)
-feats="spec mel"       # feature types to extract (conf/feats/<type>.yaml)
+feats="spec mel"       # feature types of the data (conf/feats/<type>.yaml); its speed-perturbed/noisy copies get $feat only
 feat=spec              # the classifiers' input feature
-models="cnn cnn_lstm densenet densenet_lstm densenet_lstm_highway"
+models="cnn cnn_lstm densenet densenet_lstm densenet_lstm_highway"  # classifiers (conf_dir/train_<model>.yaml); paper 2: cnn_blstm
 augs=none              # any of: none sp mixup sp+mixup (paper 1); syn real+syn real+syn+mixup (paper 2)
 conditions=clean       # test conditions scored in stage 4: clean snr0 snr10 snr20 fgsm bim (fgsm_epsX bim_epsX: radius X)
 snrs="0 10 20"         # SNRs of the noisy test copies (used when conditions name snrN)
@@ -28,17 +28,25 @@ conf_dir=conf          # conf/tuning: the paper-faithful settings (for a GPU)
 sampling_steps=50      # S: strided sampling steps of the diffusion model (paper 2)
 num_synthetic=1        # N: synthetic segments per (emotion, speaker, text) of a fold's training data
 griffin_lim=2          # Griffin-Lim WAVs per emotion (real and synthetic) in the quality report
+allow_partial=false    # true: stage 5 reports rows with unscored folds too, marked as partial
 help_message=$(sed -n '2,8p' "$0")
+help_options=true      # --help lists the options above, with their defaults and comments
 
 . ./path.sh
 . ./cmd.sh
 . ./db.sh
 . utils/parse_options.sh
 . utils/stage.sh
+. utils/recipe_lock.sh
 
 if [ $# -ne 0 ]; then echo "run.sh: unexpected arguments: $*" >&2; exit 1; fi
 log() { echo "$(date '+%F %T') $*"; }
 die() { echo "run.sh: $*" >&2; exit 1; }
+# Numeric options, checked before any stage (a bad one would make every stage guard fail quietly).
+for o in stage stop_stage ngpu griffin_lim; do check_int $o 0; done
+for o in nj nrepeats max_jobs threads num_nodes sampling_steps num_synthetic; do check_int $o 1; done
+check_number eps
+for s in $snrs; do [[ $s =~ ^-?[0-9]{1,3}$ ]] || die "option --snrs needs integers (dB), got '$s'"; done
 
 corpus=${!corpus_var}
 dset=all; [ "$four_class" = true ] && dset=all4
@@ -66,7 +74,8 @@ attack_args() {
 score_args() {
   case $1 in
     clean) echo "ser.bin.score --feats-dir $train_feats" ;;
-    snr*) echo "ser.bin.score --feats-dir ${data}_$1_$feat" ;;
+    snr*) [[ $1 =~ ^snr-?[0-9]{1,3}$ ]] || die "unknown test condition '$1' (snrN: N an integer SNR in dB)"
+          echo "ser.bin.score --feats-dir ${data}_$1_$feat" ;;
     fgsm|bim) attack_args $1 $eps ;;
     fgsm_eps*|bim_eps*) attack_args ${1%%_eps*} ${1#*_eps} ;;
     *) die "unknown test condition '$1' (clean snrN fgsm bim fgsm_epsX bim_epsX)" ;;
@@ -74,6 +83,16 @@ score_args() {
 }
 for c in $conditions; do score_args $c >/dev/null; done  # a typo fails now, not in stage 4
 for a in $augs; do train_aug_options.sh $a - - - >/dev/null; done  # (inside $(...) it would not stop the run)
+lock_recipe_dir  # one run per recipe dir: a second one stops here, naming the first
+
+# recipe_classes: the labels this recipe's data may have (conf/classes.txt, or the papers' 4).
+recipe_classes() {
+  if [ "$four_class" = true ]; then echo "anger happiness neutral sadness"; return; fi
+  [ -f conf/classes.txt ] || die "conf/classes.txt: no such file (the recipe's classes, one per line)"
+  echo $(cat conf/classes.txt)
+}
+# check_data DIR: a valid data dir (sorted tables, ...) whose labels are all recipe classes.
+check_data() { local c; c=$(recipe_classes); validate_data_dir.py --no-feats --classes "$c" $1 >/dev/null; }
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   if [ -z "$corpus" ]; then
@@ -89,6 +108,7 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   else
     log "Stage 0: data preparation: $corpus -> $data"
     local/data.sh --four-class $four_class "$corpus" $data
+    check_data $data
     mark_complete $data "$sig"
   fi
 fi
@@ -117,26 +137,53 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
     fi
     for s in $noisy; do feat_sources="$feat_sources ${data}_snr$s"; done
   fi
+  # The feature types each later stage reads: the classifiers (stages 3-4) $feat of $data, of its
+  # speed-perturbed copies (train_aug_options.sh) and of its noisy copies (score_args); the
+  # diffusion model and its report (stage 3, synthetic settings) mel of $data. $data also gets
+  # every type of --feats (e.g. data/all_mel for the cross-corpus recipe); the copies get $feat only.
+  data_types=$(echo $feats $feat $(case " $augs " in *syn*) echo mel ;; esac) | tr ' ' '\n' | awk '!seen[$0]++')
+  declare -A feat_sig=() feat_type=()
+  todo=()      # output dirs to compute
   for src in $feat_sources; do
-    for f in $feats; do
+    types=$feat; [ $src = $data ] && types=$data_types
+    for f in $types; do
       conf=conf/feats/$f.yaml
       [ -f $conf ] || die "no feature config $conf"
       sig=$(signature $conf $src/wav.scp $src/.complete)
       if stage_complete ${src}_$f "$sig"; then
         log "Stage 1: skipped: ${src}_$f is complete"
-        continue
+      else
+        feat_sig[${src}_$f]=$sig feat_type[${src}_$f]=$f
+        todo+=(${src}_$f)
       fi
-      log "Stage 1: feature extraction ($f, nj=$nj): $src -> ${src}_$f"
-      make_feats.sh --nj $nj --cmd "$train_cmd" --config $conf $src ${src}_$f feats/$(basename $src)_$f
-      validate_data_dir.py ${src}_$f
-      mark_complete ${src}_$f "$sig"
     done
   done
+  if [ ${#todo[@]} -gt 0 ]; then
+    # One make_feats.sh call: nj jobs, each reading every recording of its part of every source
+    # once and writing all of that recording's outputs (groups: SRC OUT_type1 .. OUT_typeK, '-': none).
+    todo_types=$(for o in "${todo[@]}"; do echo ${feat_type[$o]}; done | awk '!seen[$0]++')
+    conf_opts=() groups=() what=
+    for f in $todo_types; do conf_opts+=(--config conf/feats/$f.yaml); done
+    for src in $feat_sources; do
+      group=($src) outs=
+      for f in $todo_types; do
+        if [ -n "${feat_sig[${src}_$f]:-}" ]; then group+=(${src}_$f); outs="$outs ${src}_$f"; else group+=(-); fi
+      done
+      [ -z "$outs" ] || { groups+=("${group[@]}"); what="$what${what:+; }$src ->$outs"; }
+    done
+    log "Stage 1: feature extraction ($(echo $todo_types), nj=$nj, make_feats.sh): $what"
+    make_feats.sh --nj $nj --cmd "$train_cmd" "${conf_opts[@]}" "${groups[@]}" feats
+    for out in "${todo[@]}"; do
+      validate_data_dir.py --full $out
+      mark_complete $out "${feat_sig[$out]}"
+    done
+  fi
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   # A corpus whose folds are not speaker pairs (e.g. CREMA-D's 91 actors) brings local/make_folds.sh.
   sig=$(signature $data/utt2spk $data/utt2emo conf/folds.yaml local/make_folds.sh)
+  check_data $data  # an edited or broken data dir is refused, not split into folds
   if stage_complete $folds "$sig"; then
     log "Stage 2: skipped: $folds is complete"
   elif [ -x local/make_folds.sh ]; then
@@ -144,13 +191,13 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
     local/make_folds.sh $data $folds
     mark_complete $folds "$sig"
   else
-    log "Stage 2: leave-one-speaker-out folds: $data -> $folds"
-    python3 -m ser.bin.make_folds --scheme loso --valid pair --pairs-file conf/folds.yaml $data $folds
+    log "Stage 2: speaker-independent folds (ser.bin.make_folds, conf/folds.yaml): $data -> $folds"
+    python3 -m ser.bin.make_folds --conf conf/folds.yaml $data $folds
     mark_complete $folds "$sig"
   fi
 fi
 
-nfolds() { ls -d $folds/[0-9]* 2>/dev/null | wc -l; }
+nfolds() { ls -d $folds/[0-9]* 2>/dev/null | wc -l || true; }  # (no folds: ls fails, pipefail)
 # Resources each training job asks the job back-end for (local: ignored).
 gpu_opts="--gpu $ngpu"; [ "$num_nodes" -gt 1 ] && gpu_opts="$gpu_opts --num-nodes $num_nodes"
 
@@ -224,13 +271,22 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
       --aug-dirs "${data}_sp0.9 ${data}_sp1.1"
     for model in $models; do
       dir=$(experiment_dir $model $aug)
+      aug_args=$(train_aug_args $aug)
       for seed in $(seq $nrepeats); do
-        log "Stage 3: training $model ($feat, aug $aug, seed $seed): $n folds -> $dir"
-        $cuda_cmd $gpu_opts --max-jobs-run $max_jobs --num-threads $threads JOB=1:$n $dir/log/train.seed$seed.JOB.log \
-          launch_train.sh --ngpu $ngpu --num_nodes $num_nodes -- \
-            --config $conf_dir/train_$model.yaml --feats-dir $train_feats \
-            --fold-dir $folds/JOB --classes $folds/classes.txt $(train_aug_args $aug) \
-            --seed $seed --num-threads $threads --outdir $dir/fold.JOB/seed$seed
+        # Finished folds (`done`) are not started again: their logs stay as they were.
+        todo=$(pending $n $dir/fold.FOLD/seed$seed/done)
+        if [ -z "$todo" ]; then
+          log "Stage 3: skipped ($n folds done): $model ($feat, aug $aug, seed $seed) in $dir"
+          continue
+        fi
+        log "Stage 3: training $model ($feat, aug $aug, seed $seed): folds $(echo $todo) of $n -> $dir"
+        for range in $(job_ranges $todo); do
+          $cuda_cmd $gpu_opts --max-jobs-run $max_jobs --num-threads $threads JOB=$range $dir/log/train.seed$seed.JOB.log \
+            launch_train.sh --ngpu $ngpu --num_nodes $num_nodes -- \
+              --config $conf_dir/train_$model.yaml --feats-dir $train_feats \
+              --fold-dir $folds/JOB --classes $folds/classes.txt $aug_args \
+              --seed $seed --num-threads $threads --outdir $dir/fold.JOB/seed$seed
+        done
       done
     done
   done
@@ -238,17 +294,35 @@ fi
 
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  n=$(nfolds)
+  n=$(nfolds); [ $n -gt 0 ] || die "no folds in $folds: run stage 2"
   for aug in $augs; do
     for model in $models; do
       dir=$(experiment_dir $model $aug)
       for seed in $(seq $nrepeats); do
+        # An unfinished training (no `done`) is not scored: the fold would count with a partial model.
+        for k in $(pending $n $dir/fold.FOLD/seed$seed/done); do
+          die "Stage 4: $dir/fold.$k/seed$seed: training not finished (no done): run stage 3"
+        done
         for cond in $conditions; do
-          log "Stage 4: scoring $model ($aug, seed $seed) on $cond: $dir"
-          $cuda_cmd --max-jobs-run $max_jobs --num-threads $threads JOB=1:$n $dir/log/score_$cond.seed$seed.JOB.log \
-            python3 -m $(score_args $cond) --model-dir $dir/fold.JOB/seed$seed \
-              --utt-list $folds/JOB/test.list --data-dir $data --ngpu $ngpu \
-              --out $dir/fold.JOB/seed$seed/test_$cond
+          prog=$(score_args $cond)
+          feats_dir=$(echo "$prog" | sed 's/.*--feats-dir \([^ ]*\).*/\1/')
+          # Scored folds (done newer than the model, features and list, as the scorer checks) are skipped.
+          todo=
+          for k in $(seq $n); do
+            newer_than_all $dir/fold.$k/seed$seed/test_$cond/done $dir/fold.$k/seed$seed/model.pt \
+              $feats_dir/feats.scp $folds/$k/test.list || todo="$todo $k"
+          done
+          if [ -z "$todo" ]; then
+            log "Stage 4: skipped ($n folds done): $model ($aug, seed $seed) on $cond: $dir"
+            continue
+          fi
+          log "Stage 4: scoring $model ($aug, seed $seed) on $cond: folds$todo of $n: $dir"
+          for range in $(job_ranges $todo); do
+            $cuda_cmd --max-jobs-run $max_jobs --num-threads $threads JOB=$range $dir/log/score_$cond.seed$seed.JOB.log \
+              python3 -m $prog --model-dir $dir/fold.JOB/seed$seed \
+                --utt-list $folds/JOB/test.list --data-dir $data --ngpu $ngpu \
+                --out $dir/fold.JOB/seed$seed/test_$cond
+          done
         done
       done
     done
@@ -268,5 +342,23 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   # local/results_note.txt (optional): what a reader must know to compare, e.g. published numbers.
   note="Settings: conf/train_<model>.yaml as committed (CPU-sized unless run with --conf_dir conf/tuning, the papers' settings)."
   [ -f local/results_note.txt ] && note="$note $(cat local/results_note.txt)"
-  python3 -m ser.bin.report "${args[@]}" --out RESULTS.md --fig-dir figures --protocol-note "$note"
+  partial=; [ "$allow_partial" = true ] && partial=--allow-partial
+  python3 -m ser.bin.report "${args[@]}" --out RESULTS.md --fig-dir figures --protocol-note "$note" $partial
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  # One deployable model per experiment: the ensemble of its fold models (no retraining), with the
+  # clean LOSO scores of stage 4 in its model card; ser-infer --model-dir <dir>/packed uses it.
+  case " $conditions " in
+    *" clean "*)
+      for aug in $augs; do
+        for model in $models; do
+          dir=$(experiment_dir $model $aug)
+          log "Stage 6: packing $model ($aug): $dir -> $dir/packed"
+          python3 -m ser.bin.pack --exp-dir $dir --out $dir/packed --condition test_clean \
+            --corpus-note "$(cat local/corpus_note.txt)"
+        done
+      done ;;
+    *) log "Stage 6: skipped: packing needs the clean test scores (--conditions clean)" ;;
+  esac
 fi

@@ -9,8 +9,8 @@
 # Usage: ./run.sh [--src emodb] [--tgt ravdess] [--setup split|adapt] [--models "cnn"] [--augs "none syn"] ...
 set -euo pipefail
 
-stage=0
-stop_stage=100
+stage=0                # first stage to run
+stop_stage=100         # last stage to run
 setup=split            # split: 30/70 (paper 1; paper 2 Table 3)   adapt: paper 2 Figure 4
 src=emodb              # training corpus: a recipe ../<src> whose stage 1 has run
 tgt=ravdess            # test corpus
@@ -36,15 +36,21 @@ sampling_steps=50      # S: strided sampling steps of the diffusion model (paper
 num_synthetic=1        # N: synthetic segments per (emotion, speaker, text) of the source training data
 griffin_lim=2          # Griffin-Lim audio examples per emotion in the synthetic data's report (0: none)
 help_message=$(sed -n '2,9p' "$0")
+help_options=true      # --help lists the options above, with their defaults and comments
 
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/stage.sh
+. utils/recipe_lock.sh
 
 if [ $# -ne 0 ]; then echo "run.sh: unexpected arguments: $*" >&2; exit 1; fi
 log() { echo "$(date '+%F %T') $*"; }
 die() { echo "run.sh: $*" >&2; exit 1; }
+# Numeric options, checked before any stage (a bad one would make every stage guard fail quietly).
+for o in stage stop_stage ngpu griffin_lim split_seed; do check_int $o 0; done
+for o in nrepeats max_jobs threads num_nodes sampling_steps num_synthetic src_valid_speakers; do check_int $o 1; done
+for o in dev_fraction test_fraction; do check_number $o; done
 
 [ "$src" != "$tgt" ] || die "--src and --tgt are both '$src': cross-corpus needs two corpora"
 case $setup in split|adapt) ;; *) die "unknown --setup '$setup' (split or adapt)" ;; esac
@@ -121,6 +127,8 @@ need_feats() {
   [ -f $1/feats.scp ] && [ -f $1/conf.yaml ] ||
     die "no features in $1 ($3): run egs/$2 first (cd ../$2 && ./run.sh --stop_stage 1 --feats $feat${4:-})"
 }
+
+lock_recipe_dir  # one run per recipe dir: a second one stops here, naming the first
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   need_feats $src_data $src "source"

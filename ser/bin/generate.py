@@ -8,7 +8,9 @@
 Conditions: every (speaker, emotion, sentence) triple of the fold's training utterances
 (<model-dir>/combinations.tsv), or --max-combinations M of them drawn with --seed (the same M
 for the same seed). For each, N segments of n_mels x 256 frames are sampled with the EMA weights
-from x_T ~ N(0, I) through S strided steps (improved DDPM, ser.diffusion.build_diffusion).
+(model.pt holds only those) from x_T ~ N(0, I) through S strided steps (improved DDPM,
+ser.diffusion.build_diffusion, with the model's prediction target and variance bound); a model
+trained on band-normalised mels (ser.diffusion.normalize) has its samples mapped back.
 
 The output is a data dir that passes `utils/validate_data_dir.py --no-wav`:
   feats.scp (written last; the ark goes to --out-feats), utt2emo, utt2spk (= the CONDITIONING
@@ -43,6 +45,7 @@ from ser.data.kvfile import write_kv
 from ser.diffusion.conditioning import condition_text
 from ser.diffusion.data import read_combinations
 from ser.diffusion.model_io import load_diffusion_model
+from ser.diffusion.normalize import BandNorm
 from ser.diffusion.respace import build_diffusion
 from ser.diffusion.trainer import autocast_dtype
 from ser.errors import SerError, run_main
@@ -101,6 +104,9 @@ def utterance_ids(combos, n):
 def sample_segments(nets, meta, conditions, sampling_steps, batch_size, device, seed, progress=True):
     """(len(conditions), n_mels, length) float32 samples in [-1, 1], in the order of `conditions`."""
     sampler = build_diffusion(meta["process"], sampling_steps=sampling_steps)
+    norm = BandNorm.from_meta(meta)
+    if norm is not None:
+        sampler.set_clip_bounds(*norm.bounds())
     shape = (meta["n_mels"], meta["segment"]["length"])
     gen = torch.Generator(device).manual_seed(seed)
     amp = autocast_dtype(meta.get("precision", "fp32"), device)
@@ -112,7 +118,8 @@ def sample_segments(nets, meta, conditions, sampling_steps, batch_size, device, 
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             cond = nets["conditioner"](texts)
             x = sampler.p_sample_loop(nets["denoiser"], (len(texts),) + shape, cond, generator=gen, device=device)
-        out.append(x.float().clamp(-1.0, 1.0).cpu().numpy())
+        x = x.float() if norm is None else norm.inverse(x)
+        out.append(x.clamp(-1.0, 1.0).cpu().numpy())
     return np.concatenate(out)
 
 

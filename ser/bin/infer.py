@@ -1,16 +1,22 @@
-"""Classify the emotion of audio files with a trained model.
+"""Classify the emotion of audio files with a trained or packed model.
 
-    python -m ser.bin.infer --model-dir DIR [--json] [--ngpu N] a.wav b.wav ...
+    ser-infer --model-dir DIR [--json] [--ngpu N] [--wav-scp wav.scp] a.wav b.wav ...
+    (= python -m ser.bin.infer ...)
 
-Each file is read (ser.audio.load_audio, any sample rate), turned into features with the model's
-own feature config (meta["feat_conf"], the config of the feats dir it was trained on), normalised
-with the model's training statistics, cut into segments, and classified by the mean of the
-segment posteriors: exactly the path of training and scoring. Prints one line per file:
+DIR is a packed model (stage 6 of the recipes: exp/<dset>/<tag>/packed, an ensemble of the
+leave-one-speaker-out fold models), an experiment dir holding one, a training run (a dir with
+model.pt, or the .pt file), or a Hugging Face hub id when huggingface_hub is installed (see
+ser.api.EmotionClassifier, which does the work: the features, normalisation, segmentation and
+posterior averaging of training and scoring). Files may have any sample rate; --wav-scp adds
+the entries of a Kaldi wav.scp (paths or 'cmd |'), named by their utterance ids. Prints one line
+per input:
 
     a.wav<TAB>anger<TAB>anger=0.81 boredom=0.02 ...
 
-or, with --json, a JSON list of {"file", "prediction", "posteriors": {label: p}}. A missing or
-unreadable file stops with a one-line error naming it (exit status 1).
+or, with --json, a JSON list of {"file", "prediction", "posteriors": {label: p}}. An input that
+cannot be classified (missing, a directory, not audio, too short) is reported on stderr (and in
+the JSON list as {"file", "error"}); the others are still classified, and the command then exits
+with status 1 naming the failed inputs in one line.
 """
 import argparse
 import json
@@ -21,74 +27,93 @@ from ser.errors import SerError, run_main
 
 
 def get_parser():
-    p = argparse.ArgumentParser(prog="infer", description=__doc__,
+    p = argparse.ArgumentParser(prog="ser-infer", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-dir", required=True, help="training output dir holding model.pt (or a .pt file)")
+    p.add_argument("--model-dir", required=True,
+                   help="packed model dir, experiment dir with packed/, run dir with model.pt, or hub id")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of text lines")
     p.add_argument("--ngpu", type=int, default=0, help="0: CPU; >0: CUDA (default 0)")
     p.add_argument("--digits", type=int, default=2, help="decimals of the printed posteriors (default 2)")
-    p.add_argument("wavs", nargs="+", help="audio files")
+    p.add_argument("--wav-scp", action="append", default=[], help="Kaldi wav.scp of inputs (repeatable)")
+    p.add_argument("wavs", nargs="*", help="audio files")
     return p
 
 
-class Classifier:
-    """A loaded model with its feature extractor: wave -> posterior over meta['classes']."""
+def prog():
+    """The program name run_main prints its errors with (ser-infer, infer.py)."""
+    return os.path.basename(sys.argv[0]) or "ser"
 
-    def __init__(self, model_dir, device="cpu"):
-        from ser.features import build_extractor
-        from ser.training.model_io import load_model
 
-        self.device = device
-        self.model, self.meta = load_model(model_dir, device)
-        self.classes = list(self.meta["classes"])
-        self.extract = build_extractor(self.meta["feat_conf"], device=device, source=f"{model_dir}: feat_conf")
+def read_inputs(args):
+    """[(name, entry)]: the positional files (name = the path) then the --wav-scp entries."""
+    from ser.data.kvfile import read_kv
 
-    def features(self, wave, sample_rate):
-        """Raw (T, D) features of a waveform, as compute_feats makes them."""
-        return self.extract(wave, sample_rate)
+    inputs = [(p, p) for p in args.wavs]
+    for scp in args.wav_scp:
+        if not os.path.isfile(scp):
+            raise SerError(f"--wav-scp {scp}: no such file")
+        inputs += list(read_kv(scp).items())
+    if not inputs:
+        raise SerError("no input: give audio files or --wav-scp FILE")
+    return inputs
 
-    def posteriors(self, feats_by_name):
-        """dict name -> (T, D) raw features  =>  dict name -> (C,) posterior."""
-        from ser.training.inference import utterance_posteriors
 
-        return utterance_posteriors(self.model, self.meta, feats_by_name, self.device)
+def check_entry(name, entry):
+    """SerError when a file argument cannot be audio (a pipe command 'cmd |' is tried as is)."""
+    if entry.rstrip().endswith("|"):
+        return
+    if os.path.isdir(entry):
+        raise SerError(f"{entry}: is a directory, not an audio file")
+    if not os.path.isfile(entry):
+        raise SerError(f"no such audio file: {entry}")
 
-    def classify_file(self, path):
-        """(C,) posterior of an audio file; SerError naming the file if it cannot be used."""
-        from ser.audio import load_audio
 
-        if not os.path.isfile(path):
-            raise SerError(f"no such audio file: {path}")
-        wave, sr = load_audio(path)
-        try:
-            feats = self.features(wave, sr)
-        except SerError as e:
-            raise SerError(f"{path}: {e}") from None
-        return self.posteriors({path: feats})[path]
+def warn_near_empty(name, entry):
+    """A warning line for audio that is classified but hardly holds speech (very short, all
+    zero, truncated): its prediction says little (ser.data.prepare.audio_problems)."""
+    from ser.data.prepare import audio_problems
+
+    for kind in audio_problems({name: entry}):
+        print(f"{prog()}: warning: {name}: audio {kind}: the prediction says little", file=sys.stderr)
 
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
-    from ser.bin.score import select_device
+    from ser.api import EmotionClassifier
+    from ser.training.inference import inference_device
 
-    for path in args.wavs:  # fail before the model is loaded if a file is plainly missing
-        if not os.path.isfile(path):
-            raise SerError(f"no such audio file: {path}")
-    clf = Classifier(args.model_dir, select_device(args.ngpu))
-    results = []
-    for path in args.wavs:
-        post = clf.classify_file(path)
-        best = clf.classes[int(post.argmax())]
+    inputs = read_inputs(args)
+    clf = EmotionClassifier.from_dir(args.model_dir, inference_device(args.ngpu))
+    results, bad = [], []
+    for name, entry in inputs:
+        try:
+            check_entry(name, entry)
+            warn_near_empty(name, entry)
+            post = clf.posteriors({name: clf.entry_features(entry)})[name]
+        except SerError as e:  # reported now; the other files are still classified
+            print(f"{prog()}: {name}: {e}" if name != entry else f"{prog()}: {e}", file=sys.stderr, flush=True)
+            bad.append(name)
+            if args.json:
+                results.append({"file": name, "error": str(e)})
+            continue
+        pred = clf.prediction(post)
         if args.json:
-            results.append({"file": path, "prediction": best,
-                            "posteriors": {c: float(p) for c, p in zip(clf.classes, post)}})
+            results.append({"file": name, "prediction": pred.label, "posteriors": pred.probabilities})
         else:
-            scores = " ".join(f"{c}={p:.{args.digits}f}" for c, p in zip(clf.classes, post))
-            print(f"{path}\t{best}\t{scores}", flush=True)
+            scores = " ".join(f"{c}={p:.{args.digits}f}" for c, p in pred.probabilities.items())
+            print(f"{name}\t{pred.label}\t{scores}", flush=True)
     if args.json:
         json.dump(results, sys.stdout, indent=2)
         sys.stdout.write("\n")
+        sys.stdout.flush()
+    if bad:
+        raise SerError(f"{len(bad)} of {len(inputs)} inputs not classified: {' '.join(bad)}")
     return 0
+
+
+def cli():
+    """The `ser-infer` console command (setup.py entry point)."""
+    run_main(main)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ def get_parser():
                    help="how the folds were made (default: the leave-one-speaker-out sentence)")
     p.add_argument("--fig-dir", default=None, help="write aggregated confusion PNGs here instead of EXP/<tag>/")
     p.add_argument("--digits", type=int, default=1, help="decimals of percentages (default 1)")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="report rows with folds not scored yet, marked as partial (default: an error)")
     return p
 
 
@@ -62,6 +64,12 @@ def main(argv=None):
             raise SerError(f"{exp}: no scored runs (<tag>/fold.<k>/seed<s>/<condition>/metrics.json with done)")
         runs += found
     summaries = summarize(runs)
+    for s in summaries:
+        if s.missing_folds and not args.allow_partial:
+            raise SerError(f"{exp_dirs[s.corpus]}/{s.tag}: {s.condition}: folds "
+                           f"{' '.join(map(str, s.missing_folds))} of "
+                           f"{len(s.folds) + len(s.missing_folds)} not scored (run stage 4, or "
+                           f"give --allow-partial to report the row marked as partial)")
     descs = {}
     for s in summaries:
         if (s.corpus, s.tag) not in descs:
@@ -80,7 +88,8 @@ def main(argv=None):
     atomic_write_text(args.out, text)
     for s in summaries:
         print(f"report: {s.corpus} {s.tag} {s.condition}: UAR {pm(s.uar_mean, s.uar_std, args.digits)} "
-              f"(over {s.n} {s.mode})")
+              f"(over {s.n} {s.mode})" + (" PARTIAL: folds " + " ".join(map(str, s.missing_folds))
+                                           + " missing" if s.missing_folds else ""))
     for path in bar_charts.values():
         print(f"report: wrote {path}")
     print(f"report: wrote {args.out}")

@@ -6,7 +6,9 @@
 Utterance posteriors are the mean of the model's segment posteriors (ser.training.inference),
 computed from FEATS/feats.scp after the model's own normalisation and segmentation. Labels come
 from FEATS/utt2emo (or DATA/utt2emo). Writes OUTDIR/predictions.tsv, metrics.json (UAR, WA,
-per-class recall, confusion), confusion.png and, last, `done`.
+per-class recall, confusion), confusion.png and, last, `done`. A model dir without the `done` of a
+finished training (ser.training.trainer) is refused unless --allow-unfinished: its model.pt is
+only the best epoch so far.
 """
 import argparse
 import os
@@ -31,18 +33,24 @@ def get_parser():
     p.add_argument("--ngpu", type=int, default=0, help="0: CPU; >0: CUDA (default 0)")
     p.add_argument("--batch-size", type=int, default=64, help="segments per forward pass (default 64)")
     p.add_argument("--chunk", type=int, default=256, help="utterances loaded at a time (default 256)")
+    add_unfinished_arg(p)
     return p
 
 
-def select_device(ngpu):
-    """'cuda' for ngpu > 0 (SerError if there is none), else 'cpu'."""
-    import torch
+def add_unfinished_arg(p):
+    p.add_argument("--allow-unfinished", action="store_true",
+                   help="score a model whose training has not finished (no `done` in --model-dir)")
 
-    if ngpu > 0:
-        if not torch.cuda.is_available():
-            raise SerError(f"--ngpu {ngpu} but no CUDA device is available")
-        return "cuda"
-    return "cpu"
+
+def check_finished(args):
+    """SerError unless --model-dir holds the `done` that training writes last (or
+    --allow-unfinished): a killed training leaves a best-so-far model.pt that must not be
+    reported as a result."""
+    if args.allow_unfinished or os.path.exists(os.path.join(args.model_dir, "done")):
+        return
+    what = "holds no model.pt" if not os.path.exists(os.path.join(args.model_dir, "model.pt")) else \
+        "has no done: its training has not finished"
+    raise SerError(f"--model-dir {args.model_dir} {what} (finish it, or give --allow-unfinished)")
 
 
 def find_table(name, *dirs):
@@ -58,10 +66,11 @@ class ScoringInputs:
     the features, each checked against the model (one-line errors naming the file at fault)."""
 
     def __init__(self, args):
-        import kaldiio
-
+        from ser.data.feats_io import ScpReader
+        from ser.training.inference import inference_device
         from ser.training.model_io import load_model
 
+        check_finished(args)
         self.utts = read_utt_list(args.utt_list)
         if not self.utts:
             raise SerError(f"{args.utt_list}: no utterances")
@@ -69,12 +78,12 @@ class ScoringInputs:
         if emo_path is None:
             raise SerError(f"no utt2emo in {args.feats_dir}" + (f" or {args.data_dir}" if args.data_dir else "")
                            + " (give --data-dir)")
-        self.device = select_device(args.ngpu)
+        self.device = inference_device(args.ngpu)
         self.model, self.meta = load_model(args.model_dir, self.device)
         self.classes = list(self.meta["classes"])
         self.y_true = label_indices(self.utts, read_kv(emo_path), self.classes, source=emo_path)
         self.scp = os.path.join(args.feats_dir, "feats.scp")
-        self.feats = kaldiio.load_scp(self.scp)
+        self.feats = ScpReader(self.scp)  # unreadable matrices: one-line errors naming scp:line
         missing = [u for u in self.utts if u not in self.feats]
         if missing:
             raise SerError(f"{self.scp}: no features for utterance '{missing[0]}' (from {args.utt_list})")
@@ -107,6 +116,7 @@ def main(argv=None):
     args = get_parser().parse_args(argv)
     from ser.training.inference import utterance_posteriors
 
+    check_finished(args)
     if up_to_date(args):
         return 0
     inp = ScoringInputs(args)

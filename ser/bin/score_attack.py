@@ -20,7 +20,7 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from ser.bin.score import ScoringInputs, up_to_date
+from ser.bin.score import ScoringInputs, add_unfinished_arg, check_finished, up_to_date
 from ser.errors import SerError, run_main
 from ser.eval.scoring import compute_metrics, write_scores
 
@@ -42,6 +42,7 @@ def get_parser():
     p.add_argument("--ngpu", type=int, default=0, help="0: CPU; >0: CUDA (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="segments attacked at a time (default 32)")
     p.add_argument("--chunk", type=int, default=256, help="utterances loaded at a time (default 256)")
+    add_unfinished_arg(p)
     return p
 
 
@@ -103,6 +104,7 @@ def main(argv=None):
     if args.attack == "bim":
         params.update(alpha=args.alpha, steps=args.steps)
     settings = attack_settings(args)
+    check_finished(args)
     if same_settings(args.out, settings) and up_to_date(args):
         return 0
     inp = ScoringInputs(args)

@@ -14,7 +14,9 @@ strings, stored as <outdir>/spm.model; the BERT conditioner loads `conditioner.p
 Writes into --outdir: config.yaml (resolved config), train_utts.list (the utterances used),
 combinations.tsv (speaker, emotion, sentence of the training utterances: what generate.py
 conditions on), feat_conf.yaml (the mel feature config), spm.model/.vocab, train.log,
-history.tsv, checkpoints/last.pt, model.pt (EMA weights) and finally `done`. Re-running:
+history.tsv, checkpoints/last.pt, model.pt (EMA weights), diagnostics/ (error by t on the
+fold's validation utterances when --feats-dir has them, else on training segments; sample
+statistics and a mel grid: ser/diffusion/diagnostics.py) and finally `done`. Re-running:
 - with `done` and the same resolved config: prints "already trained" and exits 0;
 - without `done`: resumes from checkpoints/last.pt (the result equals an uninterrupted run);
 - with a different resolved config: one-line error (use another --outdir).
@@ -34,12 +36,13 @@ import torch
 from ser.data.atomic import atomic_write_text
 from ser.diffusion import config as DC
 from ser.diffusion.conditioning import train_sentencepiece
-from ser.diffusion.data import load_training_segments, write_combinations
+from ser.diffusion.data import load_diagnostic_segments, load_training_segments, write_combinations
 from ser.diffusion.model_io import build_nets
-from ser.diffusion.trainer import DiffusionTrainer, autocast_dtype
+from ser.diffusion.trainer import DiffusionTrainer
 from ser.errors import run_main
 from ser.training import config as TC
 from ser.training import distributed
+from ser.training.precision import check_precision
 from ser.training.dataset import read_feat_conf
 from ser.training.run_args import (add_print_config_args, add_run_args, add_set_arg,
                                    answer_before_training, seed_run)
@@ -71,6 +74,7 @@ def resolve_config(args):
     cfg["data"] = {"feats_dir": args.feats_dir, "fold_dir": args.fold_dir,
                    "text_dir": args.text_dir or args.feats_dir}
     cfg["seed"] = args.seed
+    DC.check_config(cfg)
     return TC.canonical(cfg)
 
 
@@ -105,6 +109,7 @@ def main(argv=None, on_checkpoint=None):
         return status
     env = distributed.setup(args.ngpu)   # cuda:LOCAL_RANK / cpu under torchrun
     device = env.device
+    check_precision(resolved["precision"], device)   # fp16 on a CPU: refused before anything is written
     distributed.per_process_batch(resolved["batch_size"], env.world_size)   # before anything is written
     if args.num_threads is not None:
         torch.set_num_threads(args.num_threads)
@@ -130,17 +135,20 @@ def main(argv=None, on_checkpoint=None):
             "process": dict(resolved["process"]), "segment": dict(seg), "n_mels": data.n_mels,
             "feat_conf": read_feat_conf(args.feats_dir), "precision": resolved["precision"],
             "config": resolved, "config_hash": TC.config_hash(resolved)}
-    amp = autocast_dtype(resolved["precision"], device)
     n_params = sum(p.numel() for p in nets.parameters())
     notes = [f"config hash {meta['config_hash']}, device {device}, precision "
-             f"{'fp32' if amp is None else resolved['precision']}, {n_params} trainable parameters",
+             f"{resolved['precision']}, {n_params} trainable parameters",
              f"train: {len(data.utts)} utterances of {args.fold_dir}/train.list -> {len(data.segment_utts)} "
              f"segments of {data.n_mels} x {seg['length']}; {len(data.combinations())} "
              f"(speaker, emotion, sentence) combinations"]
-    if amp is None and resolved["precision"] != "fp32":
-        notes.append(f"precision {resolved['precision']} applies to GPUs only: running fp32 on {device}")
+    diag = None
+    if main_rank:
+        diag = load_diagnostic_segments(args.feats_dir, args.fold_dir, resolved["data"]["text_dir"], data,
+                                        seg["length"], seg["shift"], seg["pad_value"])
+        notes.append(f"diagnostics on {len(diag.segments)} {diag.source} segments"
+                     + ("" if diag.source == "valid" else " (the feats dir has no valid.list utterance)"))
     trainer = DiffusionTrainer(nets, data, resolved, args.outdir, device, args.seed, meta,
-                               on_checkpoint=on_checkpoint, notes=notes)
+                               on_checkpoint=on_checkpoint, notes=notes, diagnostics_data=diag)
     trainer.run()
     del trainer, nets  # the DDP wrapper must go before the process group (distributed.cleanup)
     distributed.cleanup()

@@ -4,16 +4,24 @@ A preparation script fills the per-utterance tables wav.scp, utt2spk, text, utt2
 (plus any per-speaker table such as spk2gender) with `add_utterance`, measuring each audio file
 with `audio_duration` (a bad file is an error naming it) or `probe_audio` (a bad file is skipped
 and reported), and writes them with `write_data_dir` (spk2utt derived, every table sorted with
-LC_ALL=C, written atomically).
+LC_ALL=C, written atomically). write_data_dir also looks for audio that would pass unnoticed:
+shorter than MIN_SECONDS, all-zero, or a WAV whose header promises more samples than the file
+holds (libsndfile reads what is there without a word); one warning line per kind on stderr, the
+per-utterance list in <data_dir>/audio_warnings.txt.
 """
 import os
+import struct
+import sys
 
+import numpy as np
 import soundfile as sf
 
 from ser.data.datadir import DataDir, write_tables
 from ser.errors import SerError
 
 UTT_TABLES = ("wav.scp", "utt2spk", "text", "utt2emo", "utt2dur")
+MIN_SECONDS = 0.1  # shorter audio gives no segment worth classifying
+AUDIO_WARNINGS = "audio_warnings.txt"
 
 
 def new_tables(*extra):
@@ -72,7 +80,72 @@ def count_mismatch(counts, expected):
     return found, want
 
 
+def wav_truncation(path):
+    """(bytes the WAV header's data chunk promises, bytes the file holds) when the file is a RIFF
+    WAVE shorter than its header says, else None."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(12)[8:12] != b"WAVE":
+                return None
+            while True:
+                head = f.read(8)
+                if len(head) < 8:
+                    return None
+                cid, size = head[:4], struct.unpack("<I", head[4:])[0]
+                if cid == b"data":
+                    have = os.fstat(f.fileno()).st_size - f.tell()
+                    return (size, have) if have < size else None
+                f.seek(size + (size & 1), os.SEEK_CUR)
+    except OSError:
+        return None
+
+
+def audio_problems(wav_scp):
+    """{kind: [utt, ...]} of audio that reads but is hardly usable (plain file entries only)."""
+    kinds = {}
+    for utt, path in sorted(wav_scp.items()):
+        if not os.path.isfile(path):
+            continue  # a pipe or a missing file: the readers report those
+        cut = wav_truncation(path)
+        if cut:
+            kinds.setdefault("truncated (header promises more samples than the file holds)",
+                             []).append(f"{utt} {path} ({cut[1]} of {cut[0]} data bytes)")
+        try:
+            x, sr = sf.read(path, dtype="int16", always_2d=True)
+        except Exception:  # unreadable files are audio_duration's / probe_audio's to report
+            continue
+        if len(x) < MIN_SECONDS * sr:
+            kinds.setdefault(f"shorter than {MIN_SECONDS:g} s", []).append(f"{utt} {path} ({len(x) / sr:.3f} s)")
+        if len(x) and not np.any(x):
+            kinds.setdefault("silent (all samples zero)", []).append(f"{utt} {path}")
+    return kinds
+
+
+def warn_audio_problems(data_dir, wav_scp, prog="prepare"):
+    """One warning line per kind of audio problem on stderr; the full list in
+    <data_dir>/audio_warnings.txt (none: the file is removed). Returns the problems."""
+    kinds = audio_problems(wav_scp)
+    path = os.path.join(data_dir, AUDIO_WARNINGS)
+    if not kinds:
+        if os.path.exists(path):
+            os.unlink(path)
+        return kinds
+    with open(path, "w", encoding="utf-8") as f:
+        for kind, items in kinds.items():
+            f.writelines(f"{kind}: {item}\n" for item in items)
+    shown = os.path.join(os.path.dirname(data_dir.rstrip("/")),
+                         os.path.basename(data_dir.rstrip("/")).removesuffix(".tmp"), AUDIO_WARNINGS)
+    for kind, items in kinds.items():
+        print(f"{prog}: warning: {summarize([i.split()[1] for i in items], 'audio files ' + kind)}; "
+              f"list in {shown}", file=sys.stderr)
+    return kinds
+
+
 def write_data_dir(data_dir, tables):
     """Write the tables and spk2utt (from utt2spk) into `data_dir` (created; table files of an
-    earlier data dir there that `tables` lacks are removed). Returns utt2spk."""
-    return write_tables(DataDir(data_dir), tables, tables["utt2spk"])
+    earlier data dir there that `tables` lacks are removed), and warn about suspicious audio
+    (warn_audio_problems). Returns utt2spk."""
+    utt2spk = write_tables(DataDir(data_dir), tables, tables["utt2spk"])
+    warn_audio_problems(data_dir, tables.get("wav.scp", {}),
+                        prog=os.path.basename(sys.argv[0]) or "prepare")
+    return utt2spk

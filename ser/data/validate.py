@@ -126,7 +126,7 @@ def _check_feats(ddir, feats, lines, num_frames, mode):
             mat = kaldiio.load_mat(feats[key])
         except Exception as e:  # kaldiio raises many kinds; all mean "unreadable"
             reason = " ".join(str(e).split()) or type(e).__name__
-            raise SerError(f"{where}: cannot read features of '{key}': {reason}")
+            raise SerError(f"{where}: cannot read features of '{key}': {reason} (at {feats[key]})")
         if getattr(mat, "ndim", 0) != 2 or mat.shape[0] == 0:
             raise SerError(f"{where}: features of '{key}' are not a non-empty matrix "
                            f"(shape {getattr(mat, 'shape', None)})")
@@ -140,12 +140,22 @@ def _check_feats(ddir, feats, lines, num_frames, mode):
                            f"utt2num_frames says {num_frames[key]}")
 
 
-def validate_data_dir(path, no_feats=False, no_text=False, no_wav=False, feats_check="ends"):
+def _check_labels(ddir, table, lines, classes):
+    """Every utt2emo label is one of `classes` (an unknown one would become an extra class)."""
+    for k, v in table.items():
+        if v not in classes:
+            raise SerError(f"{ddir.file('utt2emo')}:{lines[k]}: label '{v}' of '{k}' is not one of "
+                           f"the classes ({' '.join(classes)})")
+
+
+def validate_data_dir(path, no_feats=False, no_text=False, no_wav=False, feats_check="ends",
+                      classes=None):
     """Check the data directory `path`; raise SerError on the first problem.
 
     Required: utt2spk, spk2utt, utt2emo, and wav.scp unless no_wav or feats.scp is present.
     no_text/no_feats/no_wav skip text, feats.scp and wav.scp altogether. feats_check says which
-    matrices of feats.scp are read: 'none', 'ends' (first and last) or 'full'. Returns a
+    matrices of feats.scp are read: 'none', 'ends' (first and last) or 'full'. classes: the
+    allowed utt2emo labels (None: any). Returns a
     summary dict (num_utts, num_spks, tables).
     """
     if feats_check not in FEATS_CHECK_MODES:
@@ -183,6 +193,8 @@ def validate_data_dir(path, no_feats=False, no_text=False, no_wav=False, feats_c
         else:
             _check_same_keys(ddir, name, table, lines, speakers, "utt2spk", spk_lines, "speaker")
         _check_values(ddir, name, table, lines)
+        if name == "utt2emo" and classes is not None:
+            _check_labels(ddir, table, lines, classes)
 
     if "feats.scp" in tables and feats_check != "none":
         num_frames = tables["utt2num_frames"][0] if "utt2num_frames" in tables else None

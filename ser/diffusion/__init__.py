@@ -3,7 +3,8 @@
 How a program puts it together (conf is the YAML dict; device a torch.device)::
 
     from ser.diffusion import (EMA, MelDenoiser, build_conditioner, build_diffusion, condition_text)
-    diffusion = build_diffusion(conf["process"])        # {"steps": 4000, "schedule": "cosine", "vlb_weight": 0.001}
+    diffusion = build_diffusion(conf["process"])        # {"steps": 4000, "schedule": "cosine", "vlb_weight": 0.001,
+                                                        #  "prediction": "eps" | "v" | "x0", "variance_bound": ...}
     denoiser = MelDenoiser(conf["denoiser"]).to(device)  # {"preset": "paper"} or {"channels": 192, ...}
     conditioner = build_conditioner({**conf["conditioner"],           # {"type": "bert", "pretrained": dir}
                                      "proj_dim": denoiser.conf["cond_dim"]}).to(device)
@@ -14,7 +15,7 @@ How a program puts it together (conf is the YAML dict; device a torch.device)::
     # one training step; x0: (B, 80, 256) in [-1, 1]
     cond = conditioner([condition_text(s, e, spk) for s, e, spk in batch_meta])
     t, w = diffusion.sample_timesteps(x0.shape[0], device)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    with ser.training.precision.autocast("bf16", device):            # fp32 | bf16 | fp16 (CUDA)
         losses = diffusion.training_losses(denoiser, x0, t, cond)     # loss/mse/vb, (B,) fp32
     loss = (losses["loss"] * w).mean()
     opt.zero_grad(); loss.backward(); opt.step(); ema.update(nets)

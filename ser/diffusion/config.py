@@ -18,15 +18,23 @@ from ser.errors import SerError
 from ser.training.config_schema import ConfigSchema
 
 DEFAULTS = {
-    # T, noise schedule and λ of the hybrid loss (ser.diffusion.build_diffusion)
-    "process": {"steps": 4000, "schedule": "cosine", "vlb_weight": 0.001},
+    # T, noise schedule, λ of the hybrid loss, what the network predicts (eps | v | x0) and how
+    # the learned-variance interpolation is bounded (none | clamp | sigmoid); the paper: eps, none
+    # (ser.diffusion.gaussian_diffusion)
+    "process": {"steps": 4000, "schedule": "cosine", "vlb_weight": 0.001, "prediction": "eps",
+                "variance_bound": "none"},
     "denoiser": {"preset": "cpu"},
     "conditioner": {"type": "sentencepiece"},
     # sentencepiece model trained on the fold's transcripts and condition strings
     "spm": {"vocab_size": 500, "model_type": "unigram"},
     # 256-frame segments (paper: 80 x 256); shorter ones are padded with pad_value (-1 = the
     # scaled mel of digital silence, ln(mel_floor) -> -1), NOT 0 (0 is a loud-ish mel value)
-    "segment": {"length": 256, "shift": 128, "pad_value": -1.0},
+    # crop > 0: train on random crops of `crop` frames of each segment (the frame-index channels
+    # see their position in the segment); sampling always makes whole segments
+    "segment": {"length": 256, "shift": 128, "pad_value": -1.0, "crop": 0},
+    # per-band mean/variance normalisation before diffusion (none | band, ser.diffusion.normalize);
+    # `scale` standard deviations map to 1
+    "normalize": {"type": "none", "scale": 3.0},
     "batch_size": 16,
     "optim": {"type": "adamw", "lr": 2.0e-4, "weight_decay": 0.0, "beta1": 0.9, "beta2": 0.999,
               "warmup_steps": 0, "grad_clip": 1.0},
@@ -34,13 +42,21 @@ DEFAULTS = {
     "max_steps": 2500,
     "checkpoint_every": 250,
     "log_every": 50,
-    # fp32 | bf16 | fp16: autocast precision on a GPU; a CPU run always uses fp32
+    "tensorboard": False,      # also log the curves to <outdir>/tensorboard (left out of the hash)
+    # fp32 | bf16 | fp16 autocast (ser.training.precision): bf16 on CPUs and GPUs, fp16 on CUDA only
     "precision": "fp32",
+    # written to the run's dir at the end (ser.diffusion.diagnostics): ε-MSE and x0 MAD by t on
+    # `segments` validation segments, and statistics + a mel grid of `samples` samples of
+    # `sampling_steps` strided steps (samples 0: none)
+    "diagnostics": {"segments": 32, "samples": 8, "sampling_steps": 50},
 }
 FREE_FORM = {"denoiser", "conditioner"}
 POSITIVE = {"process.steps", "segment.length", "segment.shift", "batch_size", "optim.lr", "max_steps",
-            "checkpoint_every", "log_every", "spm.vocab_size"}
+            "checkpoint_every", "log_every", "spm.vocab_size", "normalize.scale", "diagnostics.segments",
+            "diagnostics.sampling_steps"}
 CHOICES = {"process.schedule": ("cosine", "linear"), "optim.type": ("adam", "adamw"),
+           "process.prediction": ("eps", "v", "x0"), "process.variance_bound": ("none", "clamp", "sigmoid"),
+           "normalize.type": ("none", "band"),
            "precision": ("fp32", "bf16", "fp16"), "spm.model_type": ("unigram", "bpe", "char", "word")}
 RESERVED = {"data", "seed"}                # set from the command line only
 DENOISER_KEYS = {"preset"} | set(CPU_PRESET)
@@ -80,6 +96,15 @@ SCHEMA = ConfigSchema(DEFAULTS, positive=POSITIVE, choices=CHOICES,
 # merge(base, update, where): `base` updated with `update`, checked against DEFAULTS;
 # load_config(path): DEFAULTS updated with a YAML file; apply_overrides(config, ["key.sub=value"])
 merge, load_config, apply_overrides = SCHEMA.merge, SCHEMA.load, SCHEMA.apply_overrides
+
+
+def check_config(config):
+    """Cross-key checks of a resolved config (one-line SerError)."""
+    seg = config["segment"]
+    if not 0 <= seg["crop"] <= seg["length"]:
+        raise SerError(f"segment.crop must be in [0, segment.length = {seg['length']}], got {seg['crop']}")
+    if config["diagnostics"]["samples"] < 0:
+        raise SerError(f"diagnostics.samples must be >= 0, got {config['diagnostics']['samples']}")
 
 
 def denoiser_conf(config, n_mels):

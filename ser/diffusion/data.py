@@ -4,7 +4,8 @@ The diffusion model of a fold may only see that fold's train.list: its synthetic
 the classifier of the same fold, so valid/test utterances (and speakers) must stay unseen.
 `fold_training_utterances` applies the classifier's fold checks (ser.training.dataset: lists
 disjoint, no training utterance of a valid/test speaker) and returns train.list; nothing else is
-ever read from the feature archive.
+trained on. Only the diagnostics (`load_diagnostic_segments`) read valid.list utterances, to
+evaluate the trained model on held-out speakers; test.list is never read.
 
 Segments: the (T, n_mels) mel matrix of an utterance, values already in [-1, 1], is cut into
 `length`-frame windows (the classifier's segment starts, ser.training.segments) and transposed to
@@ -148,3 +149,41 @@ def read_combinations(path):
     if not combos:
         raise SerError(f"{path}: no combinations")
     return combos
+
+
+@dataclass
+class DiagnosticSegments:
+    """Real segments the diagnostics compare with (ser.diffusion.diagnostics)."""
+    segments: np.ndarray          # (N, n_mels, length) float32 in [-1, 1]
+    conditions: list              # condition string of each segment
+    emotions: list                # emotion of each segment
+    source: str                   # "valid" (the fold's validation speakers) or "train"
+    sample_conditions: dict       # emotion -> TRAINING condition strings (samples use seen speakers)
+    pad_value: float = -1.0
+
+
+def load_diagnostic_segments(feats_dir, fold_dir, text_dir, training, length=256, shift=128, pad_value=-1.0):
+    """The fold's valid.list segments for the diagnostics (never trained on); when the feats dir
+    holds none of them (e.g. a training-only copy), the training segments `training`
+    (MelSegments) stand in, with source "train"."""
+    import kaldiio
+    scp = os.path.join(feats_dir, "feats.scp")
+    table = kaldiio.load_scp(scp)
+    valid = [u for u in read_utt_list(os.path.join(fold_dir, "valid.list")) if u in table]
+    by_emotion = {}
+    for utt, cond in zip(training.segment_utts, training.conditions):
+        by_emotion.setdefault(training.emotion[utt], []).append(cond)
+    if not valid:
+        return DiagnosticSegments(training.segments, list(training.conditions),
+                                  [training.emotion[u] for u in training.segment_utts], "train", by_emotion,
+                                  pad_value)
+    emotion, speaker, text = read_texts(text_dir or feats_dir, valid)
+    segs, conds, emos = [], [], []
+    for utt in valid:
+        mat = np.asarray(table[utt], dtype=np.float32)
+        check_mel_range(mat, f"{scp}: '{utt}'")
+        cut = pad_segments(mat, length, shift, pad_value).transpose(0, 2, 1)
+        segs.append(cut)
+        conds += [condition_text(text[utt], emotion[utt], speaker[utt])] * len(cut)
+        emos += [emotion[utt]] * len(cut)
+    return DiagnosticSegments(np.ascontiguousarray(np.concatenate(segs)), conds, emos, "valid", by_emotion, pad_value)

@@ -2,6 +2,7 @@
 
 Architecture (paper §3.2; choices the paper leaves open are marked *):
   x (B, n_mels, F) ++ cond (B, cond_dim) broadcast over frames      (concatenated channels)
+    [++ pos_channels sinusoids of the frame index*]
   → Conv1d(n_mels + cond_dim → channels, kernel)
   → `num_layers` res-layers  h ← h + Conv1d(SiLU(GroupNorm(h) + e))  (paper: 8, 1536 filters)
   → multi-head self-attention over frames, residual
@@ -12,6 +13,12 @@ where e is a per-layer linear projection of the embedding
 So the time embedding is ADDED in every res-layer* (not concatenated), and the condition is
 concatenated to the input (paper) and, with cond_add, also added to the embedding*.
 GroupNorm, attention softmax and the timestep embedding run in float32 under autocast.
+
+Frame-index channels (`pos_channels` > 0, not in the paper): without them the network is
+translation-equivariant (convolutions, attention without positions, a condition broadcast
+over frames), so it cannot learn WHERE a segment's padded silence starts. The channels are
+sin/cos of the absolute frame index within the 256-frame segment (`frame_offset` + 0..F-1 for
+a training crop) at pos_channels/2 periods spaced geometrically from 4 to 1024 frames.
 """
 import math
 
@@ -25,11 +32,26 @@ from ser.models.options import require_positive, resolve_options
 # Small network for CPU runs and tests (default).
 CPU_PRESET = {"n_mels": 80, "channels": 192, "num_layers": 8, "num_res_blocks": 3, "kernel_size": 3,
               "heads": 4, "time_dim": 128, "cond_dim": 128, "cond_add": True, "norm_groups": 32,
-              "dropout": 0.0}
+              "dropout": 0.0, "pos_channels": 0}
 # Sizes of the paper: 1536 filters, 8 + 3 res-layers; heads/time_dim/cond_dim are not given
 # there (our choice: 8 heads of 192, 256-d embeddings).
 PAPER_PRESET = {**CPU_PRESET, "channels": 1536, "heads": 8, "time_dim": 256, "cond_dim": 256}
 PRESETS = {"cpu": CPU_PRESET, "paper": PAPER_PRESET}
+
+
+POS_MIN_PERIOD, POS_MAX_PERIOD = 4.0, 1024.0
+
+
+def frame_position_channels(channels, frames, offset=None, batch=1, device=None):
+    """(B, channels, frames) float32 sin/cos of frame indices offset[b] + 0..frames-1."""
+    half = channels // 2
+    if offset is None:
+        offset = torch.zeros(batch, dtype=torch.long, device=device)
+    pos = offset.float()[:, None] + torch.arange(frames, dtype=torch.float32, device=offset.device)[None]
+    ratio = torch.arange(half, dtype=torch.float32, device=offset.device) / max(half - 1, 1)
+    periods = POS_MIN_PERIOD * (POS_MAX_PERIOD / POS_MIN_PERIOD) ** ratio
+    args = 2 * math.pi * pos[:, None, :] / periods[None, :, None]              # (B, half, F)
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
 
 
 def timestep_embedding(t, dim, max_period=10000.0):
@@ -98,9 +120,10 @@ class MelDenoiser(nn.Module):
     Args:
         conf: dict of options overriding `CPU_PRESET` (keys: n_mels, channels, num_layers,
             num_res_blocks, kernel_size, heads, time_dim, cond_dim, cond_add, norm_groups,
-            dropout), or the name of a preset ('cpu', 'paper'), or a dict with "preset": name.
-    forward(x (B, n_mels, F), t (B,), cond (B, cond_dim) or None when cond_dim = 0)
-        → (B, 2·n_mels, F): ε then v.
+            dropout, pos_channels), or the name of a preset ('cpu', 'paper'), or a dict with "preset": name.
+    forward(x (B, n_mels, F), t (B,), cond (B, cond_dim) or None when cond_dim = 0,
+            frame_offset (B,) long or None: index of x's first frame in its segment)
+        → (B, 2·n_mels, F): the prediction (ε, v or x0, see GaussianDiffusion) then the variance v.
     """
 
     def __init__(self, conf=None):
@@ -117,13 +140,15 @@ class MelDenoiser(nn.Module):
             raise SerError(f"denoiser: kernel_size must be odd (same-length output), got {c['kernel_size']}")
         if c["channels"] % c["heads"]:
             raise SerError(f"denoiser: channels ({c['channels']}) must be divisible by heads ({c['heads']})")
+        if c["pos_channels"] < 0 or c["pos_channels"] % 2:
+            raise SerError(f"denoiser: pos_channels must be an even number >= 0, got {c['pos_channels']}")
         if not 0.0 <= c["dropout"] < 1.0:
             raise SerError(f"denoiser: dropout must be in [0, 1), got {c['dropout']}")
         ch, k, emb_dim = c["channels"], c["kernel_size"], c["time_dim"]
         groups = _groups(ch, c["norm_groups"])
         self.time_mlp = nn.Sequential(nn.Linear(emb_dim, 4 * emb_dim), nn.SiLU(), nn.Linear(4 * emb_dim, emb_dim))
         self.cond_emb = nn.Linear(c["cond_dim"], emb_dim) if c["cond_add"] and c["cond_dim"] else None
-        self.conv_in = nn.Conv1d(c["n_mels"] + c["cond_dim"], ch, k, padding=k // 2)
+        self.conv_in = nn.Conv1d(c["n_mels"] + c["cond_dim"] + c["pos_channels"], ch, k, padding=k // 2)
         self.layers = nn.ModuleList(ResLayer(ch, emb_dim, k, groups, c["dropout"]) for _ in range(c["num_layers"]))
         self.attention = FrameSelfAttention(ch, c["heads"], groups)
         self.res_blocks = nn.ModuleList(ResLayer(ch, emb_dim, k, groups, c["dropout"])
@@ -134,7 +159,7 @@ class MelDenoiser(nn.Module):
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
-    def forward(self, x, t, cond=None):
+    def forward(self, x, t, cond=None, frame_offset=None):
         c = self.conf
         if x.dim() != 3 or x.shape[1] != c["n_mels"]:
             raise SerError(f"denoiser: expected input (batch, {c['n_mels']}, frames), got {tuple(x.shape)}")
@@ -149,6 +174,11 @@ class MelDenoiser(nn.Module):
             if self.cond_emb is not None:
                 emb = emb + self.cond_emb(cond)
             x = torch.cat([x, cond[:, :, None].expand(-1, -1, x.shape[2])], dim=1)
+        if c["pos_channels"]:
+            if frame_offset is None:
+                frame_offset = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+            pos = frame_position_channels(c["pos_channels"], x.shape[2], frame_offset.to(x.device))
+            x = torch.cat([x, pos.to(x.dtype)], dim=1)
         h = self.conv_in(x)
         for layer in self.layers:
             h = layer(h, emb)

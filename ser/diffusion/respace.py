@@ -45,10 +45,10 @@ def respace_betas(betas, use_timesteps):
 class SpacedDiffusion(GaussianDiffusion):
     """The diffusion of `base_betas` restricted to `use_timesteps`; the model sees original steps."""
 
-    def __init__(self, base_betas, use_timesteps, vlb_weight=0.001):
+    def __init__(self, base_betas, use_timesteps, vlb_weight=0.001, **options):
         self.base_num_timesteps = int(np.asarray(base_betas).size)
         new_betas, self.timestep_map = respace_betas(base_betas, use_timesteps)
-        super().__init__(new_betas, vlb_weight=vlb_weight)
+        super().__init__(new_betas, vlb_weight=vlb_weight, **options)
 
     def model_timesteps(self, t):
         """Original step index of each new step index in t."""
@@ -64,17 +64,21 @@ def build_diffusion(conf=None, sampling_steps=None):
     """A (possibly strided) diffusion from a config dict.
 
     conf keys: `steps` (T, default 4000 as in the paper), `schedule` ('cosine' | 'linear'),
-    `vlb_weight` (λ, default 0.001). `sampling_steps` S: None or T gives the full process, else a
+    `vlb_weight` (λ, default 0.001), `prediction` ('eps' | 'v' | 'x0', default 'eps' as in the
+    paper), `variance_bound` ('none' | 'clamp' | 'sigmoid', default 'none' as in the paper; see
+    ser.diffusion.gaussian_diffusion). `sampling_steps` S: None or T gives the full process, else a
     SpacedDiffusion over `space_timesteps(T, S)` (train with the full one, sample with either).
     """
     conf = dict(conf or {})
-    known = {"steps": 4000, "schedule": "cosine", "vlb_weight": 0.001}
+    known = {"steps": 4000, "schedule": "cosine", "vlb_weight": 0.001, "prediction": "eps", "variance_bound": "none"}
     unknown = sorted(set(conf) - set(known))
     if unknown:
         raise SerError(f"diffusion: unknown option(s) {', '.join(map(repr, unknown))} "
                        f"(known: {', '.join(sorted(known))})")
     conf = {**known, **conf}
     betas = make_betas(conf["schedule"], conf["steps"])
+    options = {"vlb_weight": conf["vlb_weight"], "prediction": conf["prediction"],
+               "variance_bound": conf["variance_bound"]}
     if sampling_steps is None or sampling_steps == conf["steps"]:
-        return GaussianDiffusion(betas, vlb_weight=conf["vlb_weight"])
-    return SpacedDiffusion(betas, space_timesteps(conf["steps"], sampling_steps), vlb_weight=conf["vlb_weight"])
+        return GaussianDiffusion(betas, **options)
+    return SpacedDiffusion(betas, space_timesteps(conf["steps"], sampling_steps), **options)

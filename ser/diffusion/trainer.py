@@ -1,10 +1,15 @@
-"""The diffusion training loop: AdamW/Adam, EMA, optional GPU autocast, atomic checkpoints every
+"""The diffusion training loop: AdamW/Adam, EMA, `precision` autocast (fp32 | bf16 | fp16, see
+ser.training.precision; fp16 on CUDA only, with a gradient scaler), atomic checkpoints every
 `checkpoint_every` steps and bit-identical resumption (issue 5, paper 2 sec. 3.2).
 
 Files in `outdir`: checkpoints/last.pt (every `checkpoint_every` steps and at the end),
 history.tsv (one row per `log_every` steps: step, lr, loss, mse, vb, steps_per_s), train.log
-(the same rows, also on stderr), model.pt (EMA weights + meta, see ser.diffusion.model_io) and,
-last, `done`.
+(the same rows, also on stderr), model.pt (EMA weights + meta, see ser.diffusion.model_io),
+diagnostics/ (ser.diffusion.diagnostics, of the EMA weights) and, last, `done`.
+
+Options of the config honoured here: `segment.crop` (random crops, their offsets drawn from the
+noise generator after the noise, and given to the denoiser as `frame_offset`) and `normalize`
+(per-band statistics of the training segments, ser.diffusion.normalize, added to the meta).
 
 A checkpoint holds the networks, the EMA shadow, the optimizer (and fp16 grad-scaler) state,
 the data order (current permutation and position), the running sums of the current log window
@@ -37,24 +42,29 @@ from tqdm import tqdm
 from ser.data.atomic import atomic_write_text
 from ser.diffusion.ema import EMA
 from ser.diffusion.model_io import MODEL_FILE, save_diffusion_model
+from ser.diffusion.normalize import BandNorm
 from ser.diffusion.respace import build_diffusion
 from ser.errors import SerError
 from ser.training import distributed as D
+from ser.training import precision as P
 from ser.training.checkpoint import rng_states, save_checkpoint, seed_everything
+from ser.training.curves import write_diffusion_curves
 from ser.training.resume import KILL_STATUS, kill_hook, restore_rng, resume_if_checkpoint
 from ser.training.run_log import LogToOutdir, QuietLog
 
 CHECKPOINT = os.path.join("checkpoints", "last.pt")
 HISTORY_COLUMNS = ("step", "lr", "loss", "mse", "vb", "steps_per_s")
 LOGGER = "ser.train_diffusion"
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # Tests: exit (status KILL_STATUS) after the checkpoint of this step, as a killed job would.
 KILL_ENV = "SER_TRAIN_KILL_AFTER_STEP"
 
 
 def autocast_dtype(precision, device):
-    """The autocast dtype of `precision` on `device` (None: fp32; a CPU always runs fp32)."""
-    return AMP_DTYPES.get(precision) if torch.device(device).type == "cuda" else None
+    """The autocast dtype of `precision` on `device` for inference (None: fp32). A model trained
+    in fp16 samples in fp32 where fp16 does not run (a CPU); training refuses that instead."""
+    if precision == "fp16" and torch.device(device).type != "cuda":
+        return None
+    return P.amp_dtype(precision)
 
 
 class DiffusionLoss(nn.Module):
@@ -67,9 +77,10 @@ class DiffusionLoss(nn.Module):
         self.nets = nets
         self.diffusion = diffusion
 
-    def forward(self, x0, texts, t, noise):
+    def forward(self, x0, texts, t, noise, frame_offset=None):
         cond = self.nets["conditioner"](texts)
-        return self.diffusion.training_losses(self.nets["denoiser"], x0, t, cond, noise=noise)
+        kwargs = None if frame_offset is None else {"frame_offset": frame_offset}
+        return self.diffusion.training_losses(self.nets["denoiser"], x0, t, cond, noise=noise, model_kwargs=kwargs)
 
 
 class DiffusionTrainer:
@@ -85,8 +96,10 @@ class DiffusionTrainer:
     rank's device and the networks are trained in DDP (see the module docstring).
     """
 
-    def __init__(self, nets, data, config, outdir, device, seed, meta, on_checkpoint=None, notes=()):
+    def __init__(self, nets, data, config, outdir, device, seed, meta, on_checkpoint=None, notes=(),
+                 diagnostics_data=None):
         self.device = torch.device(device)
+        P.check_precision(config["precision"], self.device)
         self.world, self.rank = D.world_size(), D.rank()
         self.local_batch = D.per_process_batch(config["batch_size"], self.world)  # SerError unless it divides
         self.nets = nets.to(self.device)           # the module: state dicts, EMA, model.pt
@@ -96,9 +109,21 @@ class DiffusionTrainer:
         if self.rank > 0:  # own dropout streams; rank 0 keeps the single-process stream
             seed_everything(D.rank_seed(seed, self.rank))
         self.config, self.outdir, self.meta = config, outdir, dict(meta)
+        self.seed = seed
         self.on_checkpoint = on_checkpoint if on_checkpoint is not None else kill_hook(KILL_ENV, KILL_STATUS)
         self.notes = list(notes)
+        self.norm = None
+        if config.get("normalize", {}).get("type", "none") == "band":
+            self.norm = BandNorm.from_segments(data.segments, config["normalize"]["scale"])
+            self.diffusion.set_clip_bounds(*self.norm.bounds())
+            self.meta["normalize"] = self.norm.to_meta()
         self.segments = torch.from_numpy(data.segments).to(self.device)
+        if self.norm is not None:
+            self.segments = self.norm.forward(self.segments)
+        self.crop = config["segment"].get("crop", 0)
+        if self.crop >= self.segments.shape[2]:
+            self.crop = 0                          # a crop of the whole segment is no crop
+        self.diagnostics_data = diagnostics_data
         self.conditions = list(data.conditions)
         opt = config["optim"]
         params = [p for p in self.nets.parameters() if p.requires_grad]
@@ -106,8 +131,8 @@ class DiffusionTrainer:
         self.optimizer = cls(params, lr=opt["lr"], betas=(opt["beta1"], opt["beta2"]),
                              weight_decay=opt["weight_decay"])
         self.ema = EMA(self.nets, decay=config["ema"]["decay"], warmup=config["ema"]["warmup"])
-        self.amp_dtype = autocast_dtype(config["precision"], self.device)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.amp_dtype = P.amp_dtype(config["precision"])
+        self.scaler = P.grad_scaler(config["precision"], self.device)
         self.order_gen = torch.Generator().manual_seed(seed)
         self.noise_gen = torch.Generator(self.device).manual_seed(seed + 1)
         self.step, self.perm, self.pos = 0, None, 0
@@ -167,28 +192,42 @@ class DiffusionTrainer:
         return opt["lr"] * (min(1.0, (step + 1) / warm) if warm > 0 else 1.0)
 
     def global_noise(self, n):
-        """(t, w, noise) of a global batch of n segments, drawn from the shared noise generator
-        in the order of a single process (timesteps, then noise); every rank slices its share."""
+        """(t, w, noise, crop offsets or None) of a global batch of n segments, drawn from the
+        shared noise generator in the order of a single process (timesteps, noise, offsets);
+        every rank slices its share."""
         t, w = self.diffusion.sample_timesteps(n, self.device, generator=self.noise_gen)
-        shape = (n,) + tuple(self.segments.shape[1:])
+        length = self.crop or self.segments.shape[2]
+        shape = (n, self.segments.shape[1], length)
         noise = torch.randn(shape, generator=self.noise_gen, device=self.noise_gen.device,
                             dtype=self.segments.dtype).to(self.device)
-        return t, w, noise
+        offsets = None
+        if self.crop:
+            offsets = torch.randint(0, self.segments.shape[2] - self.crop + 1, (n,), generator=self.noise_gen,
+                                    device=self.noise_gen.device).to(self.device)
+        return t, w, noise, offsets
+
+    def crop_segments(self, x0, offsets):
+        """x0[b, :, offsets[b]:offsets[b] + crop] for every b."""
+        index = offsets[:, None] + torch.arange(self.crop, device=x0.device)[None]
+        return x0.gather(2, index[:, None, :].expand(-1, x0.shape[1], -1))
 
     def train_step(self):
         """One optimiser step; returns the (loss, mse, vb) means over the global batch."""
         batch = self.next_batch()
-        t, w, noise = self.global_noise(len(batch))
+        t, w, noise, offsets = self.global_noise(len(batch))
         lo, hi = D.shard_bounds(len(batch), self.rank, self.world)
         idx = batch[lo:hi]
         x0 = self.segments[idx]
+        if offsets is not None:
+            offsets = offsets[lo:hi]
+            x0 = self.crop_segments(x0, offsets)
         texts = [self.conditions[i] for i in idx]
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step)
         self.net.train()
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                             enabled=self.amp_dtype is not None):
-            losses = self.net(x0, texts, t[lo:hi], noise[lo:hi])
+            losses = self.net(x0, texts, t[lo:hi], noise[lo:hi], offsets)
             loss = (losses["loss"] * w[lo:hi]).mean()
         # the shares are equal (batch_size divides by the world size): the global means are the
         # means of the shares' means; reduced before backward, so that every rank sees a divergence
@@ -230,6 +269,7 @@ class DiffusionTrainer:
         self.history.append(row)   # on every rank: the same state everywhere
         if self.rank == 0:
             self._write_history()
+            write_diffusion_curves(self.outdir, self.history, self.config.get("tensorboard", False))
         log.info(f"step {self.step}/{self.config['max_steps']} lr {row['lr']:.3g} loss {row['loss']:.4f} "
                  f"mse {row['mse']:.4f} vb {row['vb']:.4f} {row['steps_per_s']:.2f} steps/s")
         self.window = {"loss": 0.0, "mse": 0.0, "vb": 0.0, "n": 0, "time": 0.0}
@@ -242,6 +282,17 @@ class DiffusionTrainer:
         if self.on_checkpoint is not None:
             D.barrier()   # the checkpoint is on disk before any rank leaves
             self.on_checkpoint(self.step)
+
+    def write_diagnostics(self, log, meta):
+        """diagnostics/ of the EMA weights (on an inference copy: training state is untouched)."""
+        import copy
+
+        from ser.diffusion.diagnostics import run_diagnostics
+        nets = copy.deepcopy(self.nets)
+        nets.load_state_dict(self.ema_state_dict())
+        summary = run_diagnostics(nets.eval(), meta, self.diagnostics_data, os.path.join(self.outdir, "diagnostics"),
+                                  self.device, self.seed)
+        log.info("diagnostics: " + " ".join(f"{k} {v:.4g}" for k, v in summary.items()))
 
     # --- the run -----------------------------------------------------------------------------
     def run(self):
@@ -278,6 +329,8 @@ class DiffusionTrainer:
             if main:
                 meta = dict(self.meta, step=self.step)
                 save_diffusion_model(os.path.join(self.outdir, MODEL_FILE), self.ema_state_dict(), meta)
+                if self.diagnostics_data is not None:
+                    self.write_diagnostics(log, meta)
                 last = self.history[-1] if self.history else {}
                 summary = f"steps {self.step} loss {last.get('loss', float('nan')):.4f}\n"
                 log.info("finished: " + summary.strip())

@@ -69,6 +69,7 @@ class Summary:
     per_class_recall: list          # from the summed confusion (nan: class never seen)
     runs: list = field(repr=False, default_factory=list)       # the runs used
     all_runs: list = field(repr=False, default_factory=list)   # including excluded seeds
+    missing_folds: list = field(default_factory=list)  # folds of the experiment not scored at all
 
 
 def corpus_name(exp_dir):
@@ -145,7 +146,32 @@ def summarize(runs):
     groups = {}
     for r in runs:
         groups.setdefault((r.corpus, r.tag, r.condition), []).append(r)
-    return [_summarize_group(key, rs) for key, rs in groups.items()]
+    summaries = [_summarize_group(key, rs) for key, rs in groups.items()]
+    expected = {}
+    for s in summaries:
+        r = s.all_runs[0]
+        if (r.exp, r.tag) not in expected:
+            expected[(r.exp, r.tag)] = expected_folds(r.exp, r.tag, s.all_runs)
+        s.missing_folds = sorted(expected[(r.exp, r.tag)] - set(s.folds))
+        if s.missing_folds:
+            s.complete = False
+    return summaries
+
+
+def expected_folds(exp_dir, tag, runs):
+    """The folds a tag's rows must cover: its fold.<k> dirs and the folds next to the fold dir
+    its runs trained on (config.yaml data.fold_dir, e.g. data/all_folds/3 -> 1..N), so that a
+    report over the folds scored so far cannot pass for a complete one."""
+    folds = {int(m.group(1)) for _, m in _sorted_dirs(os.path.join(exp_dir, tag), FOLD_RE)}
+    for r in runs[:1]:
+        cfg = run_config(r.run_dir)
+        fold_dir = (cfg.get("data") or {}).get("fold_dir") if cfg else None
+        if fold_dir:
+            parent = os.path.dirname(resolve_path(str(fold_dir), exp_dir).rstrip("/"))
+            if os.path.isdir(parent):
+                folds |= {int(n) for n in os.listdir(parent)
+                          if n.isdigit() and os.path.isfile(os.path.join(parent, n, "test.list"))}
+    return folds
 
 
 def _summarize_group(key, runs):

@@ -1,8 +1,13 @@
 """Confusion matrix as a PNG (matplotlib's Agg canvas: no display, no pyplot global state).
 
 Cells show the row-normalised share (the recall of the true class on the diagonal) as colour
-and text, with the utterance count below it.
+and text, with the utterance count below it. A run's own matrix (written to
+<tag>/fold.K/seedS/<condition>/confusion.png) is titled with its tag, fold, seed and condition,
+since the many per-fold PNGs look alike otherwise.
 """
+import os
+import re
+
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -37,6 +42,22 @@ def confusion_figure(cm, classes, title=None):
     return fig
 
 
+RUN_PATH = re.compile(r"(?:^|/)([^/]+)/fold\.(\d+)/seed(\d+)/([^/]+)/[^/]+$")
+
+
+def run_label(path):
+    """'<tag> fold K seed S, <condition>' of a PNG inside a run's scoring dir, else None."""
+    m = RUN_PATH.search(os.path.abspath(path).replace(os.sep, "/"))
+    if m is None:
+        return None
+    tag, fold, seed, cond = m.groups()
+    return f"{tag} fold {fold} seed {seed}, {cond[5:] if cond.startswith('test_') else cond}"
+
+
 def save_confusion_png(path, cm, classes, title=None):
-    """Render the confusion matrix and write it to `path` atomically."""
+    """Render the confusion matrix and write it to `path` atomically (a run's own matrix gets
+    its run_label above the title)."""
+    label = run_label(path)
+    if label is not None:
+        title = label if not title else f"{label}\n{title}"
     atomic_save_png(path, confusion_figure(cm, classes, title))

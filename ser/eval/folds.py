@@ -9,6 +9,11 @@ all the rest, as in paper 1 (section 5). The validation speaker is chosen by:
   any other ids pair consecutively in sorted order.
 - `next`: the next speaker in sorted order (cyclic).
 - `none`: no validation speaker (empty valid.list).
+
+The `groups` scheme (corpora with many speakers, e.g. RAVDESS's 24 actors in 6 folds of 4, as
+EmoBox does) takes its folds from a `groups:` list in conf/folds.yaml: each fold names its test
+speakers and its validation speakers, and trains on all the others. Every speaker must be a test
+speaker of exactly one fold, and no fold may validate on one of its test speakers.
 """
 import os
 import re
@@ -100,6 +105,63 @@ def partner_map(pairs, speakers, source="pairs"):
     if missing:
         raise SerError(f"{source}: speaker(s) {' '.join(missing)} are in no pair")
     return partner
+
+
+def read_groups_file(path):
+    """[(test speakers, valid speakers)] from a YAML file with a `groups:` list of
+    {test: "01 02 03 04", valid: "05 06"} mappings (speaker ids as strings, space separated)."""
+    with open(path, encoding="utf-8") as f:
+        conf = yaml.safe_load(f) or {}
+    groups = conf.get("groups") if isinstance(conf, dict) else None
+    if not isinstance(groups, list) or not groups:
+        raise SerError(f"{path}: no 'groups' list")
+    out = []
+    for k, g in enumerate(groups, 1):
+        if not isinstance(g, dict) or set(g) - {"test", "valid"} or "test" not in g:
+            raise SerError(f"{path}: group {k} must be a mapping with 'test' and optional 'valid' speakers")
+        test, valid = (str(g.get(key) or "").split() for key in ("test", "valid"))
+        if not test:
+            raise SerError(f"{path}: group {k} has no test speakers")
+        out.append((test, valid))
+    return out
+
+
+def folds_scheme(path):
+    """'groups' if the folds config `path` has a `groups:` list, else 'loso' (its `pairs:`)."""
+    with open(path, encoding="utf-8") as f:
+        conf = yaml.safe_load(f) or {}
+    return "groups" if isinstance(conf, dict) and "groups" in conf else "loso"
+
+
+def make_group_folds(utt2spk, groups, source="groups"):
+    """Folds of given test/validation speaker groups (see the module docstring); same dicts as
+    make_loso_folds, fold k from the k-th group."""
+    speakers = c_sorted(set(utt2spk.values()))
+    tested = [s for test, _ in groups for s in test]
+    for s in set(tested) | {s for _, valid in groups for s in valid}:
+        if s not in speakers:
+            raise SerError(f"{source}: speaker '{s}' is not in the data")
+    twice = c_sorted({s for s in tested if tested.count(s) > 1})
+    if twice:
+        raise SerError(f"{source}: speaker(s) {', '.join(twice)} are tested in more than one fold")
+    untested = [s for s in speakers if s not in tested]
+    if untested:
+        raise SerError(f"{source}: speaker(s) {', '.join(untested)} are never tested")
+    spk2utts = {s: [] for s in speakers}
+    for utt in c_sorted(utt2spk):
+        spk2utts[utt2spk[utt]].append(utt)
+    folds = []
+    for k, (test, valid) in enumerate(groups, 1):
+        if set(test) & set(valid):
+            raise SerError(f"{source}: group {k} validates on its test speaker(s) "
+                           f"{', '.join(c_sorted(set(test) & set(valid)))}")
+        train = [s for s in speakers if s not in test and s not in valid]
+        folds.append({"fold": k, "test_speakers": c_sorted(test), "valid_speakers": c_sorted(valid),
+                      "train_speakers": train,
+                      "test": c_sorted(u for s in test for u in spk2utts[s]),
+                      "valid": c_sorted(u for s in valid for u in spk2utts[s]),
+                      "train": c_sorted(u for s in train for u in spk2utts[s])})
+    return folds
 
 
 def make_loso_folds(utt2spk, valid="pair", pairs=None, pairs_source="pairs"):

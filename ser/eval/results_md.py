@@ -1,7 +1,8 @@
 """Render aggregated results (ser.eval.aggregate) as a RESULTS.md report.
 
 The main table has the layout of paper 1's Table 1: one row per model (experiment tag), one
-column per corpus x test condition, cells "UAR mean ± std" in percent. Further sections: WA in
+column per corpus x test condition, cells "UAR mean ± std" in percent. Further sections: the
+environment (python, torch, device, threads, precision, links to the configs), WA in
 the same layout, the models (features, augmentation, epochs, runs, training time), per-fold
 UAR/WA with the test speaker, per-class recall, and links to the confusion matrices.
 When noisy (test_snrN) or adversarial (test_fgsm, test_bim) conditions were scored, sections in
@@ -11,11 +12,12 @@ the layout of its Figure 2 (write_uar_bar_charts, ser.eval.bar_chart) are linked
 """
 import math
 import os
+import platform
 import re
 import subprocess
 from datetime import datetime
 
-from ser.eval.aggregate import AUG_NAMES, AUG_ORDER, DDOF, train_time
+from ser.eval.aggregate import AUG_NAMES, AUG_ORDER, DDOF, run_config, train_time
 from ser.eval.bar_chart import save_bar_chart_png
 from ser.eval.confusion_plot import save_confusion_png
 
@@ -160,6 +162,8 @@ def render(summaries, descs, out_path, title="Results", corpus_notes=None, proto
             text += " †"
         if not s.complete:
             text += " *"
+        if s.missing_folds:  # reported with --allow-partial only: say so in the cell itself
+            text += f" (partial: {len(s.folds)} of {len(s.folds) + len(s.missing_folds)} folds)"
         return text
 
     L = [f"# {title}", ""]
@@ -207,6 +211,7 @@ def render(summaries, descs, out_path, title="Results", corpus_notes=None, proto
     if protocol_note:
         L.append(f"- {protocol_note}")
     L.append("")
+    L += environment_section(summaries, out_dir)
     # --- Table 1 layout -------------------------------------------------------------------------
     header = ["Model"] + [f"{c} {cond}" for c, cond in columns]
     for name, key in (("UAR", "uar"), ("WA", "wa")):
@@ -287,6 +292,72 @@ def render(summaries, descs, out_path, title="Results", corpus_notes=None, proto
             L.append(f"- {labels[t]}, {c} {cond}: " + " ".join(parts))
     L.append("")
     return "\n".join(L)
+
+
+def _job_log(run):
+    """The job log of a run's training (`<exp>/<tag>/log/train.seed<S>.<K>.log`), or ''."""
+    path = os.path.join(run.exp, run.tag, "log", f"train.seed{run.seed}.{run.fold}.log")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(4096)   # the command line is its first line
+    except OSError:
+        return ""
+
+
+def _head(path, size=4096):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(size)
+    except OSError:
+        return ""
+
+
+def _cpu_name():
+    for line in _head("/proc/cpuinfo", 1 << 16).splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "?"
+
+
+def environment_section(summaries, out_dir):
+    """'## Environment' lines: python and torch of this venv, and per run (from its train.log,
+    config.yaml and job log) the device, torch threads and precision, and the configs used."""
+    from importlib import metadata
+
+    runs = list({r.run_dir: r for s in summaries for r in s.runs}.values())
+    devices, threads, precisions, configs = {}, {}, {}, {}
+    for r in runs:
+        m = re.search(r"device ([^\s,]+)", _head(os.path.join(r.run_dir, "train.log")))
+        dev = m.group(1) if m else "?"
+        devices[dev] = devices.get(dev, 0) + 1
+        cfg = run_config(r.run_dir) or {}
+        prec = str(cfg.get("precision", "fp32"))
+        precisions[prec] = precisions.get(prec, 0) + 1
+        job = _job_log(r)
+        m = re.search(r"--num-threads (\d+)", job)
+        th = m.group(1) if m else "?"
+        threads[th] = threads.get(th, 0) + 1
+        m = re.search(r"--config (\S+)", job)
+        if m:
+            recipe = os.path.dirname(os.path.dirname(os.path.abspath(r.exp)))  # exp/<dset> -> recipe
+            configs.setdefault(r.tag, os.path.join(recipe, m.group(1)))
+    try:
+        torch_version = metadata.version("torch")   # no torch import: the report stays fast
+    except metadata.PackageNotFoundError:
+        torch_version = "?"
+
+    def counted(d):
+        return ", ".join(f"{k} ({n} runs)" if len(d) > 1 else k for k, n in sorted(d.items()))
+    L = ["## Environment", "",
+         f"- Software: python {platform.python_version()}, torch {torch_version} (the venv that "
+         f"generated this report); {platform.system()} on {_cpu_name()}, {os.cpu_count()} CPUs.",
+         f"- Training runs ({len(runs)}): device {counted(devices)}; torch threads per job "
+         f"{counted(threads)}; precision {counted(precisions)}."]
+    if configs:
+        L.append("- Configs: " + "; ".join(
+            f"`{t}`: " + (f"[{_rel(p, out_dir)}]({_rel(p, out_dir)})" if os.path.exists(p) else f"`{p}` (gone)")
+            for t, p in sorted(configs.items())) + ".")
+    return L + [""]
 
 
 def _mean(d):
@@ -492,8 +563,10 @@ def write_uar_bar_charts(summaries, descs, out_dir):
             std = [[100 * ss[col].uar_std if col in ss else math.nan for col in cols] for _, ss in series]
             over = sorted({f"{s.n} {s.mode}" for _, ss in series for s in ss.values()})
             path = os.path.join(out_dir, bar_chart_name(c, cond))
+            classes = next(iter(series[0][1].values())).classes
             save_bar_chart_png(path, cols, [lab for lab, _ in series], mean, std,
-                               title=f"{c} {cond}: UAR mean ± std (over {', '.join(over)})")
+                               title=f"{c} {cond}: UAR mean ± std (over {', '.join(over)})",
+                               chance=100.0 / len(classes))
             paths[(c, cond)] = path
     return paths
 
@@ -505,7 +578,8 @@ def bar_chart_section(bar_charts, out_dir):
     L = ["## UAR bar charts (paper 1, Figure 2 layout)", "",
          "Per corpus and test condition: one group of bars per model, one bar per augmentation, "
          "height the mean UAR (%) (written at its foot), error bar ± std as in the UAR table; as in the "
-         "paper, the y axis starts a little below the lowest bar, not necessarily at 0.",
+         "paper, the y axis starts a little below the lowest bar, not necessarily at 0, and the dashed "
+         "line is the chance level (100 % / number of classes).",
          ""]
     for (c, cond), path in bar_charts.items():
         rel = _rel(path, out_dir)

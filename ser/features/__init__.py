@@ -1,13 +1,16 @@
 """Acoustic features for the recipes: a registry of extractors built from YAML configs.
 
-    from ser.features import build_extractor, read_feats_config
+    from ser.features import build_extractor, extract_all, read_feats_config
     extract = build_extractor(read_feats_config("conf/feats/spec.yaml"))
     feats = extract(wave, sample_rate)          # float32 numpy (frames, extract.dim)
+    extract_mel = build_extractor(read_feats_config("conf/feats/mel.yaml"))
+    feats, mel = extract_all([extract, extract_mel], wave, sample_rate)  # the same, one read
 
 Types: `spec` (paper 1, log power spectrogram, ser.features.spectrogram) and `mel` (paper 2,
 log mel scaled to [-1, 1], ser.features.mel; `mel_to_log` inverts the scaling).
 """
 from ser.errors import SerError
+from ser.features.base import extract_all
 from ser.features.config import check_feats_config, read_feats_config
 from ser.features.mel import MelSpectrogram, mel_to_log
 from ser.features.spectrogram import Spectrogram
@@ -27,5 +30,5 @@ def build_extractor(config, device=None, source="<config>"):
         raise SerError(f"{source}: {e}") from None
 
 
-__all__ = ["EXTRACTORS", "build_extractor", "check_feats_config", "read_feats_config",
+__all__ = ["EXTRACTORS", "build_extractor", "check_feats_config", "extract_all", "read_feats_config",
            "Spectrogram", "MelSpectrogram", "mel_to_log"]

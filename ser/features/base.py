@@ -3,12 +3,15 @@
 An extractor is built from a validated config dict (see ser.features.config). Subclasses declare
 `PARAMS = {key: (type, default)}` and implement `compute(wave)` on a 1-D torch tensor that is
 already at `self.sample_rate`; `__call__` accepts any rate, resamples on the extractor's device
-with torchaudio (the same call as ser.audio.resample) and returns float32 numpy (frames, dim).
+with torchaudio's sinc interpolation (ser.audio.resample_tensor: torchaudio.functional.resample,
+bit for bit, with the kernel built once) and returns float32 numpy (frames, dim).
+`extract_all` computes several feature types from one read of a waveform, resampling it once per
+target rate; each result equals the extractor's own call.
 """
 import numpy as np
 import torch
-import torchaudio.functional as AF
 
+from ser.audio import resample_tensor
 from ser.errors import SerError
 
 
@@ -53,14 +56,18 @@ class FeatureExtractor:
         """1-D tensor at self.sample_rate -> (frames, dim) tensor, same dtype and device."""
         raise NotImplementedError
 
-    def prepare(self, wave, sample_rate):
-        """Move a 1-D array/tensor to the device as float32 and resample it to self.sample_rate."""
+    def to_device(self, wave):
+        """A 1-D array/tensor as a float32 tensor on the device (not resampled)."""
         x = torch.as_tensor(np.asarray(wave) if not torch.is_tensor(wave) else wave)
         if x.dim() != 1:
             raise SerError(f"expected a 1-D (mono) waveform, got shape {tuple(x.shape)}")
-        x = x.to(device=self.device, dtype=torch.float32)
+        return x.to(device=self.device, dtype=torch.float32)
+
+    def prepare(self, wave, sample_rate):
+        """Move a 1-D array/tensor to the device as float32 and resample it to self.sample_rate."""
+        x = self.to_device(wave)
         if sample_rate != self.sample_rate:
-            x = AF.resample(x, int(sample_rate), self.sample_rate)
+            x = resample_tensor(x, int(sample_rate), self.sample_rate)
         return x
 
     def __call__(self, wave, sample_rate):
@@ -68,7 +75,10 @@ class FeatureExtractor:
 
         Raises SerError when the (resampled) signal is too short for one frame.
         """
-        x = self.prepare(wave, sample_rate)
+        return self.from_prepared(self.prepare(wave, sample_rate))
+
+    def from_prepared(self, x):
+        """What __call__ returns, from the output of prepare() (float32, at self.sample_rate)."""
         if x.numel() < self.min_samples:
             raise SerError(
                 f"signal too short: {x.numel()} samples at {self.sample_rate} Hz, "
@@ -76,6 +86,24 @@ class FeatureExtractor:
         with torch.no_grad():
             feats = self.compute(x)
         return feats.to("cpu", torch.float32).numpy()
+
+
+def extract_all(extractors, wave, sample_rate):
+    """Features of every extractor from one waveform: a list of float32 numpy arrays, each equal
+    to extractor(wave, sample_rate). The waveform is moved to each device once and resampled once
+    per (device, target rate), not once per extractor. SerError as the extractors' own calls."""
+    prepared = {}
+    out = []
+    for extractor in extractors:
+        key = (extractor.device, extractor.sample_rate)
+        if key not in prepared:
+            native = prepared.get((extractor.device, None))
+            if native is None:
+                native = prepared[(extractor.device, None)] = extractor.to_device(wave)
+            prepared[key] = (native if sample_rate == extractor.sample_rate
+                             else resample_tensor(native, int(sample_rate), extractor.sample_rate))
+        out.append(extractor.from_prepared(prepared[key]))
+    return out
 
 
 def window_tensor(name, length, periodic, dtype=torch.float64, device=None):

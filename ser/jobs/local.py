@@ -12,17 +12,28 @@ which is framed as Kaldi's run.pl frames it:
 
 At most `max_jobs` jobs run at a time. Each job runs in its own process group, so that on Ctrl-C
 or SIGTERM the whole pipeline of every running job is killed, not only its bash.
+
+Started by a recipe's run.sh (utils/recipe_lock.sh), the runner also stops its jobs when that
+run.sh is gone (SER_OWNER_PID: killed by SIGTERM or SIGKILL, possibly with an intermediate script
+such as make_feats.sh still alive), and passes the recipe's lock (fd SER_LOCK_FD) on to every job,
+so that a job orphaned by a SIGKILL of the whole process group keeps a new run out of the dir.
 """
 import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 
 from ser.jobs.cli import join_command, substitute
 from ser.jobs.signals import Terminated, signals_raise  # noqa: F401 (Terminated: re-exported)
 
 _GRACE_SECONDS = 2.0  # between SIGTERM and SIGKILL when killing running jobs
+
+
+def _lock_fds():
+    fd = _env_fd("SER_LOCK_FD")
+    return () if fd is None else (fd,)
 
 
 def _date():
@@ -33,6 +44,39 @@ def _date():
 def _rc_text(rc):
     """Kaldi's wording of an exit status: 'code 1', or 'code 0; signal 15' for a killed job."""
     return f"code 0; signal {-rc}" if rc < 0 else f"code {rc}"
+
+
+def _env_fd(name):
+    """The open file descriptor named by environment variable `name`, or None."""
+    try:
+        fd = int(os.environ.get(name, ""))
+        os.fstat(fd)
+        return fd
+    except (ValueError, OSError):
+        return None
+
+
+def _owner_pid():
+    try:
+        pid = int(os.environ.get("SER_OWNER_PID", ""))
+    except ValueError:
+        return None
+    return pid if pid > 0 and pid != os.getpid() else None
+
+
+def _alive(pid):
+    """Whether process `pid` runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 class _Job:
@@ -51,7 +95,7 @@ class _Job:
     def start(self):
         self.proc = subprocess.Popen(["bash", "-c", self.command], stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
-                                     start_new_session=True)
+                                     start_new_session=True, pass_fds=_lock_fds())
 
     def finish(self):
         """Close the log with Kaldi's accounting lines; return the exit status."""
@@ -93,6 +137,7 @@ def run_jobs(cmd_args, log_pattern, start=1, end=1, max_jobs=None, num_threads=N
 
     pending = list(range(start, end + 1))
     running, results = [], {}
+    owner = _owner_pid()
     with signals_raise():  # SIGTERM/SIGHUP: Terminated
         try:
             delay = 0.01
@@ -107,6 +152,10 @@ def run_jobs(cmd_args, log_pattern, start=1, end=1, max_jobs=None, num_threads=N
                 for j in done:
                     running.remove(j)
                     results[j.job] = (j.job, j.finish(), j.logfile)
+                if owner is not None and not _alive(owner):
+                    print(f"run.py: the run that started these jobs (pid {owner}) is gone: "
+                          f"killing its jobs", file=sys.stderr)
+                    raise Terminated(signal.SIGTERM)
                 # Poll quickly at first, then back off, so that long jobs cost no CPU here.
                 delay = 0.01 if done else min(delay * 1.5, 0.25)
                 if running and not done:

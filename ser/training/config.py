@@ -5,7 +5,7 @@ named command-line options, plus the command-line data arguments under `data:` a
 It is stored as `<outdir>/config.yaml` and in model.pt; a re-run must resolve to the same dict.
 
 `config_hash(resolved)` identifies an experiment: it leaves out the per-job keys (`seed`,
-`data.fold_dir`), so all folds and seeds of one experiment share a hash and the recipe can put
+`data.fold_dir`) and `tensorboard` (logging only), so all folds and seeds of one experiment share a hash and the recipe can put
 it in the experiment tag.
 """
 import hashlib
@@ -16,6 +16,7 @@ import yaml
 from ser.errors import SerError
 from ser.training.config_schema import ConfigSchema, read_yaml, update_mapping
 from ser.training.config_schema import parse_override  # noqa: F401 (kept importable from here)
+from ser.training.precision import PRECISIONS
 
 DEFAULTS = {
     "model": "densenet_lstm_highway",
@@ -33,15 +34,30 @@ DEFAULTS = {
     # If set, each epoch trains on a random subset of this many training segments (a new subset
     # every epoch, drawn from the checkpointed generator): a budget knob for CPU runs.
     "max_train_segments_per_epoch": None,
+    # fp32 | bf16 | fp16 (fp16 on CUDA only): autocast precision of the forward pass; weights,
+    # optimizer state, batch-norm statistics, softmax and loss stay fp32 (ser.training.precision)
+    "precision": "fp32",
+    # regularisation, all off by default (the papers use none of them)
+    "label_smoothing": 0.0,                # epsilon: the target puts 1 - eps + eps/C on the true class
+    # SpecAugment-style masking of training segments (Park et al. 2019): each segment gets
+    # `time_masks` spans of 0..time_width frames and `freq_masks` spans of 0..freq_width bins set
+    # to 0 (the training mean, as segments are normalised); validation and test are never masked
+    "spec_augment": {"enabled": False, "time_masks": 2, "time_width": 25, "freq_masks": 2, "freq_width": 15},
+    # also log the curves to <outdir>/tensorboard (needs the optional `tensorboard` package)
+    "tensorboard": False,
 }
 FREE_FORM = {"model_conf"}                 # dict sections whose keys are not checked here
 NULLABLE = {"max_train_segments_per_epoch"}
 POSITIVE = {"segment.length", "segment.shift", "batch_size", "max_epochs", "plateau.patience",
             "early_stop_patience", "valid_every", "valid_batch_size", "max_train_segments_per_epoch",
             "optim.lr", "mixup.alpha"}
-JOB_KEYS = ("seed", "data.fold_dir")       # left out of config_hash
+# left out of config_hash: per-job keys, and logging that does not change the results
+JOB_KEYS = ("seed", "data.fold_dir", "tensorboard")
 RESERVED = {"data", "seed"}                # set from the command line only
-SCHEMA = ConfigSchema(DEFAULTS, positive=POSITIVE, nullable=NULLABLE,
+CHOICES = {"precision": PRECISIONS}
+BOUNDS = {"label_smoothing": (0.0, 1.0), "spec_augment.time_masks": (0, 100), "spec_augment.time_width": (0, 10000),
+          "spec_augment.freq_masks": (0, 100), "spec_augment.freq_width": (0, 10000)}
+SCHEMA = ConfigSchema(DEFAULTS, positive=POSITIVE, choices=CHOICES, nullable=NULLABLE, bounds=BOUNDS,
                       free_form={k: update_mapping for k in FREE_FORM}, reserved=RESERVED)
 
 # merge(base, update, where): `base` updated with `update`, checked against DEFAULTS;

@@ -52,8 +52,9 @@ class ConfigSchema:
     free_form: {dotted key: hook(where, key, old section, new mapping) -> merged section}."""
 
     def __init__(self, defaults, positive=(), choices=None, nullable=(), free_form=None,
-                 reserved=("data", "seed")):
+                 reserved=("data", "seed"), bounds=None):
         self.defaults = defaults
+        self.bounds = dict(bounds or {})    # dotted key -> (lowest allowed, limit it must stay below)
         self.positive = set(positive)
         self.choices = dict(choices or {})
         self.nullable = set(nullable)
@@ -87,6 +88,10 @@ class ConfigSchema:
                 raise SerError(f"{where}: '{key}' must be a string, got {value!r}")
         if key in self.positive and not value > 0:
             raise SerError(f"{where}: '{key}' must be > 0, got {value!r}")
+        if key in self.bounds:
+            lo, hi = self.bounds[key]
+            if not lo <= value < hi:
+                raise SerError(f"{where}: '{key}' must be >= {lo} and < {hi}, got {value!r}")
         if key in self.choices and value not in self.choices[key]:
             raise SerError(f"{where}: '{key}' must be one of {', '.join(self.choices[key])}, got {value!r}")
         return value

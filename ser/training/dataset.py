@@ -35,13 +35,13 @@ keeps: the target-corpus data added for adaptation (paper 2, Figure 4: synthetic
 import os
 from dataclasses import dataclass, field
 
-import kaldiio
 import numpy as np
 import torch
 import yaml
 
 from ser.data.kvfile import read_kv
 from ser.errors import SerError
+from ser.data.feats_io import ScpReader
 from ser.training.config_schema import read_yaml
 from ser.eval.leakage import strip_to_known
 from ser.training import normalization
@@ -94,7 +94,7 @@ def iter_matrices(feats_dir, utts, what="utterance"):
     `<feats_dir>/feats.scp`; SerError naming the scp when one has no features (`what` names the
     kind of utterance in the message) or is not a non-empty matrix."""
     scp = os.path.join(feats_dir, "feats.scp")
-    table = kaldiio.load_scp(scp)
+    table = ScpReader(scp)  # unreadable matrices: one-line errors naming scp:line and ark
     for utt in utts:
         if utt not in table:
             raise SerError(f"{scp}: no features for {what} '{utt}'")

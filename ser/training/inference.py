@@ -7,8 +7,19 @@ model's segment parameters, and its posterior is the mean of its segments' softm
 import numpy as np
 import torch
 
+from ser.errors import SerError
 from ser.training import normalization
+from ser.training.precision import autocast
 from ser.training.segments import segment_matrix
+
+
+def inference_device(ngpu):
+    """'cuda' for ngpu > 0 (SerError if there is none), else 'cpu' (--ngpu of scoring and infer)."""
+    if ngpu > 0:
+        if not torch.cuda.is_available():
+            raise SerError(f"--ngpu {ngpu} but no CUDA device is available")
+        return "cuda"
+    return "cpu"
 
 
 def prepare_segments(meta, mat):
@@ -19,8 +30,9 @@ def prepare_segments(meta, mat):
 
 
 @torch.no_grad()
-def segment_posteriors(model, segments, device, batch_size=64):
-    """Softmax posteriors (n, C) float64 numpy of the (n, L, D) `segments`.
+def segment_posteriors(model, segments, device, batch_size=64, precision="fp32"):
+    """Softmax posteriors (n, C) float64 numpy of the (n, L, D) `segments`; the forward pass
+    runs at `precision` (ser.training.precision), the softmax in fp32.
 
     The model is run in eval mode (dropout off, batch-norm running stats); its previous mode
     is restored afterwards.
@@ -31,13 +43,15 @@ def segment_posteriors(model, segments, device, batch_size=64):
         out = []
         for i in range(0, len(segments), batch_size):
             x = torch.as_tensor(np.asarray(segments[i:i + batch_size], dtype=np.float32), device=device)
-            out.append(torch.softmax(model(x).float(), dim=-1).double().cpu().numpy())
+            with autocast(precision, device):
+                logits = model(x)
+            out.append(torch.softmax(logits.float(), dim=-1).double().cpu().numpy())
     finally:
         model.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, 0))
 
 
-def posteriors_of_segment_sets(model, segment_sets, device, batch_size=64):
+def posteriors_of_segment_sets(model, segment_sets, device, batch_size=64, precision="fp32"):
     """dict utt -> (n_utt, L, D) segments  =>  dict utt -> (C,) mean segment posterior.
 
     Segments of all utterances are batched together (an utterance is often one segment).
@@ -46,12 +60,13 @@ def posteriors_of_segment_sets(model, segment_sets, device, batch_size=64):
     if not utts:
         return {}
     counts = [len(segment_sets[u]) for u in utts]
-    post = segment_posteriors(model, np.concatenate([segment_sets[u] for u in utts]), device, batch_size)
+    post = segment_posteriors(model, np.concatenate([segment_sets[u] for u in utts]), device, batch_size,
+                              precision)
     bounds = np.cumsum([0] + counts)
     return {u: post[bounds[k]:bounds[k + 1]].mean(axis=0) for k, u in enumerate(utts)}
 
 
-def utterance_posteriors(model, meta, feats, device, batch_size=64):
+def utterance_posteriors(model, meta, feats, device, batch_size=64, precision="fp32"):
     """dict utt -> raw (T, D) matrix  =>  dict utt -> (C,) utterance posterior."""
     return posteriors_of_segment_sets(
-        model, {u: prepare_segments(meta, m) for u, m in feats.items()}, device, batch_size)
+        model, {u: prepare_segments(meta, m) for u, m in feats.items()}, device, batch_size, precision)

@@ -45,3 +45,10 @@ def mixup_batch(x, y_onehot, alpha, generator):
 def soft_cross_entropy(logits, targets):
     """Mean over the batch of -sum_c targets[c] * log softmax(logits)[c]."""
     return -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+
+
+def smooth_labels(targets, epsilon):
+    """Label smoothing of (soft) targets: (1 - epsilon) * targets + epsilon / C."""
+    if epsilon == 0:
+        return targets
+    return (1.0 - epsilon) * targets + epsilon / targets.shape[-1]

@@ -14,6 +14,7 @@ import torch
 
 from ser.data.atomic import atomic_open
 from ser.errors import SerError
+from ser.training.precision import prepare_model
 
 FORMAT = "ser-model-v1"
 MODEL_FILE = "model.pt"
@@ -26,7 +27,8 @@ def save_model(path, model, meta):
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
         raise SerError(f"model meta lacks {', '.join(missing)}")
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    # contiguous: a channels_last model (ser.training.precision.prepare_model) stores plain tensors
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     with atomic_open(path, "wb") as f:
         torch.save({"format": FORMAT, "meta": meta, "state_dict": state}, f)
 
@@ -53,5 +55,5 @@ def load_model(model_dir, device="cpu"):
     meta = obj["meta"]
     model = build_model(meta["model_name"], meta["num_classes"], meta["feat_dim"], **meta["model_conf"])
     model.load_state_dict(obj["state_dict"])
-    model.to(device).eval()
+    model = prepare_model(model, device).eval()
     return model, meta

@@ -39,10 +39,13 @@ from ser.data.atomic import atomic_write_text
 from ser.errors import SerError
 from ser.eval.metrics import uar, weighted_accuracy
 from ser.training.checkpoint import rng_states, save_checkpoint, seed_everything
+from ser.training.curves import write_training_curves
 from ser.training.inference import posteriors_of_segment_sets
-from ser.training.mixup import mixup_batch, sample_lambda, soft_cross_entropy
+from ser.training.mixup import mixup_batch, sample_lambda, smooth_labels, soft_cross_entropy
 from ser.training.model_io import MODEL_FILE, save_model
 from ser.training.plateau import Plateau
+from ser.training.precision import autocast, check_precision, grad_scaler, prepare_model
+from ser.training.spec_augment import apply_masks, draw_masks
 from ser.training.resume import KILL_STATUS, kill_hook, restore_rng, resume_if_checkpoint
 from ser.training.run_log import LogToOutdir, QuietLog
 
@@ -80,14 +83,15 @@ def epoch_batches(num_items, batch_size, generator, cap=None):
 
 
 def mixup_partners(batch, lo, hi, alpha, generator):
-    """(lam, dataset indices of the mixup partners of batch[lo:hi]) for one global batch.
+    """(lam, dataset indices of the mixup partners of batch[lo:hi], their positions in the
+    batch) for one global batch.
 
     Draws exactly what mixup_batch draws for the whole batch (lam, then a permutation of it), so
     every rank, drawing from its copy of the shared generator, mixes its share with the partners
     a single process would use."""
     lam = sample_lambda(alpha, generator)
-    perm = torch.randperm(len(batch), generator=generator)
-    return lam, [batch[j] for j in perm[lo:hi].tolist()]
+    perm = torch.randperm(len(batch), generator=generator)[lo:hi].tolist()
+    return lam, [batch[j] for j in perm], perm
 
 
 def _format_row(row):
@@ -121,7 +125,10 @@ class Trainer:
         self.world, self.rank = D.world_size(), D.rank()
         self.sync_batchnorm = bool(config.get("sync_batchnorm", False)) and self.world > 1
         D.per_process_batch(config["batch_size"], self.world)   # SerError unless it divides
-        model = model.to(self.device)
+        check_precision(config["precision"], self.device, "config 'precision'")
+        self.precision = config["precision"]
+        self.scaler = grad_scaler(self.precision, self.device)
+        model = prepare_model(model, self.device)
         if self.sync_batchnorm:
             model = D.convert_sync_batchnorm(model, self.device)
         self.model = model                        # the module: state dicts, validation, model.pt
@@ -158,7 +165,8 @@ class Trainer:
         rank 0's random states, "rng_ranks" every rank's."""
         state = {"epoch": self.epoch, "finished": self.finished, "history": self.history,
                  "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "plateau": self.plateau.state_dict(), "rng": rng_states(self.generator)}
+                 "plateau": self.plateau.state_dict(), "rng": rng_states(self.generator),
+                 "scaler": self.scaler.state_dict()}
         if self.world > 1:
             state["rng_ranks"] = D.all_gather_object(state["rng"])
         return state
@@ -169,6 +177,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.plateau.load_state_dict(state["plateau"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.finished, self.history = state["epoch"], state["finished"], state["history"]
         # the shared generator (data order, mixup) continues; other ranks' dropout streams are
         # re-seeded from the epoch when the number of processes changed
@@ -207,24 +217,35 @@ class Trainer:
                      mininterval=1.0 if sys.stderr.isatty() else 30.0)
         for (x, y), batch, (lo, hi) in steps:
             x, y = x.to(self.device), y.to(self.device)
+            masks = None
+            if cfg["spec_augment"]["enabled"]:  # drawn for the global batch: same draws on every rank
+                masks = draw_masks(len(batch), x.shape[1], x.shape[2], cfg["spec_augment"], self.generator)
+                x = apply_masks(x, masks[0][lo:hi], masks[1][lo:hi])
             if mix["enabled"]:
                 onehot = F.one_hot(y, self.num_classes).float()
                 if world == 1:
                     x, target, _ = mixup_batch(x, onehot, mix["alpha"], self.generator)
                 else:
-                    lam, partners = mixup_partners(batch, lo, hi, mix["alpha"], self.generator)
+                    lam, partners, where = mixup_partners(batch, lo, hi, mix["alpha"], self.generator)
                     px, py = self._segments(partners)
+                    if masks is not None:
+                        px = apply_masks(px, masks[0][where], masks[1][where])
                     x = lam * x + (1.0 - lam) * px
                     target = lam * onehot + (1.0 - lam) * F.one_hot(py, self.num_classes).float()
-                loss = soft_cross_entropy(self.net(x), target)
+                with autocast(self.precision, self.device):
+                    logits = self.net(x)
+                loss = soft_cross_entropy(logits.float(), smooth_labels(target, cfg["label_smoothing"]))
             else:
-                loss = F.cross_entropy(self.net(x), y)
+                with autocast(self.precision, self.device):
+                    logits = self.net(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg["label_smoothing"])
             self.optimizer.zero_grad(set_to_none=True)
             # DDP averages the ranks' gradients; a share of unequal size is weighted so that the
             # result is the gradient of the mean over the global batch (factor 1 for full batches)
             scale = (hi - lo) * world / len(batch)
-            (loss if scale == 1 else loss * scale).backward()
-            self.optimizer.step()
+            self.scaler.scale(loss if scale == 1 else loss * scale).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             total += loss.item() * len(y)
             count += len(y)
         total, count = D.all_reduce_sum([total, count])
@@ -241,7 +262,8 @@ class Trainer:
         """(valid_loss, UAR, WA) at utterance level. Under torch.distributed a collective: each
         rank scores every world-th utterance and the posteriors are gathered on all ranks."""
         mine = {u: self.data.valid_segments[u] for u in self.valid_utts[self.rank::self.world]}
-        post = posteriors_of_segment_sets(self.model, mine, self.device, self.config["valid_batch_size"])
+        post = posteriors_of_segment_sets(self.model, mine, self.device, self.config["valid_batch_size"],
+                                          self.precision)
         if self.world > 1:
             post = {u: p for part in D.all_gather_object(post) for u, p in part.items()}
         probs = np.stack([post[u] for u in self.valid_utts])
@@ -320,6 +342,7 @@ class Trainer:
         if main:
             save_checkpoint(os.path.join(self.outdir, CHECKPOINT), state)
             write_history(os.path.join(self.outdir, "history.tsv"), self.history)
+            write_training_curves(self.outdir, self.history, self.config["tensorboard"])
         log.info(f"epoch {self.epoch}/{max_epochs} lr {lr:.3g} train_loss {train_loss:.4f} "
                  f"valid_loss {row['valid_loss']:.4f} valid_uar {row['valid_uar']:.4f} "
                  f"valid_wa {row['valid_wa']:.4f} time {row['time']:.1f}s{note}")

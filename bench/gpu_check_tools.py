@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Helpers of bench/gpu_check.sh (one small command each, so the shell script stays readable).
+
+  gpu_check_tools.py env                          python, torch, CUDA, GPU, threads
+  gpu_check_tools.py materialise SRC DEST         copy a carried data dir, pointing feats.scp at SRC
+  gpu_check_tools.py compare-checkpoints A B      bit-identical? (training state of two runs)
+  gpu_check_tools.py history FILE COLUMN...       last value and finiteness of history columns
+  gpu_check_tools.py nccl DEVICE                  under torchrun: all_reduce through the process group
+"""
+import math
+import os
+import shutil
+import sys
+
+import torch
+
+
+def env():
+    print(f"python {sys.version.split()[0]}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"cuda {torch.version.cuda}, available {torch.cuda.is_available()}")
+    if torch.cuda.is_available():
+        p = torch.cuda.get_device_properties(0)
+        print(f"gpu {p.name}, {p.total_memory / 2 ** 30:.0f} GiB, capability {p.major}.{p.minor}, "
+              f"bf16 {torch.cuda.is_bf16_supported()}")
+
+
+def materialise(src, dest):
+    """Copy the data dir `src`/mel, `src`/fold1 and `src`/classes.txt to `dest`; feats.scp's
+    @DATA@ placeholder becomes the absolute path of `src` (the carried arks stay where they are)."""
+    src = os.path.abspath(src)
+    os.makedirs(dest, exist_ok=True)
+    for name in ("mel", "fold1"):
+        target = os.path.join(dest, name)
+        if os.path.exists(target):
+            shutil.rmtree(target)
+        shutil.copytree(os.path.join(src, name), target)
+    shutil.copy(os.path.join(src, "classes.txt"), dest)
+    scp = os.path.join(dest, "mel", "feats.scp")
+    with open(scp) as f:
+        text = f.read().replace("@DATA@", src)
+    with open(scp, "w") as f:
+        f.write(text)
+
+
+def _tensors(obj, prefix=""):
+    """Flatten the tensors of a nested checkpoint dict (rng states and timings left out)."""
+    out = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k in ("rng", "rng_ranks", "history", "time", "window"):
+                continue
+            out.update(_tensors(v, f"{prefix}{k}."))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            out.update(_tensors(v, f"{prefix}{i}."))
+    elif torch.is_tensor(obj):
+        out[prefix.rstrip(".")] = obj
+    return out
+
+
+def compare_checkpoints(a, b):
+    """Print whether two checkpoints hold identical tensors; exit 1 if not."""
+    ta = _tensors(torch.load(a, map_location="cpu", weights_only=False))
+    tb = _tensors(torch.load(b, map_location="cpu", weights_only=False))
+    if set(ta) != set(tb):
+        print(f"DIFFERENT keys: {sorted(set(ta) ^ set(tb))[:5]}")
+        return 1
+    worst, name = 0.0, None
+    for k in ta:
+        if not torch.equal(ta[k], tb[k]):
+            d = (ta[k].double() - tb[k].double()).abs().max().item() if ta[k].is_floating_point() else math.inf
+            if d > worst:
+                worst, name = d, k
+    if name is None:
+        print(f"bit-identical ({len(ta)} tensors)")
+        return 0
+    print(f"DIFFERENT: largest difference {worst:.3g} in {name}")
+    return 1
+
+
+def history(path, *columns):
+    """Print rows, last values and whether every value of `columns` is finite; exit 1 if not."""
+    with open(path) as f:
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    head, rows = rows[0], rows[1:]
+    ok = True
+    parts = [f"{len(rows)} rows"]
+    for c in columns:
+        values = [float(r[head.index(c)]) for r in rows if r[head.index(c)] != "nan"]
+        finite = all(math.isfinite(v) for v in values)
+        ok &= finite and bool(values)
+        parts.append(f"{c}: first {values[0]:.4g} last {values[-1]:.4g} best {max(values) if 'uar' in c else min(values):.4g}"
+                     f"{'' if finite else ' NOT FINITE'}" if values else f"{c}: none")
+    print(", ".join(parts))
+    return 0 if ok else 1
+
+
+def nccl(device):
+    """all_reduce of each rank's (rank + 1) through the process group torchrun set up."""
+    import torch.distributed as dist
+    backend = "nccl" if device == "cuda" else "gloo"
+    dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if device == "cuda" else torch.device("cpu")
+    dist.init_process_group(backend=backend)
+    x = torch.full((4,), float(dist.get_rank() + 1), device=dev)
+    dist.all_reduce(x)
+    world = dist.get_world_size()
+    expected = world * (world + 1) / 2
+    print(f"{backend} all_reduce over {world} process(es): {x[0].item()} (expected {expected})")
+    dist.destroy_process_group()
+    return 0 if x[0].item() == expected else 1
+
+
+def main(argv):
+    commands = {"env": env, "materialise": materialise, "compare-checkpoints": compare_checkpoints,
+                "history": history, "nccl": nccl}
+    if not argv or argv[0] not in commands:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return commands[argv[0]](*argv[1:]) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,42 @@
+"""Figures a reader can trust: the chance line of the UAR bar charts, per-run confusion titles,
+and the training-curve PNGs (classifier and diffusion histories)."""
+import numpy as np
+
+from ser.eval.bar_chart import bar_chart_figure
+from ser.eval.confusion_plot import run_label, save_confusion_png
+from ser.training.curves import write_diffusion_curves, write_training_curves
+
+
+def test_bar_chart_draws_chance_inside_the_axis():
+    # bars far above chance: without the line the axis would start near 60
+    fig = bar_chart_figure(["cnn", "densenet"], ["none", "mixup"], [[70, 72], [71, 74]], [[1, 1], [1, 1]],
+                           chance=25.0)
+    ax = fig.axes[0]
+    lines = [l for l in ax.lines if list(l.get_ydata()) == [25.0, 25.0]]
+    assert len(lines) == 1 and lines[0].get_linestyle() == "--"
+    assert ax.get_ylim()[0] <= 20.0
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "chance (25.0 %)" in labels and "none" in labels
+    # without chance the paper's truncated axis is kept
+    assert bar_chart_figure(["cnn"], ["none"], [[70]], [[1]]).axes[0].get_ylim()[0] >= 50
+
+
+def test_per_run_confusion_title_names_fold_and_condition(tmp_path):
+    run = tmp_path / "exp" / "all" / "spec_cnn_none_ab12cd34" / "fold.3" / "seed2" / "test_snr10"
+    path = run / "confusion.png"
+    assert run_label(path) == "spec_cnn_none_ab12cd34 fold 3 seed 2, snr10"
+    assert run_label(tmp_path / "figures" / "emodb_x_confusion.png") is None
+    save_confusion_png(path, np.eye(2), ["a", "b"], "UAR 100.0%")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_training_curves_png(tmp_path):
+    history = [{"epoch": e, "lr": 1e-3 / e, "train_loss": 1.0 / e, "valid_loss": float("nan") if e == 2 else 1.2 / e,
+                "valid_uar": 0.3 + 0.1 * e, "valid_wa": 0.35 + 0.1 * e, "time": 1.0} for e in (1, 2, 3)]
+    write_training_curves(str(tmp_path), history)
+    assert (tmp_path / "history.png").read_bytes()[:4] == b"\x89PNG"
+    rows = [{"step": s, "lr": 1e-4, "loss": 1.0 / s, "mse": 0.9 / s, "vb": 0.1 / s, "steps_per_s": 2.0}
+            for s in (2, 4)]
+    (tmp_path / "diff").mkdir()
+    write_diffusion_curves(str(tmp_path / "diff"), rows)
+    assert (tmp_path / "diff" / "history.png").read_bytes()[:4] == b"\x89PNG"
