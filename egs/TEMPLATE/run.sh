@@ -2,7 +2,7 @@
 # Speech emotion recognition recipe (the same run.sh in every egs/<corpus>; only local/, conf/ and
 # db.sh differ). Stages:
 #   0 data preparation (local/data.sh)   1 features (+ speed-perturbed and noisy copies)
-#   2 leave-one-speaker-out folds        3 training (per fold x repeat jobs; with synthetic
+#   2 speaker-independent folds          3 training (per fold x repeat jobs; with synthetic
 #   4 scoring (clean, noisy, attacked)     augmentation first the diffusion model and its samples)
 #   5 RESULTS.md                         6 pack: one deployable model per experiment (ser.bin.pack)
 # Usage: ./run.sh [--stage N] [--stop_stage N] [--models "cnn densenet_lstm_highway"] [--augs "none mixup"] ...
