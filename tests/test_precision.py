@@ -19,6 +19,7 @@ from ser.training.precision import autocast, check_precision, prepare_model
 from ser.training.spec_augment import apply_masks, draw_masks, draw_spans
 from ser.training.trainer import Trainer
 
+from test_training import small_config
 from training_toy import CLASSES, DIM, TinyNet, make_corpus
 
 
@@ -29,16 +30,6 @@ class RecordingNet(TinyNet):
         super().__init__()
         self.seen = set()
         self.layer.register_forward_hook(lambda module, inputs, out: self.seen.add(out.dtype))
-
-
-def small_config(**over):
-    cfg = C.canonical(C.DEFAULTS)
-    cfg.update({"model": "tiny", "segment": {"length": 64, "shift": 32}, "batch_size": 8, "max_epochs": 4,
-                "optim": {"lr": 0.01, "weight_decay": 0.0}, "plateau": {"patience": 1, "factor": 0.5},
-                "early_stop_patience": 10, "mixup": {"enabled": True, "alpha": 0.4},
-                "max_train_segments_per_epoch": 40})
-    cfg.update(over)
-    return cfg
 
 
 @pytest.fixture(scope="module")
