@@ -37,7 +37,6 @@ import kaldiio
 import numpy as np
 import torch
 import yaml
-from tqdm import tqdm
 
 from ser.data.atomic import atomic_open, atomic_write_text
 from ser.data.datadir import sorted_spk2utt
@@ -45,15 +44,11 @@ from ser.data.kvfile import write_kv
 from ser.diffusion.conditioning import condition_text
 from ser.diffusion.data import read_combinations
 from ser.diffusion.model_io import load_diffusion_model
-from ser.diffusion.normalize import BandNorm
-from ser.diffusion.respace import build_diffusion
-from ser.diffusion.trainer import autocast_dtype
+from ser.diffusion.sampling import PAD_THRESHOLD, sample_segments
 from ser.errors import SerError, run_main
 from ser.training.run_args import parse_bool as _bool
 from ser.training.trainer import select_device
 
-#: a generated frame whose every band is below this is silence/padding (-1 = ln mel_floor)
-PAD_THRESHOLD = -0.95
 
 
 def get_parser():
@@ -98,29 +93,6 @@ def utterance_ids(combos, n):
     """`<spk>-syn<k>-<emotion>` ids, k = combination index * n + j, zero-padded to one width."""
     width = max(5, len(str(len(combos) * n - 1)))
     return [[f"{spk}-syn{i * n + j:0{width}d}-{emo}" for j in range(n)] for i, (spk, emo, _) in enumerate(combos)]
-
-
-@torch.no_grad()
-def sample_segments(nets, meta, conditions, sampling_steps, batch_size, device, seed, progress=True):
-    """(len(conditions), n_mels, length) float32 samples in [-1, 1], in the order of `conditions`."""
-    sampler = build_diffusion(meta["process"], sampling_steps=sampling_steps)
-    norm = BandNorm.from_meta(meta)
-    if norm is not None:
-        sampler.set_clip_bounds(*norm.bounds())
-    shape = (meta["n_mels"], meta["segment"]["length"])
-    gen = torch.Generator(device).manual_seed(seed)
-    amp = autocast_dtype(meta.get("precision", "fp32"), device)
-    out = []
-    batches = range(0, len(conditions), batch_size)
-    for start in tqdm(batches, desc="generate", unit="batch", disable=not progress, file=sys.stderr,
-                      mininterval=1.0 if sys.stderr.isatty() else 30.0):
-        texts = conditions[start:start + batch_size]
-        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            cond = nets["conditioner"](texts)
-            x = sampler.p_sample_loop(nets["denoiser"], (len(texts),) + shape, cond, generator=gen, device=device)
-        x = x.float() if norm is None else norm.inverse(x)
-        out.append(x.clamp(-1.0, 1.0).cpu().numpy())
-    return np.concatenate(out)
 
 
 def ark_name(out_data):

@@ -28,11 +28,10 @@ from ser.data.atomic import atomic_write_text
 from ser.diffusion.normalize import BandNorm
 from ser.diffusion.quality import mad_table, mel_grid_png
 from ser.diffusion.respace import build_diffusion
-from ser.diffusion.trainer import autocast_dtype
+from ser.diffusion.sampling import PAD_THRESHOLD, sample_segments
+from ser.training.precision import autocast, runnable_precision
 
 T_FRACTIONS = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975)
-#: a frame whose every band is below this is padded silence (as ser.bin.generate trims it)
-PAD_THRESHOLD = -0.95
 QUIET_THRESHOLD = -0.9
 
 
@@ -51,7 +50,7 @@ def error_by_t(nets, meta, segments, conditions, device, seed, batch=16):
     if norm is not None:
         diffusion.set_clip_bounds(*norm.bounds())
     T = diffusion.num_timesteps
-    amp = autocast_dtype(meta.get("precision", "fp32"), device)
+    precision = runnable_precision(meta.get("precision", "fp32"), device)
     x0_all = torch.from_numpy(np.asarray(segments, dtype=np.float32)).to(device)
     gen = torch.Generator(device).manual_seed(seed)
     noise_all = torch.randn(x0_all.shape, generator=gen, device=device)
@@ -65,7 +64,7 @@ def error_by_t(nets, meta, segments, conditions, device, seed, batch=16):
             y0 = x0 if norm is None else norm.forward(x0)
             t = torch.full((len(x0),), step, dtype=torch.long, device=device)
             xt = diffusion.q_sample(y0, t, noise)
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            with autocast(precision, device):
                 cond = nets["conditioner"](conditions[lo:lo + batch])
                 out = diffusion.p_mean_variance(nets["denoiser"], xt, t, cond)
             x0_hat = out["pred_x0"] if norm is None else norm.inverse(out["pred_x0"])
@@ -100,7 +99,6 @@ def sample_conditions(data, n):
 def run_diagnostics(nets, meta, data, outdir, device, seed):
     """Write the diagnostics of `nets` (EMA weights, eval mode) into `outdir`; returns a summary
     dict of scalars. `data`: ser.diffusion.data.DiagnosticSegments."""
-    from ser.bin.generate import sample_segments
 
     device = torch.device(device)
     conf = meta["config"]["diagnostics"]

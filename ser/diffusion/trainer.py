@@ -59,14 +59,6 @@ LOGGER = "ser.train_diffusion"
 KILL_ENV = "SER_TRAIN_KILL_AFTER_STEP"
 
 
-def autocast_dtype(precision, device):
-    """The autocast dtype of `precision` on `device` for inference (None: fp32). A model trained
-    in fp16 samples in fp32 where fp16 does not run (a CPU); training refuses that instead."""
-    if precision == "fp16" and torch.device(device).type != "cuda":
-        return None
-    return P.amp_dtype(precision)
-
-
 class DiffusionLoss(nn.Module):
     """The per-sample hybrid losses of a batch as one module call, so that DDP (which
     synchronises gradients through its wrapped module's forward) can wrap conditioner and
@@ -131,7 +123,7 @@ class DiffusionTrainer:
         self.optimizer = cls(params, lr=opt["lr"], betas=(opt["beta1"], opt["beta2"]),
                              weight_decay=opt["weight_decay"])
         self.ema = EMA(self.nets, decay=config["ema"]["decay"], warmup=config["ema"]["warmup"])
-        self.amp_dtype = P.amp_dtype(config["precision"])
+        self.precision = config["precision"]
         self.scaler = P.grad_scaler(config["precision"], self.device)
         self.order_gen = torch.Generator().manual_seed(seed)
         self.noise_gen = torch.Generator(self.device).manual_seed(seed + 1)
@@ -225,8 +217,7 @@ class DiffusionTrainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step)
         self.net.train()
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                            enabled=self.amp_dtype is not None):
+        with P.autocast(self.precision, self.device):
             losses = self.net(x0, texts, t[lo:hi], noise[lo:hi], offsets)
             loss = (losses["loss"] * w[lo:hi]).mean()
         # the shares are equal (batch_size divides by the world size): the global means are the

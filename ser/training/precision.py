@@ -29,6 +29,12 @@ def amp_dtype(precision):
     return AMP_DTYPES.get(precision)
 
 
+def runnable_precision(precision, device):
+    """The precision a model trained at `precision` is run at on `device` for inference: fp16
+    has no CPU kernels worth using, so there it runs fp32 (training refuses fp16 on a CPU)."""
+    return "fp32" if precision == "fp16" and torch.device(device).type != "cuda" else precision
+
+
 def autocast(precision, device):
     """Context manager running the enclosed forward pass at `precision` on `device`."""
     dtype = amp_dtype(precision)
