@@ -277,13 +277,18 @@ def test_second_run_in_a_recipe_dir_stops_naming_the_first(recipe, script_env):
     assert "another run" not in r.stderr and "Stage 0: data preparation" in r.stdout
 
 
-@pytest.mark.parametrize("how", ["term-run.sh", "int-group"])
-def test_interrupting_run_sh_stops_its_jobs(recipe, script_env, how):
+def start_with_running_job(recipe, script_env):
+    """Start stage 0 with a data.sh whose job keeps running; (env, run.sh process, job pid)."""
     (recipe / "local" / "data.sh").write_text(JOB_DATA_SH)
     env = dict(script_env, EMODB=str(recipe))
     p = start(recipe, env, "--stop_stage", "0")
     wait_for(lambda: (recipe / "jobpid").exists() and (recipe / "jobpid").read_text().strip(), "the job")
-    job = int((recipe / "jobpid").read_text())
+    return env, p, int((recipe / "jobpid").read_text())
+
+
+@pytest.mark.parametrize("how", ["term-run.sh", "int-group"])
+def test_interrupting_run_sh_stops_its_jobs(recipe, script_env, how):
+    _, p, job = start_with_running_job(recipe, script_env)
     try:
         if how == "term-run.sh":
             p.send_signal(signal.SIGTERM)   # run.sh alone; data.sh and run.py are not signalled
@@ -299,11 +304,7 @@ def test_interrupting_run_sh_stops_its_jobs(recipe, script_env, how):
 
 
 def test_orphans_of_a_killed_run_keep_the_recipe_dir_locked(recipe, script_env):
-    (recipe / "local" / "data.sh").write_text(JOB_DATA_SH)
-    env = dict(script_env, EMODB=str(recipe))
-    p = start(recipe, env, "--stop_stage", "0")
-    wait_for(lambda: (recipe / "jobpid").exists() and (recipe / "jobpid").read_text().strip(), "the job")
-    job = int((recipe / "jobpid").read_text())
+    env, p, job = start_with_running_job(recipe, script_env)
     try:
         os.killpg(p.pid, signal.SIGKILL)   # run.sh, data.sh and run.py; the job is in its own group
         p.wait()
