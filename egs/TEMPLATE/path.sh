@@ -7,5 +7,8 @@ fi
 # shellcheck disable=SC1091
 . "$SER_ROOT/tools/venv/bin/activate"
 export PATH=$SER_ROOT/utils:$PATH
+# This checkout's package first: a worktree sharing the venv (whose editable install points at
+# another checkout) must run its own code.
+export PYTHONPATH=$SER_ROOT${PYTHONPATH:+:$PYTHONPATH}
 export PYTHONUNBUFFERED=1
 export LC_ALL=C
