@@ -38,8 +38,8 @@ from ser.diffusion.conditioning import condition_text, train_sentencepiece  # no
 from ser.diffusion.model_io import build_nets  # noqa: E402
 from ser.diffusion.respace import build_diffusion  # noqa: E402
 from ser.diffusion.trainer import DiffusionTrainer  # noqa: E402
-from ser.training import precision as P  # noqa: E402
-from ser.training.trainer import select_device  # noqa: E402
+from ser.runtime import precision as P  # noqa: E402
+from ser.runtime.device import process_device  # noqa: E402
 
 SENTENCES = ["Der Lappen liegt auf dem Eisschrank.", "Das will sie am Mittwoch abgeben.",
              "Heute abend könnte ich es ihm sagen.", "Das schwarze Stück Papier befindet sich da oben "
@@ -97,7 +97,7 @@ def main(argv=None):
     p.add_argument("--extrapolate-full", action="store_true", help="estimate S = T instead of running it")
     args = p.parse_args(argv)
     torch.set_num_threads(args.num_threads)
-    device = select_device(args.ngpu)
+    device = process_device(args.ngpu)
     for prec in args.precisions:
         P.check_precision(prec, device, "--precisions")
     cfg = DC.load_config(args.config)

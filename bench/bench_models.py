@@ -8,7 +8,7 @@ fastest step is the closest estimate of the unloaded speed):
 
 - `plain`: the trainer as it was before precision settings existed: fp32, the model in the
   default (contiguous) memory format;
-- `fp32`, `bf16`: the trainer now (ser.training.precision.prepare_model puts 2-D convolution
+- `fp32`, `bf16`: the trainer now (ser.runtime.precision.prepare_model puts 2-D convolution
   models in channels_last; bf16 is torch.autocast on the forward pass, loss and weights fp32);
 - training = forward + cross-entropy + backward + Adam step; inference = no-grad eval forward.
 
@@ -19,7 +19,7 @@ so that the load of a shared machine weighs on all of them alike.
 GFLOP/s counts 3x the forward FLOPs for a training step (backward ~ 2x forward). The matmul
 rate is four 1024^3 (GPU: 8192^3) `torch.matmul` at the same precision and thread count.
 
-Denormal floats are flushed to zero as the trainer does (ser.training.distributed.setup).
+Denormal floats are flushed to zero as the trainer does (ser.runtime.distributed.setup).
 
 Example:
   bench/bench_models.py                      # all models, paper and CPU sizes, 1 thread
@@ -36,10 +36,10 @@ import yaml
 from ser.errors import SerError, run_main
 from ser.models import MODELS, build_model, model_class
 from ser.models.complexity import count_parameters, flops_per_segment
-from ser.training.precision import autocast, prepare_model
+from ser.runtime.precision import autocast, prepare_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CPU_CONF = os.path.join(ROOT, "egs", "emodb", "conf", "train_{}.yaml")
+CPU_CONF = os.path.join(ROOT, "egs", "TEMPLATE", "conf", "train_{}.yaml")
 FEAT_DIM = {"cnn_blstm": 80}   # mel bands (paper 2); the others read 128-bin spectrograms (paper 1)
 SETTINGS = ("plain", "fp32", "bf16")
 

@@ -1,6 +1,6 @@
 """Benchmark of one training configuration: training and inference speed per segment.
 
-    tools/venv/bin/python bench/bench_train.py --config egs/emodb/conf/train_densenet_lstm_highway.yaml \
+    tools/venv/bin/python bench/bench_train.py --config egs/TEMPLATE/conf/train_densenet_lstm_highway.yaml \
         [--feat-dim 128] [--num-classes 7] [--batches 5] [--num-threads 2] [--ngpu 0]
 
 Runs `--batches` Adam steps on random segments of the config's size and batch size (after one
@@ -17,9 +17,9 @@ import torch.nn.functional as F
 
 from ser.errors import run_main
 from ser.models import build_model
+from ser.runtime.device import process_device
 from ser.training.config import load_config
 from ser.training.inference import segment_posteriors
-from ser.training.trainer import select_device
 
 
 def main(argv=None):
@@ -35,7 +35,7 @@ def main(argv=None):
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     cfg = load_config(args.config)
-    device = select_device(args.ngpu)
+    device = process_device(args.ngpu)
     torch.manual_seed(0)
     model = build_model(cfg["model"], args.num_classes, args.feat_dim, **cfg["model_conf"]).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["optim"]["lr"])

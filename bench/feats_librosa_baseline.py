@@ -4,11 +4,11 @@ stage 1's feature extraction (both types) on a list of WAV files.
     python3 bench/feats_librosa_baseline.py [--res-type soxr_hq] [--out-dir DIR] WAV...
 
 For every file: read it once (soundfile), then
-- spec (egs/emodb/conf/feats/spec.yaml): resample to 16 kHz with librosa.resample, STFT with a
+- spec (egs/TEMPLATE/conf/feats/spec.yaml): resample to 16 kHz with librosa.resample, STFT with a
   periodic Hamming window of 400 samples in 512-point frames every 160 samples (the signal padded
   by 56 zeros at each end so that librosa's centred window covers exactly the snip-edges frames
   [160 t, 160 t + 400) of ser.features.spectrogram), log(power + 1e-8) of the lowest 128 bins;
-- mel (egs/emodb/conf/feats/mel.yaml): at the file's 22.05 kHz, reflect-pad 384 samples, STFT
+- mel (egs/TEMPLATE/conf/feats/mel.yaml): at the file's 22.05 kHz, reflect-pad 384 samples, STFT
   1024/256 with a periodic Hann window, magnitudes, 80 Slaney mel bands 0-8 kHz
   (librosa.feature.melspectrogram), log(max(mel, 1e-5)) mapped linearly to [-1, 1].
 The resampling is librosa's default (soxr_hq) unless --res-type says otherwise; torchaudio's

@@ -58,7 +58,7 @@ section() {
 
 if [ $dry_run = true ]; then
   ngpu=0; device=cpu; precisions="bf16 fp32"; refused=fp16
-  cls_conf=egs/emodb/conf/train_densenet_lstm_highway.yaml
+  cls_conf=egs/TEMPLATE/conf/train_densenet_lstm_highway.yaml
   cls_opts=(--max-epochs 3 --set max_train_segments_per_epoch=64); kill_epoch=1
   dif_opts=(--max-steps 4 --set checkpoint_every=2 --set log_every=1 --set batch_size=2
             --set denoiser.channels=16 --set denoiser.num_layers=2 --set denoiser.num_res_blocks=1
@@ -69,7 +69,7 @@ if [ $dry_run = true ]; then
   paper_seconds=20
 else
   ngpu=1; device=cuda; precisions="bf16 fp16"; refused=
-  cls_conf=egs/emodb/conf/tuning/train_densenet_lstm_highway.yaml
+  cls_conf=egs/TEMPLATE/conf/tuning/train_densenet_lstm_highway.yaml
   cls_opts=(--max-epochs 25); kill_epoch=10
   dif_opts=(--max-steps 120 --set checkpoint_every=30 --set log_every=20); kill_step=60
   bench_cls=(--sizes paper --batch 32 --steps 5 --warmup 3 --threads 4)
@@ -120,7 +120,7 @@ fi
 section "classifier throughput" $py bench/bench_models.py --device $device "${bench_cls[@]}"
 paper_conf=$work/diffusion_paper.yaml
 # the paper's BERT conditioner needs bert-base-uncased locally: the sentencepiece one stands in
-$py - egs/emodb/conf/tuning/diffusion.yaml $paper_conf <<'EOF'
+$py - egs/TEMPLATE/conf/tuning/diffusion.yaml $paper_conf <<'EOF'
 import sys, yaml
 conf = yaml.safe_load(open(sys.argv[1]))
 conf["conditioner"] = {"type": "sentencepiece"}

@@ -9,7 +9,7 @@
 #   OUT_DIR   model dir OUT_DIR/model (train.log, history.tsv, diagnostics/: error by t on the
 #             fold's validation utterances, sample statistics, mel_grid.png), OUT_DIR/syn (8
 #             generated segments) and OUT_DIR/report (MAD table, mel_grid.png against train.list)
-#   --config  diffusion config (default egs/emodb/conf/tuning/diffusion.yaml, the paper preset); a
+#   --config  diffusion config (default egs/TEMPLATE/conf/tuning/diffusion.yaml, the paper preset); a
 #             BERT conditioner is replaced by the offline sentencepiece one unless --bert is given
 #             (bert-base-uncased is rarely available offline)
 #   --steps-per-s  skip the probe: size max_steps = seconds x this. Without it a 40-step probe run
@@ -22,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=240
-config=egs/emodb/conf/tuning/diffusion.yaml
+config=egs/TEMPLATE/conf/tuning/diffusion.yaml
 rate=
 precision=bf16
 dry_run=false

@@ -16,13 +16,13 @@ config (meta["feat_conf"]), then, per member model, its own training normalisati
 its segmentation and the mean of its segment posteriors (ser.training.inference). A packed
 ensemble's posterior is the mean of its members' utterance posteriors.
 """
-import json
 import os
 import re
 from typing import NamedTuple
 
 import numpy as np
 
+from ser.data.json_file import read_json_object
 from ser.errors import SerError
 
 PACK_FILE = "pack.json"
@@ -61,12 +61,8 @@ def resolve_model_files(path):
 
 def read_pack(path):
     """The pack.json dict (SerError naming the file when it is not one)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            pack = json.load(f)
-    except json.JSONDecodeError as e:
-        raise SerError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(pack, dict) or pack.get("format") != PACK_FORMAT or not pack.get("members"):
+    pack = read_json_object(path)
+    if pack.get("format") != PACK_FORMAT or not pack.get("members"):
         raise SerError(f"{path}: not a {PACK_FORMAT} file with members")
     return pack
 

@@ -59,3 +59,15 @@ def fake_emodb(src, dest, speakers):
         if f.name[:2] in speakers:
             (wav / f.name).symlink_to(f)
     return Path(dest)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module of tiny networks (`pytestmark = pytest.mark.usefixtures("one_thread")`):
+    on a shared 2-core machine one thread is faster than two contended ones (OpenMP barrier stalls)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

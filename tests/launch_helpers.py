@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from ser.training.checkpoint import load_checkpoint
+from ser.runtime.checkpoint import load_checkpoint
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH = os.path.join(REPO, "utils", "launch_train.sh")

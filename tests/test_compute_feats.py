@@ -14,7 +14,7 @@ from ser.errors import SerError
 from ser.features import build_extractor, read_feats_config
 
 REPO = Path(__file__).resolve().parents[1]
-CONF = REPO / "egs" / "emodb" / "conf" / "feats"
+CONF = REPO / "egs" / "TEMPLATE" / "conf" / "feats"
 FILES = ("03a01Fa", "03a01Nc", "08a02Tb")
 
 

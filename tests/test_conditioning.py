@@ -21,12 +21,7 @@ EMOTIONS = ["anger", "happiness", "sadness", "neutral"]
 SPEAKERS = ["03", "08", "11"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def texts():

@@ -158,20 +158,20 @@ def run(recipe, env, *args):
 @pytest.fixture
 def recipes(tmp_path):
     """tmp/{emodb,ravdess}/data/all_spec (tiny features) and a copy of egs/cross_corpus."""
-    conf = REPO / "egs" / "emodb" / "conf" / "feats" / "spec.yaml"
+    conf = REPO / "egs" / "TEMPLATE" / "conf" / "feats" / "spec.yaml"
     rng = np.random.default_rng(3)
     src = make_data(tmp_path / "emodb/data/all_spec", "e", SRC, feats=True, conf=conf, rng=rng)
     tgt = make_data(tmp_path / "ravdess/data/all_spec", "r", TGT, feats=True,
-                    conf=REPO / "egs" / "ravdess" / "conf" / "feats" / "spec.yaml", rng=rng)
+                    conf=REPO / "egs" / "TEMPLATE" / "conf" / "feats" / "spec.yaml", rng=rng)
     return copy_recipe("cross_corpus", tmp_path / "cross_corpus"), src, tgt
 
 
 def test_recipe_stages_0_1(tmp_path, recipes, script_env):
     recipe, (s_spk, s_emo, s_mats), (t_spk, t_emo, t_mats) = recipes
-    r = run(recipe, script_env, "--stop_stage", "1", "--src", "emodb", "--tgt", "ravdess")
+    r = run(recipe, script_env, "--stop_stage", "2", "--src", "emodb", "--tgt", "ravdess")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "Stage 0: import ../emodb/data/all_spec -> data/emodb_spec" in r.stdout
-    assert "Stage 1: cross-corpus split" in r.stdout
+    assert "Stage 1: import ../emodb/data/all_spec -> data/emodb_spec" in r.stdout
+    assert "Stage 2: cross-corpus split" in r.stdout
     data = recipe / "data"
     # imported dirs: every id prefixed by the corpus, features unchanged
     imp = read_table(data / "emodb_spec" / "utt2spk")
@@ -193,14 +193,14 @@ def test_recipe_stages_0_1(tmp_path, recipes, script_env):
     fold = load_fold(str(comb), str(folds / "1"), str(folds / "classes.txt"))
     assert len(fold.train) == len(train) and fold.classes == FOUR
 
-    r = run(recipe, script_env, "--stop_stage", "1")
+    r = run(recipe, script_env, "--stop_stage", "2")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.count("Stage 0: skipped") == 3 and "Stage 1: skipped" in r.stdout
-    r = run(recipe, script_env, "--stop_stage", "1", "--split_seed", "2")
-    assert r.returncode == 0 and "Stage 0: skipped" in r.stdout and "Stage 1: cross-corpus split" in r.stdout
+    assert r.stdout.count("Stage 1: skipped") == 3 and "Stage 2: skipped" in r.stdout
+    r = run(recipe, script_env, "--stop_stage", "2", "--split_seed", "2")
+    assert r.returncode == 0 and "Stage 1: skipped" in r.stdout and "Stage 2: cross-corpus split" in r.stdout
     seed2 = data / "emodb_to_ravdess_folds" / "dev0.3_seed2"
     assert read_list(seed2 / "1" / "valid.list") != valid and read_list(folds / "1" / "valid.list") == valid
-    r = run(recipe, script_env, "--stop_stage", "1", "--dev_fraction", "0.5")
+    r = run(recipe, script_env, "--stop_stage", "2", "--dev_fraction", "0.5")
     assert r.returncode == 0, r.stderr
     half = read_list(data / "emodb_to_ravdess_folds" / "dev0.5_seed1" / "1" / "valid.list")
     assert abs(len(half) - 0.5 * len(valid + test)) <= 2
@@ -216,7 +216,7 @@ def test_recipe_imports_speed_perturbed_source_with_prefixed_utt2uniq(tmp_path, 
         uniq = {u: u[len(f"sp{f}-"):] for u in read_table(d / "utt2spk")}
         assert set(uniq.values()) == set(s_spk)
         (d / "utt2uniq").write_text("".join(f"{u} {v}\n" for u, v in sorted(uniq.items())))
-    r = run(recipe, script_env, "--stop_stage", "1", "--augs", "sp")
+    r = run(recipe, script_env, "--stop_stage", "2", "--augs", "sp")
     assert r.returncode == 0, r.stdout + r.stderr
     uniq = read_table(recipe / "data/emodb_sp0.9_spec/utt2uniq")
     assert uniq["emodb-sp0.9-03-eang00"] == "emodb-03-eang00"
@@ -232,7 +232,7 @@ def test_recipe_imports_speed_perturbed_source_with_prefixed_utt2uniq(tmp_path, 
 def test_recipe_missing_features_name_the_dir_and_the_stage_to_run(tmp_path, recipes, script_env):
     recipe = recipes[0]
     shutil.rmtree(tmp_path / "ravdess")
-    r = run(recipe, script_env, "--stop_stage", "1")
+    r = run(recipe, script_env, "--stop_stage", "2")
     assert r.returncode != 0
     err = [l for l in r.stderr.splitlines() if l.strip()]
     assert len(err) == 1 and "../ravdess/data/all_spec" in err[0]
@@ -242,7 +242,7 @@ def test_recipe_missing_features_name_the_dir_and_the_stage_to_run(tmp_path, rec
 
 def test_recipe_sp_without_perturbed_source_features_is_an_error(recipes, script_env):
     recipe = recipes[0]
-    r = run(recipe, script_env, "--stop_stage", "1", "--augs", "none sp")
+    r = run(recipe, script_env, "--stop_stage", "2", "--augs", "none sp")
     assert r.returncode != 0
     assert "../emodb/data/all_sp0.9_spec" in r.stderr and "--stop_stage 1 --feats spec --augs sp" in r.stderr
     assert not (recipe / "data").exists()
@@ -254,14 +254,14 @@ def test_recipe_refuses_different_feature_configs(tmp_path, recipes, script_env)
     c = yaml.safe_load(conf.read_text())
     c["sample_rate"] = 22050
     conf.write_text(yaml.safe_dump(c))
-    r = run(recipe, script_env, "--stop_stage", "1")
+    r = run(recipe, script_env, "--stop_stage", "2")
     assert r.returncode != 0
     assert "sample_rate is 16000" in r.stderr and "22050" in r.stderr and "ravdess/data/all_spec/conf.yaml" in r.stderr
     assert not (recipe / "data" / "emodb_spec").exists()
     # comments and key order do not matter
     conf.write_text("# another comment\n" + yaml.safe_dump(dict(reversed(list(
-        yaml.safe_load((REPO / "egs/emodb/conf/feats/spec.yaml").read_text()).items())))))
-    assert run(recipe, script_env, "--stop_stage", "0").returncode == 0
+        yaml.safe_load((REPO / "egs/TEMPLATE/conf/feats/spec.yaml").read_text()).items())))))
+    assert run(recipe, script_env, "--stop_stage", "1").returncode == 0
 
 
 def test_recipe_same_src_and_tgt_is_an_error(recipes, script_env):

@@ -168,7 +168,7 @@ def run(recipe, env, *args):
 
 
 def make_recipes(tmp_path, feat="spec", conf=None, src_spec=SRC3, tgt_spec=BALANCED, mel=False):
-    conf = conf or REPO / "egs" / "emodb" / "conf" / "feats" / f"{feat}.yaml"
+    conf = conf or REPO / "egs" / "TEMPLATE" / "conf" / "feats" / f"{feat}.yaml"
     rng = np.random.default_rng(3)
     src = make_data(tmp_path / f"emodb/data/all_{feat}", "e", src_spec, feats=True, conf=conf, rng=rng)
     tgt = make_data(tmp_path / f"ravdess/data/all_{feat}", "r", tgt_spec, feats=True, conf=conf, rng=rng)
@@ -186,11 +186,11 @@ def make_recipes(tmp_path, feat="spec", conf=None, src_spec=SRC3, tgt_spec=BALAN
 
 def test_recipe_adapt_stages_0_1(tmp_path, script_env):
     recipe, (s_spk, s_emo, _), (t_spk, t_emo, _) = make_recipes(tmp_path)
-    r = run(recipe, script_env, "--setup", "adapt", "--adapt_fractions", "0.2 0.10", "--stop_stage", "1")
+    r = run(recipe, script_env, "--setup", "adapt", "--adapt_fractions", "0.2 0.10", "--stop_stage", "2")
     assert r.returncode == 0, r.stdout + r.stderr
     split = recipe / "data/emodb_to_ravdess_folds/adapt_test0.5_speaker_srcvalid1_seed1"
     assert sorted(p.name for p in split.iterdir()) == ["adapt0", "adapt0.1", "adapt0.2"]
-    assert r.stdout.count("Stage 1: adaptation split") == 3
+    assert r.stdout.count("Stage 2: adaptation split") == 3
     a1, a2 = lists(split / "adapt0.1"), lists(split / "adapt0.2")
     assert set(a1["adapt"]) < set(a2["adapt"]) and a1["test"] == a2["test"]
     assert all(u.startswith("ravdess-") for u in a2["adapt"]) and all(u.startswith("emodb-") for u in a2["valid"])
@@ -198,11 +198,11 @@ def test_recipe_adapt_stages_0_1(tmp_path, script_env):
     fold = load_fold(str(recipe / "data/emodb_to_ravdess_spec"), str(split / "adapt0.2" / "1"),
                      str(split / "adapt0.2" / "classes.txt"))
     assert sorted(fold.train) == a2["train"] and sorted(fold.valid) == a2["valid"]
-    r = run(recipe, script_env, "--setup", "adapt", "--adapt_fractions", "0.1 0.2", "--stop_stage", "1")
-    assert r.returncode == 0 and r.stdout.count("Stage 1: skipped") == 3, r.stdout + r.stderr
-    r = run(recipe, script_env, "--setup", "adapt", "--augs", "real+syn", "--feat", "spec", "--stage", "2")
+    r = run(recipe, script_env, "--setup", "adapt", "--adapt_fractions", "0.1 0.2", "--stop_stage", "2")
+    assert r.returncode == 0 and r.stdout.count("Stage 2: skipped") == 3, r.stdout + r.stderr
+    r = run(recipe, script_env, "--setup", "adapt", "--augs", "real+syn", "--feat", "spec", "--stage", "3")
     assert r.returncode != 0 and "needs --feat mel" in r.stderr
-    r = run(recipe, script_env, "--setup", "adapt", "--adapt_fractions", "0.1 x", "--stage", "2")
+    r = run(recipe, script_env, "--setup", "adapt", "--adapt_fractions", "0.1 x", "--stage", "3")
     assert r.returncode != 0 and "'x' is not a number" in r.stderr
 
 
@@ -270,14 +270,14 @@ mixup: {enabled: false, alpha: 0.2}
 def synthetic_recipe(tmp_path):
     """Tiny mel corpora (8 bands, values in [-1, 1]) and a recipe copy with tiny configs."""
     conf = tmp_path / "mel.yaml"
-    c = yaml.safe_load((REPO / "egs/emodb/conf/feats/mel.yaml").read_text())
+    c = yaml.safe_load((REPO / "egs/TEMPLATE/conf/feats/mel.yaml").read_text())
     c["num_mels"] = 8
     conf.write_text(yaml.safe_dump(c))
     small_src = [(s, e, 2) for s in ("03", "08", "10") for e in FOUR]
     small_tgt = [(a, e, 2) for a in ("01", "02") for e in FOUR]
     recipe, src, tgt = make_recipes(tmp_path, "mel", conf, small_src, small_tgt, mel=True)
     tiny = recipe / "conf" / "tiny"
-    tiny.mkdir()
+    tiny.mkdir(parents=True)
     (tiny / "diffusion.yaml").write_text(DIFFUSION)
     (tiny / "train_cnn_blstm.yaml").write_text(CNN_BLSTM)
     return recipe, src, tgt
@@ -303,11 +303,11 @@ def test_recipe_synthetic_setup_through_training(tmp_path, script_env):
     ser.training.dataset accepts with the corpus-prefixed speaker ids."""
     recipe, _, _ = synthetic_recipe(tmp_path)
     r = run(recipe, script_env, "--augs", "real+syn", "--conf_dir", "conf/tiny", "--nrepeats", "1",
-            "--sampling_steps", "2", "--griffin_lim", "0", "--stop_stage", "2")
+            "--sampling_steps", "2", "--griffin_lim", "0", "--stop_stage", "3")
     assert r.returncode == 0, r.stdout + r.stderr
-    for what in ("Stage 2: training the diffusion model on the emodb training utterances",
-                 "Stage 2: sampling 1 synthetic segment(s) per combination with S=2",
-                 "Stage 2: training cnn_blstm (mel, aug real+syn, seeds 1..1) on emodb"):
+    for what in ("Stage 3: training the diffusion model on the emodb training utterances",
+                 "Stage 3: sampling 1 synthetic segment(s) per combination with S=2",
+                 "Stage 3: training cnn_blstm (mel, aug real+syn, seeds 1..1) on emodb"):
         assert what in r.stdout, (what, r.stdout)
     exp = recipe / "exp" / "emodb_to_ravdess"
     folds = recipe / "data/emodb_to_ravdess_folds/dev0.3_seed1"
@@ -326,7 +326,7 @@ def test_recipe_synthetic_setups_end_to_end(tmp_path, script_env):
     common = ["--conf_dir", "conf/tiny", "--nrepeats", "1", "--sampling_steps", "2"]
     r = run(recipe, script_env, "--augs", "syn real+syn", *common)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "Stage 3: scoring cnn_blstm (syn" in r.stdout and "Stage 4: report" in r.stdout
+    assert "Stage 4: scoring cnn_blstm (syn" in r.stdout and "Stage 5: report" in r.stdout
     exp = recipe / "exp" / "emodb_to_ravdess"
     folds = recipe / "data/emodb_to_ravdess_folds/dev0.3_seed1"
     check_synthetic(recipe, exp, "dev0.3_seed1", read_list(folds / "1/train.list"))

@@ -2,7 +2,7 @@
 
 `python -m ser.bin.train_diffusion` runs as a recipe would start it on several GPUs, through
 utils/launch_train.sh --module ser.bin.train_diffusion --ngpu 0 --nproc 2 (torchrun --standalone,
-2 CPU processes, gloo), on a tiny mel corpus with the tiny config of test_diffusion_programs.py
+2 CPU processes, gloo), on a tiny mel corpus with the tiny config of diffusion_helpers.py
 (GroupNorm only, dropout 0): the two processes, each with half of every global batch and the
 matching slice of the global batch's timesteps and noise, must compute what one process computes
 on the same global batch; only rank 0 writes; a run killed after a checkpoint and resumed under
@@ -11,20 +11,20 @@ DDP ends exactly where an uninterrupted 2-process run does.
 import os
 import re
 
-import kaldiio
 import numpy as np
 import pytest
 import torch
 
 from ser.bin import train_diffusion
-from ser.diffusion.trainer import KILL_ENV, KILL_STATUS
+from ser.diffusion.trainer import KILL_ENV
 from ser.errors import SerError
-from ser.training import distributed as D
+from ser.runtime import distributed as D
+from ser.runtime.checkpoint import KILL_STATUS
 
 from launch_helpers import finish, start_launch
 from launch_helpers import history_rows as history
 from launch_helpers import last_checkpoint as ckpt
-from test_diffusion_programs import EMOTIONS, SENTENCES, TINY, write_table
+from diffusion_helpers import EMOTIONS, SENTENCES, TINY, write_mel_data
 
 SPLITS = {"train": ["03", "08"], "valid": ["09"], "test": ["10"]}
 
@@ -43,12 +43,7 @@ def make_corpus(root):
             frames = 300 if i == 0 else int(rng.integers(40, 200))
             mats[utt] = np.clip(-0.6 + 0.3 * (i % 3) + 0.1 * rng.normal(size=(frames, 80)), -1, 1).astype(np.float32)
             utt2spk[utt], utt2emo[utt], text[utt] = spk, EMOTIONS[i % 3], SENTENCES[i % 2]
-    with kaldiio.WriteHelper(f"ark,scp:{data}/feats.ark,{data}/feats.scp") as w:
-        for u in sorted(mats):
-            w(u, mats[u])
-    for name, table in (("utt2spk", utt2spk), ("utt2emo", utt2emo), ("text", text)):
-        write_table(data / name, table)
-    (data / "conf.yaml").write_text("type: mel\nsample_rate: 22050\nnum_mels: 80\n")
+    write_mel_data(data, mats, utt2spk, utt2emo, text)
     for name, spks in SPLITS.items():
         (fold / f"{name}.list").write_text("".join(u + "\n" for u in sorted(mats) if utt2spk[u] in spks))
     (fold / "info.yaml").write_text("test_speakers: ['10']\nvalid_speakers: ['09']\n")

@@ -16,13 +16,7 @@ TINY = {"n_mels": 8, "channels": 32, "num_layers": 2, "num_res_blocks": 1, "head
         "cond_dim": 2, "norm_groups": 8}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The machine is shared: one thread is faster than two contended ones for these tiny nets.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def const_model(out):

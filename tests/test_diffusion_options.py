@@ -14,7 +14,13 @@ from ser.diffusion.denoiser import MelDenoiser, frame_position_channels
 from ser.diffusion.normalize import BandNorm
 from ser.diffusion.trainer import DiffusionTrainer
 from ser.errors import SerError
-from test_diffusion_programs import corpus, gen_args, one_thread, run_killed_and_resumed, train_args  # noqa: F401  (fixtures)
+
+import diffusion_helpers
+from diffusion_helpers import gen_args, run_killed_and_resumed, train_args
+
+# The shared module-scoped fixtures, bound here so that pytest finds them.
+corpus = diffusion_helpers.corpus
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _process(prediction="eps", bound="none", T=50):
@@ -209,7 +215,7 @@ def test_bf16_autocast_reaches_the_denoiser_on_cpu_and_fp16_is_refused(tmp_path)
         DiffusionTrainer(_tiny_nets(), _toy_data(), _tiny_config(precision="fp16"), str(tmp_path), "cpu", 0, {})
 
 
-def test_fp16_on_cpu_is_a_one_line_error(corpus, tmp_path, capsys):  # noqa: F811
+def test_fp16_on_cpu_is_a_one_line_error(corpus, tmp_path, capsys):
     with pytest.raises(SerError, match="fp16 needs a CUDA device") as e:
         train_diffusion.main(train_args(corpus, tmp_path / "x", "--set", "precision=fp16"))
     assert "\n" not in str(e.value)
@@ -222,7 +228,7 @@ OPTIONS = ["--set", "precision=bf16", "--set", "process.prediction=v", "--set", 
            "diagnostics.sampling_steps=4"]
 
 
-def test_resume_bf16_with_every_option_is_bit_identical(corpus, tmp_path):  # noqa: F811
+def test_resume_bf16_with_every_option_is_bit_identical(corpus, tmp_path):
     base = ["--set", "max_steps=4", "--set", "checkpoint_every=2", "--num-threads", "1", *OPTIONS]
     full, resumed, at_2 = run_killed_and_resumed(corpus, tmp_path, *base)
     a = torch.load(full / "checkpoints/last.pt", weights_only=False)
@@ -248,7 +254,7 @@ def test_resume_bf16_with_every_option_is_bit_identical(corpus, tmp_path):  # no
     assert mats and all(m.min() >= -1 and m.max() <= 1 and m.shape[1] == 80 for m in mats)
 
 
-def test_every_new_option_changes_the_config_hash(corpus, capsys):  # noqa: F811
+def test_every_new_option_changes_the_config_hash(corpus, capsys):
     def hash_of(*extra):
         assert train_diffusion.main(train_args(corpus, "unused", "--print-config-hash", *extra)) == 0
         return capsys.readouterr().out.strip()
@@ -261,7 +267,7 @@ def test_every_new_option_changes_the_config_hash(corpus, capsys):  # noqa: F811
     assert len(set(changed + [base])) == len(changed) + 1
 
 
-def test_crop_longer_than_the_segment_is_an_error(corpus):  # noqa: F811
+def test_crop_longer_than_the_segment_is_an_error(corpus):
     with pytest.raises(SerError, match="segment.crop"):
         train_diffusion.main(train_args(corpus, "unused", "--set", "segment.crop=300", "--print-config"))
 

@@ -1,4 +1,4 @@
-"""Data-parallel training (ser/training/distributed.py, the trainer under DDP, utils/launch_train.sh).
+"""Data-parallel training (ser/runtime/distributed.py, the trainer under DDP, utils/launch_train.sh).
 
 The end-to-end test runs `python -m ser.bin.train` as the recipe would, through
 utils/launch_train.sh --ngpu 0 --nproc 2 (torchrun --standalone, 2 CPU processes, gloo), with the
@@ -15,8 +15,8 @@ import torch
 
 from ser.bin import train as train_prog
 from ser.errors import SerError
-from ser.training import distributed as D
-from ser.training.checkpoint import load_checkpoint
+from ser.runtime import distributed as D
+from ser.runtime.checkpoint import load_checkpoint
 from ser.training.mixup import mixup_batch
 from ser.training.model_io import read_model_file
 from ser.training.trainer import KILL_ENV, mixup_partners

@@ -5,7 +5,7 @@ import kaldiio
 import numpy as np
 import yaml
 
-from conftest import copy_recipe, fake_emodb
+from conftest import REPO, copy_recipe, fake_emodb
 from corpus_fixtures import read_table
 
 SPEAKERS = ("03", "08")
@@ -56,8 +56,10 @@ def test_changed_feature_config_recomputes(tmp_path, emodb_dir, script_env):
     corpus = fake_emodb(emodb_dir, tmp_path / "corpus", ("03",))
     env = dict(script_env, EMODB=str(corpus))
     assert run(recipe, env, "--stop_stage", "1", "--feats", "spec").returncode == 0
+    # the recipe's own feature config, in place of the shared egs/TEMPLATE/conf/feats/spec.yaml
     conf = recipe / "conf" / "feats" / "spec.yaml"
-    conf.write_text(conf.read_text() + "\n# edited\n")
+    conf.parent.mkdir()
+    conf.write_text((REPO / "egs" / "TEMPLATE" / "conf" / "feats" / "spec.yaml").read_text() + "\n# edited\n")
     r = run(recipe, env, "--stop_stage", "1", "--feats", "spec")
     assert r.returncode == 0 and "Stage 1: feature extraction (spec" in r.stdout
 

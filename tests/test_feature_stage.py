@@ -4,7 +4,7 @@ import subprocess
 import kaldiio
 import numpy as np
 
-from conftest import copy_recipe, fake_emodb
+from conftest import REPO, copy_recipe, fake_emodb
 
 
 def run(recipe, env, *args):
@@ -29,7 +29,8 @@ def test_copies_get_the_classifier_feature_only_in_one_call(tmp_path, emodb_dir,
     assert sorted(p.name for p in data.iterdir()) == \
         ["all", "all_mel", "all_sp0.9", "all_sp0.9_spec", "all_sp1.1", "all_sp1.1_spec", "all_spec"]
     # the same matrices as make_feats.sh on that copy alone
-    r2 = subprocess.run(["bash", "utils/make_feats.sh", "--nj", "1", "--config", "conf/feats/spec.yaml",
+    spec_conf = str(REPO / "egs" / "TEMPLATE" / "conf" / "feats" / "spec.yaml")   # the shared one
+    r2 = subprocess.run(["bash", "utils/make_feats.sh", "--nj", "1", "--config", spec_conf,
                          "data/all_sp1.1", str(tmp_path / "alone"), str(tmp_path / "alone_feats")],
                         cwd=recipe, env=env, capture_output=True, text=True)
     assert r2.returncode == 0, r2.stderr

@@ -32,7 +32,7 @@ from ser.features import (MelSpectrogram, Spectrogram, build_extractor, check_fe
 from ser.features.mel import log_to_scaled
 
 REPO = Path(__file__).resolve().parents[1]
-CONF = REPO / "egs" / "emodb" / "conf" / "feats"
+CONF = REPO / "egs" / "TEMPLATE" / "conf" / "feats"
 EPS32 = float(np.finfo(np.float32).eps)
 FILES = ("03a01Fa.wav", "10b03Tb.wav", "16a04Lc.wav")
 

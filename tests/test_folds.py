@@ -7,9 +7,9 @@ import pytest
 import yaml
 
 from ser.bin import make_folds
+from ser.data.fold_check import check_folds
 from ser.errors import SerError
 from ser.eval.folds import default_pairs, make_loso_folds
-from ser.eval.leakage import check_folds
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEAKERS = ["03", "08", "09", "10"]

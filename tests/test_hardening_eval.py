@@ -115,7 +115,7 @@ def test_corrupt_features_name_scp_line_and_ark(tmp_path, how):
 
 def test_training_program_reports_a_moved_offset_in_one_line(tmp_path):
     corpus, scp, ark, line, utt = corrupt(tmp_path, "1000")
-    r = run_module("ser.bin.train", "--config", os.path.join(REPO, "egs", "emodb", "conf", "train_cnn.yaml"),
+    r = run_module("ser.bin.train", "--config", os.path.join(REPO, "egs", "TEMPLATE", "conf", "train_cnn.yaml"),
                    "--feats-dir", corpus["data"], "--fold-dir", corpus["fold"], "--classes", corpus["classes"],
                    "--outdir", str(tmp_path / "exp"), "--max-epochs", "1")
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr

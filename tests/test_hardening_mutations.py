@@ -9,14 +9,13 @@ from collections import Counter
 
 import numpy as np
 import pytest
-import torch
 
 from test_folds import make_data, make_sp_dir
 from test_training import run_trainer, small_config
 from training_toy import make_aug_dir, make_corpus, write_table
 from ser.bin import make_folds
+from ser.data.fold_check import check_folds
 from ser.errors import SerError
-from ser.eval.leakage import check_folds
 from ser.training import trainer as trainer_module
 from ser.training.dataset import load_fold, prepare
 from ser.training.model_io import read_model_file
@@ -42,7 +41,7 @@ def test_check_folds_catches_a_copy_whose_speaker_is_held_out(tmp_path):
 
 def test_load_fold_refuses_a_copy_whose_speaker_is_held_out(tmp_path):
     corpus = make_corpus(str(tmp_path))
-    train, test = corpus["lists"]["train"], corpus["lists"]["test"]
+    train = corpus["lists"]["train"]
     d, _ = make_aug_dir(str(tmp_path), "aug", corpus, train[:2])
     # one more copy: its id reveals nothing, utt2uniq names a training utterance, its speaker is
     # the test speaker s4's copy

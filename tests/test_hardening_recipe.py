@@ -5,7 +5,6 @@ recipe-dir lock with the kill handling of the local job runner."""
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 

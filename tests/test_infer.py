@@ -23,7 +23,7 @@ def model_and_wavs(tmp_path, emodb_dir):
 
     # The recipe's spec config with 64 bins: a model trained on other features than the default
     # ones, so infer must take the extractor from the model's meta.
-    conf = dict(read_feats_config(os.path.join(REPO, "egs", "emodb", "conf", "feats", "spec.yaml")), num_bins=64)
+    conf = dict(read_feats_config(os.path.join(REPO, "egs", "TEMPLATE", "conf", "feats", "spec.yaml")), num_bins=64)
     wavs = [str(emodb_dir / "wav" / "03a01Wa.wav"), str(emodb_dir / "wav" / "08a01Lc.wav")]
     extract = build_extractor(conf, device="cpu")
     feats = {w: extract(*sf.read(w, dtype="float32")) for w in wavs}

@@ -32,13 +32,7 @@ DROPOUT_KEYS = {"densenet_lstm_highway": ["dropout"], "densenet": ["dropout"], "
 LSTM_ATTR = {"densenet_lstm_highway": "lstm", "densenet_lstm": "lstm", "cnn_lstm": "lstm", "cnn_blstm": "blstm"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny ops on a shared 2-core machine: one thread avoids OpenMP barrier stalls.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small(name, feat_dim, **extra):

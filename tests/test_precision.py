@@ -10,12 +10,13 @@ from torch import nn
 
 from ser.errors import SerError
 from ser.models import build_model
+from ser.runtime.checkpoint import load_checkpoint, seed_everything
+from ser.runtime.config import canonical
+from ser.runtime.precision import autocast, check_precision, prepare_model
 from ser.training import config as C
-from ser.training.checkpoint import load_checkpoint, seed_everything
 from ser.training.dataset import load_fold, prepare
 from ser.training.mixup import smooth_labels, soft_cross_entropy
 from ser.training.model_io import load_model, read_model_file, save_model
-from ser.training.precision import autocast, check_precision, prepare_model
 from ser.training.spec_augment import apply_masks, draw_masks, draw_spans
 from ser.training.trainer import Trainer
 
@@ -69,7 +70,7 @@ def test_fp16_refused_on_cpu(tmp_path, prep):
         run_trainer(tmp_path, prep, small_config(precision="fp16"))
     assert not (tmp_path / "checkpoints").exists()
     with pytest.raises(SerError, match="'precision' must be one of fp32, bf16, fp16"):
-        C.apply_overrides(C.canonical(C.DEFAULTS), ["precision=fp64"])
+        C.apply_overrides(canonical(C.DEFAULTS), ["precision=fp64"])
     check_precision("bf16", "cpu")  # accepted
 
 
@@ -135,7 +136,7 @@ def test_autocast_helper_dtypes():
 @pytest.mark.parametrize("override", ["precision=bf16", "label_smoothing=0.1", "spec_augment.enabled=true",
                                       "spec_augment.time_width=10", "spec_augment.freq_masks=1"])
 def test_config_hash_changes_with_each_option(override):
-    base = C.canonical(C.DEFAULTS)
+    base = canonical(C.DEFAULTS)
     assert C.config_hash(C.apply_overrides(base, [override])) != C.config_hash(base)
 
 
@@ -144,7 +145,7 @@ def test_config_hash_changes_with_each_option(override):
                                               ("spec_augment.time_masks=-1", "'spec_augment.time_masks' must be >= 0")])
 def test_bad_regularisation_values_refused(override, message):
     with pytest.raises(SerError, match=message):
-        C.apply_overrides(C.canonical(C.DEFAULTS), [override])
+        C.apply_overrides(canonical(C.DEFAULTS), [override])
 
 
 # --- SpecAugment ----------------------------------------------------------------------------
@@ -209,6 +210,6 @@ def test_label_smoothing_closed_form():
 
 
 def test_tensorboard_switch_leaves_the_experiment_hash_alone():
-    base = C.canonical(C.DEFAULTS)
+    base = canonical(C.DEFAULTS)
     on = C.apply_overrides(base, ["tensorboard=true"])
     assert on["tensorboard"] is True and C.config_hash(on) == C.config_hash(base)

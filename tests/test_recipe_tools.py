@@ -63,7 +63,13 @@ def test_new_recipe_is_a_recipe_of_its_own(new_recipe, tmp_path, emodb_dir, scri
         "local/corpus_note.txt", "local/data.sh", "local/prepare_mycorpus.py"]
     assert "03:08" not in (recipe / "conf" / "folds.yaml").read_text()
     assert (recipe / "conf" / "classes.txt").read_text().split() == ["anger", "happiness", "neutral", "sadness"]
-    assert {"conf/feats/spec.yaml", "conf/train_cnn.yaml", "conf/tuning/train_cnn.yaml"} <= files
+    # the shared configs are not copied: run.sh finds them in egs/TEMPLATE/conf
+    assert sorted(f for f in files if f.startswith("conf/")) == ["conf/classes.txt", "conf/folds.yaml"]
+    r = make("--from", "emodb", "other")
+    assert r.returncode == 0, r.stderr
+    assert sorted(str(p.relative_to(egs / "other" / "conf")) for p in (egs / "other" / "conf").rglob("*.yaml")) == [
+        "diffusion.yaml", "folds.yaml"]   # emodb's own diffusion config; folds.yaml is the skeleton
+    assert "Copied from egs/emodb/conf" in (egs / "other" / "conf" / "diffusion.yaml").read_text()
     assert "emodb" not in (recipe / "local" / "corpus_note.txt").read_text().lower()
 
     # an existing recipe is not overwritten; a bad name is refused (one line each)

@@ -10,8 +10,8 @@ from matplotlib.image import imread
 
 from eval_helpers import CLASSES
 from ser.bin import report
-from ser.eval.aggregate import aug_key
-from ser.eval.results_md import bar_chart_name
+from ser.eval.aggregate import describe
+from ser.eval.report.bar_charts import bar_chart_name
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MODELS = ("cnn", "densenet_lstm_highway")
@@ -39,7 +39,8 @@ def write_run(exp, tag, fold, seed, cond, uar, model, aug):
     cfg = {"model": model, "max_epochs": 3, "mixup": {"enabled": aug.endswith("mixup"), "alpha": 0.2},
            "data": {"feats_dir": "data/all_spec", "fold_dir": f"data/folds/{fold}",
                     "aug_dirs": ["data/all_sp0.9_spec", "data/all_sp1.1_spec"] if sp else [],
-                    "aug_policy": "select" if sp else "refuse"}, "seed": seed}
+                    "aug_policy": "select" if sp else "refuse"},
+           "augmentation": aug.replace("_", "+"), "seed": seed}
     with open(os.path.join(run, "config.yaml"), "w") as f:
         yaml.safe_dump(cfg, f)
 
@@ -181,25 +182,25 @@ def test_single_model_and_augmentation_gets_no_bar_chart(tmp_path):
 
 
 @pytest.mark.parametrize("cfg, tag, key", [
-    ({"data": {"aug_dirs": ["a_sp0.9"]}, "mixup": {"enabled": True}}, "x", "sp_mixup"),
-    ({"data": {"aug_dirs": []}, "mixup": {"enabled": True}}, "x", "mixup"),
+    # the setting ser.bin.train recorded by name
+    ({"augmentation": "sp+mixup", "data": {"aug_dirs": ["a_sp0.9"]}, "mixup": {"enabled": True}}, "x", "sp_mixup"),
+    ({"augmentation": "mixup", "data": {"aug_dirs": []}, "mixup": {"enabled": True}}, "x", "mixup"),
+    ({"augmentation": "none", "mixup": {"enabled": False}}, "spec_cnn_mixup_ab12", "none"),  # never the tag
+    # a config without the name: the setting its options make; copies of unknown kind are custom
     ({"data": {"train_source": "synthetic"}}, "x", "syn"),
     ({"data": {"train_source": "both"}, "mixup": {"enabled": True}}, "x", "real_syn_mixup"),
-    ({"data": {"feats_dir": "d"}, "mixup": {"enabled": False}}, "spec_cnn_mixup_ab12", "none"),  # config wins
-    ({}, "spec_densenet_lstm_sp_mixup_ab12", "sp_mixup"),           # no config: from the tag name
-    ({}, "spec_cnn_real_syn+mixup_0f", "real_syn_mixup"),
-    ({}, "spec_cnn_lstm_mixup_ab12", "mixup"),
-    ({}, "something_else", "none"),
+    ({"data": {"aug_dirs": ["a_sp0.9"]}, "mixup": {"enabled": True}}, "x", "custom"),
+    ({}, "spec_densenet_lstm_sp_mixup_ab12", "none"),
 ])
 def test_aug_key(cfg, tag, key):
-    assert aug_key(cfg, tag) == key
+    assert describe(cfg, {}, tag)["aug_key"] == key
 
 
 def test_table1_merges_one_setting_across_corpora():
     """Paper 1's Table 1: one row per model, one column per corpus, although each corpus's run of
     the model has its own tag (the config hash depends on the data); tags competing for the same
     cell keep separate rows."""
-    from ser.eval.results_md import table1_rows
+    from ser.eval.report.score_tables import table1_rows
 
     descs = {"a_x": {"model": "cnn", "features": "spec", "augmentation": "none"},
              "a_y": {"model": "cnn", "features": "spec", "augmentation": "none"},

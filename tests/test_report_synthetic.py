@@ -5,7 +5,7 @@ import os
 import numpy as np
 import yaml
 
-from ser.eval.synthetic_md import read_history, synthetic_section
+from ser.eval.report.synthetic import read_history, synthetic_section
 
 EMOTIONS = ("anger", "sadness")
 CONFIG = {"process": {"steps": 4000, "schedule": "cosine", "vlb_weight": 0.001},
@@ -102,28 +102,31 @@ def test_no_section_without_diffusion_models(tmp_path):
 
 
 def test_augmentation_labels_of_paper_2_settings():
-    from ser.eval.aggregate import augmentation_label
+    from ser.eval.aggregate import describe
 
-    syn = {"data": {"train_source": "synthetic", "synthetic_dirs": ["exp/d/fold.1/syn_s50_n1"]}}
-    both = {"data": {"train_source": "both"}, "mixup": {"enabled": True, "alpha": 0.2}}
-    assert augmentation_label({"data": {"train_source": "real"}}) == "none"
-    assert augmentation_label(syn) == "synthetic only"
-    assert augmentation_label(both) == "real + synthetic + mixup α=0.2"
-    assert augmentation_label({"data": {"aug_dirs": ["d/all_noisy"]}}) == "copies from all_noisy"
+    def label(cfg):
+        return describe(cfg, {}, "tag")["augmentation"]
+
+    syn = {"augmentation": "syn", "data": {"train_source": "synthetic", "synthetic_dirs": ["exp/d/fold.1/syn_s50_n1"]}}
+    both = {"augmentation": "real+syn+mixup", "data": {"train_source": "both"}, "mixup": {"enabled": True, "alpha": 0.2}}
+    assert label({"augmentation": "none", "data": {"train_source": "real"}}) == "none"
+    assert label(syn) == "synthetic only"
+    assert label(both) == "real + synthetic + mixup α=0.2"
+    assert label({"data": {"aug_dirs": ["d/all_noisy"]}}) == "copies from all_noisy"
 
 
 def test_denoiser_width_comes_from_its_preset_when_not_given():
-    from ser.eval.synthetic_md import _describe
+    from ser.eval.report.synthetic import describe_diffusion
 
-    assert "cpu preset, 192 filters" in _describe({"denoiser": {"preset": "cpu"}})
-    assert "paper preset, 1536 filters" in _describe({"denoiser": {"preset": "paper"}})
-    assert "paper preset, 64 filters" in _describe({"denoiser": {"preset": "paper", "channels": 64}})
+    assert "cpu preset, 192 filters" in describe_diffusion({"denoiser": {"preset": "cpu"}})
+    assert "paper preset, 1536 filters" in describe_diffusion({"denoiser": {"preset": "paper"}})
+    assert "paper preset, 64 filters" in describe_diffusion({"denoiser": {"preset": "paper", "channels": 64}})
 
 
 def test_training_data_table_has_paper_2_rows_per_model():
     from types import SimpleNamespace as S
 
-    from ser.eval.synthetic_md import training_data_table
+    from ser.eval.report.synthetic import training_data_table
 
     def summ(tag, cond, uar, wa, corpus="emodb/all4"):
         return S(corpus=corpus, tag=tag, condition=cond, uar_mean=uar, uar_std=0.1, wa_mean=wa, wa_std=float("nan"))
@@ -148,6 +151,6 @@ def test_training_data_table_has_paper_2_rows_per_model():
                        "UAR test_snr0", "WA test_snr0"]
     assert rows[1:] == [
         ["cnn_blstm (mel)", "real", "`mel_cnn_blstm_none_1`", "58.5 ± 10.0", "63.8", "30.0 ± 10.0", "31.0"],
-        ["cnn_blstm (mel)", "synthetic", "`mel_cnn_blstm_syn_3`", "31.6 ± 10.0", "31.2", "–", "–"],
+        ["cnn_blstm (mel)", "synthetic only", "`mel_cnn_blstm_syn_3`", "31.6 ± 10.0", "31.2", "–", "–"],
         ["cnn_blstm (mel)", "real + synthetic", "`mel_cnn_blstm_real_syn_2`", "64.2 ± 10.0", "67.0", "–", "–"]]
     assert training_data_table("emodb/all4", summaries[4:6], descs) == []

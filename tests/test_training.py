@@ -1,5 +1,5 @@
-"""Unit tests of ser/training: segments, normalisation, plateau, mixup, config, data loading,
-inference, and bit-identical resumption of the training loop."""
+"""Unit tests of ser/training: normalisation, plateau, mixup, config, data loading, inference,
+and bit-identical resumption of the training loop."""
 import copy
 import math
 import os
@@ -9,67 +9,19 @@ import pytest
 import torch
 
 from ser.errors import SerError
+from ser.runtime.checkpoint import load_checkpoint, seed_everything
+from ser.runtime.config import canonical
+from ser.runtime.segments import segment_matrix
 from ser.training import config as C
 from ser.training import normalization
-from ser.training.checkpoint import load_checkpoint, seed_everything
 from ser.training.dataset import load_fold, prepare
 from ser.training.inference import prepare_segments, segment_posteriors, utterance_posteriors
 from ser.training.mixup import mixup_batch, soft_cross_entropy
 from ser.training.model_io import read_model_file, save_model
 from ser.training.plateau import Plateau
-from ser.training.segments import segment_matrix
 from ser.training.trainer import Trainer, epoch_batches
 
-from training_toy import CLASSES, DIM, TinyNet, make_aug_dir, make_corpus
-
-
-# --- segments -------------------------------------------------------------------------------
-def reference_segments(x, L, S):
-    """Hand-written reference: pad short, slide, end-align the last window."""
-    T = len(x)
-    if T <= L:
-        out = np.zeros((1, L, x.shape[1]), np.float32)
-        out[0, :T] = x
-        return out
-    starts = []
-    s = 0
-    while s + L <= T:
-        starts.append(s)
-        s += S
-    if starts[-1] + L != T:
-        starts.append(T - L)
-    return np.stack([x[s:s + L] for s in starts]).astype(np.float32)
-
-
-@pytest.mark.parametrize("T,expected_starts", [
-    (5, [0]),                 # T < L: one zero-padded segment
-    (16, [0]),                # T = L
-    (21, [0, 5]),             # between L and L + S: end-aligned second window
-    (40, [0, 8, 16, 24]),     # windows fit exactly: no extra window
-    (43, [0, 8, 16, 24, 27]),  # frames left over: end-aligned last window
-])
-def test_segment_matrix(T, expected_starts):
-    L, S = 16, 8
-    x = np.arange(T * 3, dtype=np.float32).reshape(T, 3) + 1.0
-    seg = segment_matrix(x, L, S)
-    assert seg.dtype == np.float32 and seg.shape == (len(expected_starts), L, 3)
-    np.testing.assert_array_equal(seg, reference_segments(x, L, S))
-    for k, s in enumerate(expected_starts):
-        n = min(L, T - s)
-        np.testing.assert_array_equal(seg[k, :n], x[s:s + n])
-        assert not seg[k, n:].any()  # zero padding after the real frames
-    # every frame is covered
-    covered = set()
-    for s in expected_starts:
-        covered.update(range(s, min(s + L, T)))
-    assert covered == set(range(T))
-
-
-def test_segment_matrix_bad_input():
-    with pytest.raises(SerError):
-        segment_matrix(np.zeros((0, 3)), 16, 8)
-    with pytest.raises(SerError):
-        segment_matrix(np.zeros((10, 3)), 0, 8)
+from training_toy import CLASSES, DIM, TinyNet, make_aug_dir, make_corpus, reference_segments
 
 
 # --- normalisation and data loading ---------------------------------------------------------
@@ -258,7 +210,7 @@ def test_config_unknown_key_and_overrides(tmp_path):
     b = dict(cfg, data={"feats_dir": "f", "fold_dir": "2"}, seed=2)
     c = dict(copy.deepcopy(a), batch_size=7)
     assert C.config_hash(a) == C.config_hash(b) != C.config_hash(c)
-    assert C.canonical(a) == a
+    assert canonical(a) == a
 
 
 # --- inference ------------------------------------------------------------------------------
@@ -300,7 +252,7 @@ def test_save_model_round_trip(tmp_path):
 
 # --- training loop --------------------------------------------------------------------------
 def small_config(**over):
-    cfg = C.canonical(C.DEFAULTS)
+    cfg = canonical(C.DEFAULTS)
     cfg.update({"model": "tiny", "segment": {"length": 64, "shift": 32}, "batch_size": 8, "max_epochs": 4,
                 "optim": {"lr": 0.01, "weight_decay": 0.0}, "plateau": {"patience": 1, "factor": 0.5},
                 "early_stop_patience": 10, "mixup": {"enabled": True, "alpha": 0.4},

@@ -2,7 +2,8 @@
 
 4 speakers x 8 utterances of random (T in [40, 300], D = 16) matrices; each of the 3 classes adds
 its own mean offset to a few dimensions, so a classifier can beat chance. Written with kaldiio
-as a Kaldi data dir plus one LOSO-style fold (train s1 s2, valid s3, test s4).
+as a Kaldi data dir plus one LOSO-style fold (train s1 s2, valid s3, test s4). Also a
+hand-written reference of the segmenting (`reference_segments`).
 """
 import os
 
@@ -98,3 +99,21 @@ class TinyNet(nn.Module):
 
     def forward(self, x):
         return self.out(self.drop(torch.relu(self.layer(x))).mean(dim=1))
+
+
+def reference_segments(x, L, S):
+    """Hand-written reference of ser.runtime.segments.segment_matrix: pad short, slide, end-align
+    the last window."""
+    T = len(x)
+    if T <= L:
+        out = np.zeros((1, L, x.shape[1]), np.float32)
+        out[0, :T] = x
+        return out
+    starts = []
+    s = 0
+    while s + L <= T:
+        starts.append(s)
+        s += S
+    if starts[-1] + L != T:
+        starts.append(T - L)
+    return np.stack([x[s:s + L] for s in starts]).astype(np.float32)

@@ -2,14 +2,15 @@
 # Creates the recipe of a new corpus, egs/NAME: the links to the shared stage scripts (run.sh,
 # path.sh, cmd.sh -> ../TEMPLATE/, utils -> ../../utils), db.sh with the corpus variable,
 # local/data.sh, a documented local/prepare_NAME.py skeleton (ser.data.prepare), a one-line
-# local/corpus_note.txt, and conf/ with the default configs of --from (features, training,
-# tuning, diffusion, slurm; not its classes, folds, results, figures, downloads or notes).
+# local/corpus_note.txt, and conf/ with classes.txt and folds.yaml. Every other config comes from
+# egs/TEMPLATE/conf until the recipe has its own; --from RECIPE copies RECIPE's own configs
+# (those it keeps instead of the shared ones: not its classes, folds, results or notes).
 #   utils/new_recipe.sh [--from emodb] [--classes "anger happiness neutral sadness"] NAME
 # Then edit local/prepare_NAME.py, conf/classes.txt, conf/folds.yaml, and run
 #   cd egs/NAME && NAME_UPPER=/path/to/corpus ./run.sh
 set -euo pipefail
 
-from=emodb                                   # recipe whose conf/ defaults are copied
+from=                                        # recipe whose own configs are copied (default: none)
 classes="anger happiness neutral sadness"   # conf/classes.txt: the corpus's labels
 egs_dir=                                     # where recipes live (default: egs/ of this checkout)
 help_message=$(sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//')
@@ -23,8 +24,11 @@ name=$1
 egs=${egs_dir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/egs}
 [ -d "$egs/TEMPLATE" ] || die "--egs_dir $egs: no TEMPLATE/ (the shared stage scripts)"
 [ ! -e "$egs/$name" ] || die "$egs/$name exists already"
-src=$egs/$from/conf
-[ -d "$src" ] && [ "$from" != TEMPLATE ] || die "--from $from: no such recipe ($src)"
+src=
+if [ -n "$from" ]; then
+  src=$egs/$from/conf
+  [ -d "$src" ] && [ "$from" != TEMPLATE ] || die "--from $from: no such recipe ($src)"
+fi
 var=$(echo "$name" | tr 'a-z' 'A-Z')
 
 # Built under a temporary name and renamed: an interrupted run leaves no half recipe behind.
@@ -35,18 +39,18 @@ mkdir -p "$tmp/local" "$tmp/conf"
 for f in run.sh path.sh cmd.sh; do ln -s ../TEMPLATE/$f "$tmp/$f"; done
 ln -s ../../utils "$tmp/utils"
 
-# The generic configs only: classes and folds are the corpus's own (skeletons below).
-for f in "$src"/train_*.yaml "$src"/diffusion.yaml "$src"/slurm.conf; do
-  [ -f "$f" ] && cp "$f" "$tmp/conf/"
-done
-for d in feats tuning; do
-  [ -d "$src/$d" ] && cp -r "$src/$d" "$tmp/conf/"
-done
-# Their comments may quote measurements of the source corpus: say where they come from.
-find "$tmp/conf" -name '*.yaml' | while read -r f; do
-  { echo "# Default settings copied from egs/$from/conf by utils/new_recipe.sh (comments about $from's data describe $from)."
-    cat "$f"; } > "$f.tmp" && mv "$f.tmp" "$f"
-done
+# --from: that recipe's own configs (classes and folds are the corpus's own: skeletons below).
+if [ -n "$src" ]; then
+  (cd "$src" && find . -type f ! -name classes.txt ! -name folds.yaml) | while read -r f; do
+    mkdir -p "$(dirname "$tmp/conf/$f")"
+    cp "$src/$f" "$tmp/conf/$f"
+  done
+  # Their comments may quote measurements of the source corpus: say where they come from.
+  find "$tmp/conf" -name '*.yaml' | while read -r f; do
+    { echo "# Copied from egs/$from/conf by utils/new_recipe.sh (comments about $from's data describe $from)."
+      cat "$f"; } > "$f.tmp" && mv "$f.tmp" "$f"
+  done
+fi
 printf '%s\n' $classes > "$tmp/conf/classes.txt"
 cat > "$tmp/conf/folds.yaml" <<EOF
 # Validation speaker pairing for the leave-one-speaker-out folds of $name (make_folds --valid pair):
@@ -71,13 +75,7 @@ cat > "$tmp/local/data.sh" <<EOF
 #!/usr/bin/env bash
 # $name data preparation: writes a validated Kaldi data dir.
 #   local/data.sh [--four-class true|false] CORPUS_DIR DATA_DIR
-set -euo pipefail
-four_class=false
-. utils/parse_options.sh
-if [ \$# -ne 2 ]; then
-  echo "usage: local/data.sh [--four-class true|false] CORPUS_DIR DATA_DIR" >&2; exit 1
-fi
-utils/make_data_dir.sh "\$2" python3 local/prepare_$name.py --four-class "\$four_class" "\$1"
+exec utils/corpus_data.sh "\$0" local/prepare_$name.py "\$@"
 EOF
 chmod +x "$tmp/local/data.sh"
 

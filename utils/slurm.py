@@ -4,7 +4,8 @@
     slurm.py [--config conf/slurm.conf] [--pick all|failed] [--poll-interval S]
              [--max-jobs-run N] [--num-threads N] [--mem SIZE] [--gpu N] [JOB=1:N] <log> <cmd> ...
 
-See ser/jobs/slurm.py for the config format, the batch script and how completion is detected.
+See ser/jobs/slurm.py for how completion is detected, ser/jobs/slurm_config.py for the config
+format and ser/jobs/slurm_batch.py for the batch script.
 """
 import os
 import sys

@@ -24,7 +24,7 @@ max_jobs=2             # training jobs at once
 threads=1              # torch threads per training job
 ngpu=0                 # GPUs per training job (0: CPU); N > 1: data-parallel (torchrun)
 num_nodes=1            # nodes per training job (> 1: under Slurm, srun + torchrun)
-conf_dir=conf          # conf/tuning: the paper-faithful settings (for a GPU)
+conf_dir=conf          # conf/tuning: the paper-faithful settings (for a GPU); a config the recipe lacks comes from egs/TEMPLATE/<conf_dir>
 sampling_steps=50      # S: strided sampling steps of the diffusion model (paper 2)
 num_synthetic=1        # N: synthetic segments per (emotion, speaker, text) of a fold's training data
 griffin_lim=2          # Griffin-Lim WAVs per emotion (real and synthetic) in the quality report
@@ -38,10 +38,9 @@ help_options=true      # --help lists the options above, with their defaults and
 . utils/parse_options.sh
 . utils/stage.sh
 . utils/recipe_lock.sh
+. utils/recipe_helpers.sh
 
 if [ $# -ne 0 ]; then echo "run.sh: unexpected arguments: $*" >&2; exit 1; fi
-log() { echo "$(date '+%F %T') $*"; }
-die() { echo "run.sh: $*" >&2; exit 1; }
 # Numeric options, checked before any stage (a bad one would make every stage guard fail quietly).
 for o in stage stop_stage ngpu griffin_lim; do check_int $o 0; done
 for o in nj nrepeats max_jobs threads num_nodes sampling_steps num_synthetic; do check_int $o 1; done
@@ -55,34 +54,27 @@ folds=data/${dset}_folds
 exp=exp/$dset
 train_feats=${data}_$feat
 
+check_augs $augs
+# The configs of this run: the recipe's own (<conf_dir>/NAME), else egs/TEMPLATE's (conf_file).
+declare -A train_conf=()
+for m in $models; do train_conf[$m]=$(conf_file $conf_dir train_$m.yaml); done
+diffusion_conf=; ! augs_use_synthetic $augs || diffusion_conf=$(conf_file $conf_dir diffusion.yaml)
 # Data dirs whose features stage 1 computes: the data, its speed-perturbed copies (every
 # utterance: the training job keeps only copies of its own training utterances) and noisy copies.
-feat_sources=$data
-case " $augs " in *" sp "*|*" sp+mixup "*) feat_sources="$feat_sources ${data}_sp0.9 ${data}_sp1.1" ;; esac
-noisy=
-for c in $conditions; do case $c in snr*) noisy="$noisy ${c#snr}" ;; esac; done
-
-# attack_args ATTACK EPS: ser.bin.score_attack's options; BIM takes 10 steps of EPS/8 (Kurakin et
-# al.'s 1.25 EPS of travel, clipped to the EPS-ball; EPS 0.08 gives the paper's usual alpha 0.01).
-attack_args() {
-  awk -v e="$2" 'BEGIN { exit !(e ~ /^[0-9]*\.?[0-9]+$/) }' || die "attack radius '$2' is not a number (condition $1_eps$2?)"
-  local bim=; [ $1 = bim ] && bim="--alpha $(awk -v e="$2" 'BEGIN { printf "%g", e / 8 }') --steps 10"
-  echo "ser.bin.score_attack --attack $1 --eps $2 $bim --feats-dir $train_feats"
-}
-
-# score_args COND: the scoring program and its options for a test condition.
+sp_dirs=$(speed_dirs $data $augs)
+feat_sources=$(echo $data $sp_dirs)
+# The scoring program and options of each test condition, one line each (ser.eval.conditions
+# owns the names: clean, snrN, fgsm, bim, fgsm_epsX, bim_epsX); a typo stops the run now.
+score_cmds=$(python3 -m ser.bin.score_command $conditions --data $data --feat $feat --eps $eps --train-feats $train_feats)
+# score_args COND: the line of test condition COND (one of $conditions).
 score_args() {
-  case $1 in
-    clean) echo "ser.bin.score --feats-dir $train_feats" ;;
-    snr*) [[ $1 =~ ^snr-?[0-9]{1,3}$ ]] || die "unknown test condition '$1' (snrN: N an integer SNR in dB)"
-          echo "ser.bin.score --feats-dir ${data}_$1_$feat" ;;
-    fgsm|bim) attack_args $1 $eps ;;
-    fgsm_eps*|bim_eps*) attack_args ${1%%_eps*} ${1#*_eps} ;;
-    *) die "unknown test condition '$1' (clean snrN fgsm bim fgsm_epsX bim_epsX)" ;;
-  esac
+  local c i=0
+  for c in $conditions; do i=$((i + 1)); [ $c != $1 ] || { sed -n ${i}p <<< "$score_cmds"; return; }; done
+  die "test condition '$1' is not in --conditions"
 }
-for c in $conditions; do score_args $c >/dev/null; done  # a typo fails now, not in stage 4
-for a in $augs; do train_aug_options.sh $a - - - >/dev/null; done  # (inside $(...) it would not stop the run)
+noisy=
+for s in $(python3 -m ser.bin.score_command --list-snrs $conditions); do noisy="$noisy $s"; done
+
 lock_recipe_dir  # one run per recipe dir: a second one stops here, naming the first
 
 # recipe_classes: the labels this recipe's data may have (conf/classes.txt, or the papers' 4).
@@ -106,7 +98,7 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   if stage_complete $data "$sig"; then
     log "Stage 0: skipped: $data is complete"
   else
-    log "Stage 0: data preparation: $corpus -> $data"
+    log "Stage 0: data preparation with local/data.sh: $corpus -> $data"
     local/data.sh --four-class $four_class "$corpus" $data
     check_data $data
     mark_complete $data "$sig"
@@ -114,15 +106,15 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  for factor in 0.9 1.1; do
-    case " $feat_sources " in *" ${data}_sp$factor "*) ;; *) continue ;; esac
+  for sp in $sp_dirs; do
+    factor=${sp##*_sp}
     sig=$(signature $data/.complete factor=$factor)
-    if stage_complete ${data}_sp$factor "$sig"; then
-      log "Stage 1: skipped: ${data}_sp$factor is complete"
+    if stage_complete $sp "$sig"; then
+      log "Stage 1: skipped: $sp is complete"
     else
-      log "Stage 1: speed perturbation x$factor: $data -> ${data}_sp$factor"
-      perturb_data_dir_speed.sh $factor $data ${data}_sp$factor
-      mark_complete ${data}_sp$factor "$sig"
+      log "Stage 1: speed perturbation x$factor with perturb_data_dir_speed.sh: $data -> $sp"
+      perturb_data_dir_speed.sh $factor $data $sp
+      mark_complete $sp "$sig"
     fi
   done
   if [ -n "$noisy" ]; then
@@ -131,25 +123,25 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
     if stage_complete ${data}_snr$(echo $noisy | cut -d' ' -f1) "$sig"; then
       log "Stage 1: skipped: noisy copies of $data are complete"
     else
-      log "Stage 1: noisy copies of $data at SNR $noisy dB"
+      log "Stage 1: noisy copies of $data at SNR $noisy dB with ser.bin.make_noisy_data"
       python3 -m ser.bin.make_noisy_data --noise-dir "$NOISE" --snrs "$noisy" --seed 1 --overwrite $data $data
       for s in $noisy; do mark_complete ${data}_snr$s "$sig"; done
     fi
     for s in $noisy; do feat_sources="$feat_sources ${data}_snr$s"; done
   fi
   # The feature types each later stage reads: the classifiers (stages 3-4) $feat of $data, of its
-  # speed-perturbed copies (train_aug_options.sh) and of its noisy copies (score_args); the
+  # speed-perturbed copies (speed_dirs) and of its noisy copies (score_args); the
   # diffusion model and its report (stage 3, synthetic settings) mel of $data. $data also gets
   # every type of --feats (e.g. data/all_mel for the cross-corpus recipe); the copies get $feat only.
-  data_types=$(echo $feats $feat $(case " $augs " in *syn*) echo mel ;; esac) | tr ' ' '\n' | awk '!seen[$0]++')
+  data_types=$(echo $feats $feat $(augs_use_synthetic $augs && echo mel) | tr ' ' '\n' | awk '!seen[$0]++')
   declare -A feat_sig=() feat_type=()
   todo=()      # output dirs to compute
   for src in $feat_sources; do
     types=$feat; [ $src = $data ] && types=$data_types
     for f in $types; do
-      conf=conf/feats/$f.yaml
-      [ -f $conf ] || die "no feature config $conf"
-      sig=$(signature $conf $src/wav.scp $src/.complete)
+      conf=$(conf_file conf/feats $f.yaml)
+      # (named conf/feats/<type>.yaml in the signature wherever the file is)
+      sig=$(signature "conf/feats/$f.yaml=$(sha1sum < $conf | cut -c1-12)" $src/wav.scp $src/.complete)
       if stage_complete ${src}_$f "$sig"; then
         log "Stage 1: skipped: ${src}_$f is complete"
       else
@@ -163,7 +155,7 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
     # once and writing all of that recording's outputs (groups: SRC OUT_type1 .. OUT_typeK, '-': none).
     todo_types=$(for o in "${todo[@]}"; do echo ${feat_type[$o]}; done | awk '!seen[$0]++')
     conf_opts=() groups=() what=
-    for f in $todo_types; do conf_opts+=(--config conf/feats/$f.yaml); done
+    for f in $todo_types; do conf_opts+=(--config $(conf_file conf/feats $f.yaml)); done
     for src in $feat_sources; do
       group=($src) outs=
       for f in $todo_types; do
@@ -198,35 +190,30 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
 fi
 
 nfolds() { ls -d $folds/[0-9]* 2>/dev/null | wc -l || true; }  # (no folds: ls fails, pipefail)
-# Resources each training job asks the job back-end for (local: ignored).
-gpu_opts="--gpu $ngpu"; [ "$num_nodes" -gt 1 ] && gpu_opts="$gpu_opts --num-nodes $num_nodes"
 
 # experiment_dir MODEL AUG: exp/<dset>/<feat>_<model>_<aug>_<config hash>: a changed config or
 # data gets a new directory instead of reusing another's outputs.
 experiment_dir() {
-  local model=$1 aug=$2 conf=$conf_dir/train_$1.yaml hash
-  [ -f $conf ] || die "no training config $conf for model '$model'"
-  hash=$(python3 -m ser.bin.train --config $conf --feats-dir $train_feats --fold-dir $folds/1 \
-           --classes $folds/classes.txt $(train_aug_args $aug 1) --print-config-hash)
-  echo $exp/${feat}_${model}_${aug//+/_}_$hash
+  local model=$1 aug=$2 hash
+  hash=$(classifier_hash ${train_conf[$model]} $train_feats $folds/1 $folds/classes.txt $(train_aug_args $aug 1))
+  echo $exp/${feat}_${model}_$(aug_key $aug)_$hash
 }
 
 # diffusion_dir: exp/<dset>/diffusion_<config hash>, the per-fold diffusion models (paper 2).
 syn=syn_s${sampling_steps}_n$num_synthetic
 diffusion_dir() {
-  echo $exp/diffusion_$(python3 -m ser.bin.train_diffusion --config $conf_dir/diffusion.yaml \
-    --feats-dir ${data}_mel --fold-dir $folds/1 --text-dir $data --print-config-hash)
+  echo $exp/diffusion_$(diffusion_hash $diffusion_conf ${data}_mel $folds/1 $data)
 }
 
 # train_aug_args AUG [FOLD]: train.py options of an augmentation setting (FOLD: JOB by default).
 train_aug_args() {
-  local syn_dir=; case $1 in *syn*) syn_dir=$(diffusion_dir)/fold.${2:-JOB}/$syn ;; esac
-  train_aug_options.sh $1 $data $feat "$syn_dir"
+  local syn_dir=; ! augs_use_synthetic $1 || syn_dir=$(diffusion_dir)/fold.${2:-JOB}/$syn
+  aug_train_options $1 $data $feat $syn_dir
 }
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   n=$(nfolds); [ $n -gt 0 ] || die "no folds in $folds: run stage 2"
-  case " $augs " in *syn*)
+  if augs_use_synthetic $augs; then
     # Paper 2: per fold, a diffusion model trained on that fold's training speakers only, and its
     # synthetic segments (conditioned on the training speakers) with a quality report.
     ddir=$(diffusion_dir)
@@ -251,24 +238,12 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     mv $ddir/train_folds.tmp $ddir/train_folds
     m=$(wc -l < $ddir/train_folds)
     fold='$(sed -n JOBp '$ddir'/train_folds)'   # expanded by each job's bash (JOB: 1..m)
-    log "Stage 3: training the diffusion model: $m distinct training sets of $n folds -> $ddir"
-    $cuda_cmd $gpu_opts --max-jobs-run $max_jobs --num-threads $threads JOB=1:$m $ddir/log/train.JOB.log \
-      launch_train.sh --module ser.bin.train_diffusion --ngpu $ngpu --num_nodes $num_nodes -- \
-        --config $conf_dir/diffusion.yaml --feats-dir ${data}_mel \
-        --fold-dir "$folds/$fold" --text-dir $data --seed 1 --num-threads $threads --outdir "$ddir/fold.$fold"
-    log "Stage 3: sampling $num_synthetic synthetic segment(s) per combination with S=$sampling_steps: $ddir/fold.*/$syn"
-    $cuda_cmd --max-jobs-run $max_jobs --num-threads $threads JOB=1:$m $ddir/log/generate_$syn.JOB.log \
-      python3 -m ser.bin.generate --model-dir "$ddir/fold.$fold" --num-per-combination $num_synthetic \
-        --sampling-steps $sampling_steps --seed 1 --out-data "$ddir/fold.$fold/$syn" --out-feats "$ddir/fold.$fold/$syn/ark" \
-        --ngpu $ngpu --num-threads $threads
-    $train_cmd --max-jobs-run $max_jobs JOB=1:$m $ddir/log/report_$syn.JOB.log \
-      python3 -m ser.bin.diffusion_report --real-feats ${data}_mel --utt-list "$folds/$fold/train.list" \
-        --synthetic "$ddir/fold.$fold/$syn" --out "$ddir/fold.$fold/$syn/report" --griffin-lim $griffin_lim
-    ;;
-  esac
+    train_diffusion_models 3 $ddir $m "$m distinct training sets of $n folds" "$folds/$fold" "$ddir/fold.$fold" \
+      $diffusion_conf ${data}_mel $data
+  fi
   for aug in $augs; do
-    [ "${aug#sp}" = "$aug" ] || python3 -m ser.bin.check_folds $folds --data $data \
-      --aug-dirs "${data}_sp0.9 ${data}_sp1.1"
+    aug_sp=$(speed_dirs $data $aug)
+    [ -z "$aug_sp" ] || python3 -m ser.bin.check_folds $folds --data $data --aug-dirs "$(echo $aug_sp)"
     for model in $models; do
       dir=$(experiment_dir $model $aug)
       aug_args=$(train_aug_args $aug)
@@ -279,11 +254,11 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
           log "Stage 3: skipped ($n folds done): $model ($feat, aug $aug, seed $seed) in $dir"
           continue
         fi
-        log "Stage 3: training $model ($feat, aug $aug, seed $seed): folds $(echo $todo) of $n -> $dir"
+        log "Stage 3: training $model ($feat, aug $aug, seed $seed) with ser.bin.train: folds $(echo $todo) of $n -> $dir"
         for range in $(job_ranges $todo); do
-          $cuda_cmd $gpu_opts --max-jobs-run $max_jobs --num-threads $threads JOB=$range $dir/log/train.seed$seed.JOB.log \
-            launch_train.sh --ngpu $ngpu --num_nodes $num_nodes -- \
-              --config $conf_dir/train_$model.yaml --feats-dir $train_feats \
+          $cuda_cmd $(gpu_opts $ngpu $num_nodes) --max-jobs-run $max_jobs --num-threads $threads JOB=$range $dir/log/train.seed$seed.JOB.log \
+            launch_train.sh --module ser.bin.train --ngpu $ngpu --num_nodes $num_nodes -- \
+              --config ${train_conf[$model]} --feats-dir $train_feats \
               --fold-dir $folds/JOB --classes $folds/classes.txt $aug_args \
               --seed $seed --num-threads $threads --outdir $dir/fold.JOB/seed$seed
         done
@@ -316,7 +291,7 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
             log "Stage 4: skipped ($n folds done): $model ($aug, seed $seed) on $cond: $dir"
             continue
           fi
-          log "Stage 4: scoring $model ($aug, seed $seed) on $cond: folds$todo of $n: $dir"
+          log "Stage 4: scoring $model ($aug, seed $seed) on $cond with ${prog%% *}: folds$todo of $n: $dir"
           for range in $(job_ranges $todo); do
             $cuda_cmd --max-jobs-run $max_jobs --num-threads $threads JOB=$range $dir/log/score_$cond.seed$seed.JOB.log \
               python3 -m $prog --model-dir $dir/fold.JOB/seed$seed \
@@ -338,7 +313,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     args+=(--exp-dir $d --corpus-note "$(cat local/corpus_note.txt), $(cut -d' ' -f2 data/$s/utt2emo | sort -u | wc -l) classes")
   done
   [ ${#args[@]} -gt 0 ] || die "nothing to report in exp/: run stages 3-4"
-  log "Stage 5: report: exp -> RESULTS.md"
+  log "Stage 5: report with ser.bin.report: exp -> RESULTS.md"
   # local/results_note.txt (optional): what a reader must know to compare, e.g. published numbers.
   note="Settings: conf/train_<model>.yaml as committed (CPU-sized unless run with --conf_dir conf/tuning, the papers' settings)."
   [ -f local/results_note.txt ] && note="$note $(cat local/results_note.txt)"
@@ -354,7 +329,7 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
       for aug in $augs; do
         for model in $models; do
           dir=$(experiment_dir $model $aug)
-          log "Stage 6: packing $model ($aug): $dir -> $dir/packed"
+          log "Stage 6: packing $model ($aug) with ser.bin.pack: $dir -> $dir/packed"
           python3 -m ser.bin.pack --exp-dir $dir --out $dir/packed --condition test_clean \
             --corpus-note "$(cat local/corpus_note.txt)"
         done

@@ -3,9 +3,10 @@
 # on a random 30 % of TGT, test on the other 70 %. --setup adapt (paper 2 Figure 4): test on 50 %
 # of TGT, add 0-50 % of TGT to the training data, select on held-out SRC speakers. Both over the
 # common 4 classes; needs the features of both corpora (../SRC, ../TGT: stage 1 there). Stages:
-#   0 import both feature dirs with corpus-prefixed ids (+ speed-perturbed source copies)
-#   1 the target split(s)   2 training (with syn augs first the diffusion model and its samples)
-#   3 scoring on the test part   4 RESULTS.md / RESULTS_adapt.md (every pair in exp/)
+# numbered as in the corpus recipes (their stage 0, data preparation, has no counterpart here):
+#   1 import both feature dirs with corpus-prefixed ids (+ speed-perturbed source copies)
+#   2 the target split(s)   3 training (with syn augs first the diffusion model and its samples)
+#   4 scoring on the test part   5 RESULTS.md / RESULTS_adapt.md (every pair in exp/)
 # Usage: ./run.sh [--src emodb] [--tgt ravdess] [--setup split|adapt] [--models "cnn"] [--augs "none syn"] ...
 set -euo pipefail
 
@@ -31,11 +32,11 @@ max_jobs=2             # training jobs at once
 threads=1              # torch threads per training job
 ngpu=0                 # GPUs per training job (0: CPU); N > 1: data-parallel (torchrun)
 num_nodes=1            # nodes per training job (> 1: under Slurm, srun + torchrun)
-conf_dir=              # configs <conf_dir>/train_<model>.yaml, diffusion.yaml; default ../<src>/conf
+conf_dir=              # configs <conf_dir>/train_<model>.yaml, diffusion.yaml (else egs/TEMPLATE's); default ../<src>/conf
 sampling_steps=50      # S: strided sampling steps of the diffusion model (paper 2)
 num_synthetic=1        # N: synthetic segments per (emotion, speaker, text) of the source training data
 griffin_lim=2          # Griffin-Lim audio examples per emotion in the synthetic data's report (0: none)
-help_message=$(sed -n '2,9p' "$0")
+help_message=$(sed -n '2,10p' "$0")
 help_options=true      # --help lists the options above, with their defaults and comments
 
 . ./path.sh
@@ -43,10 +44,9 @@ help_options=true      # --help lists the options above, with their defaults and
 . utils/parse_options.sh
 . utils/stage.sh
 . utils/recipe_lock.sh
+. utils/recipe_helpers.sh
 
 if [ $# -ne 0 ]; then echo "run.sh: unexpected arguments: $*" >&2; exit 1; fi
-log() { echo "$(date '+%F %T') $*"; }
-die() { echo "run.sh: $*" >&2; exit 1; }
 # Numeric options, checked before any stage (a bad one would make every stage guard fail quietly).
 for o in stage stop_stage ngpu griffin_lim split_seed; do check_int $o 0; done
 for o in nrepeats max_jobs threads num_nodes sampling_steps num_synthetic src_valid_speakers; do check_int $o 1; done
@@ -54,11 +54,8 @@ for o in dev_fraction test_fraction; do check_number $o; done
 
 [ "$src" != "$tgt" ] || die "--src and --tgt are both '$src': cross-corpus needs two corpora"
 case $setup in split|adapt) ;; *) die "unknown --setup '$setup' (split or adapt)" ;; esac
-with_syn=false
-for aug in $augs; do
-  train_aug_options.sh $aug - - - >/dev/null  # a typo fails now (inside $(...) it would not stop the run)
-  case $aug in syn|real+syn|real+syn+mixup) with_syn=true ;; esac
-done
+check_augs $augs
+with_syn=false; ! augs_use_synthetic $augs || with_syn=true
 if [ -z "$feat" ]; then feat=spec; [ $with_syn = true ] && feat=mel; fi
 if [ -z "$models" ]; then
   models="cnn cnn_lstm densenet densenet_lstm densenet_lstm_highway"
@@ -69,6 +66,10 @@ fi
 src_data=${src_data:-../$src/data/all_$feat}
 tgt_data=${tgt_data:-../$tgt/data/all_$feat}
 conf_dir=${conf_dir:-../$src/conf}
+# The configs of this run: the source recipe's own (<conf_dir>/NAME), else egs/TEMPLATE's (conf_file).
+declare -A train_conf=()
+for m in $models; do train_conf[$m]=$(conf_file $conf_dir train_$m.yaml); done
+diffusion_conf=; [ $with_syn = false ] || diffusion_conf=$(conf_file $conf_dir diffusion.yaml)
 pair=${src}_to_$tgt
 src_dir=data/${src}_$feat        # imported dirs: ids prefixed by "<corpus>-"
 tgt_dir=data/${tgt}_$feat
@@ -100,10 +101,9 @@ folds=data/${pair}_folds/$split
 fold_parent() { if [ $setup = split ]; then echo $folds; else echo $folds/adapt$1; fi; }
 dfold=$(fold_parent 0)/1         # the diffusion model's fold: source training utterances only
 
-sp_factors=
-case " $augs " in *" sp "*|*" sp+mixup "*) sp_factors="0.9 1.1" ;; esac
-# sp_source FACTOR: the source recipe's speed-perturbed features (../emodb/data/all_sp0.9_spec).
-sp_source() { echo "${src_data%_$feat}_sp$1_$feat"; }
+# The source recipe's speed-perturbed copies the settings train on (../emodb/data/all_sp0.9), whose
+# features (+ _$feat) are imported as data/<src>_sp<factor>_$feat.
+sp_sources=$(speed_dirs ${src_data%_$feat} $augs)
 
 # import_dir IN OUT CORPUS: a copy of data dir IN whose utterance and speaker ids start with
 # "CORPUS-" (EmoDB speaker 03 and RAVDESS actor 03 would otherwise be one speaker); the values
@@ -122,6 +122,20 @@ import_dir() {
   mv $out.tmp $out
 }
 
+# import_step IN OUT CORPUS FILE...: stage 1's import of IN as OUT (import_dir), skipped when OUT
+# is complete with the signature of IN's FILEs.
+import_step() {
+  local in=$1 out=$2 corpus=$3 sig; shift 3
+  sig=$(signature "in=$in" "$@" prefix=$corpus-)
+  if stage_complete $out "$sig"; then
+    log "Stage 1: skipped: $out is complete"
+  else
+    log "Stage 1: import $in -> $out with copy_data_dir.py (ids prefixed by $corpus-)"
+    import_dir $in $out $corpus
+    mark_complete $out "$sig"
+  fi
+}
+
 # need_feats DIR CORPUS WHAT [RUN_OPTS]: DIR must be a finished feature dir of recipe ../CORPUS.
 need_feats() {
   [ -f $1/feats.scp ] && [ -f $1/conf.yaml ] ||
@@ -130,43 +144,27 @@ need_feats() {
 
 lock_recipe_dir  # one run per recipe dir: a second one stops here, naming the first
 
-if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   need_feats $src_data $src "source"
   need_feats $tgt_data $tgt "target"
   sp_dirs=
-  for f in $sp_factors; do
-    need_feats $(sp_source $f) $src "speed-perturbed source" " --augs sp"
-    sp_dirs="$sp_dirs $(sp_source $f)"
+  for sp in $sp_sources; do
+    need_feats ${sp}_$feat $src "speed-perturbed source" " --augs sp"
+    sp_dirs="$sp_dirs ${sp}_$feat"
   done
   # A model can only be tested on the features it was trained on.
   local/same_feature_config.py $src_data $tgt_data $sp_dirs
-  for side in src tgt; do
-    corpus=${!side}; in=${side}_data; in=${!in}; out=${side}_dir; out=${!out}
-    sig=$(signature "in=$in" $in/feats.scp $in/utt2spk $in/utt2emo $in/conf.yaml prefix=$corpus-)
-    if stage_complete $out "$sig"; then
-      log "Stage 0: skipped: $out is complete"
-    else
-      log "Stage 0: import $in -> $out (ids prefixed by $corpus-)"
-      import_dir $in $out $corpus
-      mark_complete $out "$sig"
-    fi
-  done
-  for f in $sp_factors; do
-    in=$(sp_source $f) out=data/${src}_sp${f}_$feat
-    sig=$(signature "in=$in" $in/feats.scp $in/utt2spk $in/utt2uniq $in/conf.yaml prefix=$src-)
-    if stage_complete $out "$sig"; then
-      log "Stage 0: skipped: $out is complete"
-    else
-      log "Stage 0: import $in -> $out (ids prefixed by $src-)"
-      import_dir $in $out $src
-      mark_complete $out "$sig"
-    fi
+  import_step $src_data $src_dir $src $src_data/{feats.scp,utt2spk,utt2emo,conf.yaml}
+  import_step $tgt_data $tgt_dir $tgt $tgt_data/{feats.scp,utt2spk,utt2emo,conf.yaml}
+  for sp in $sp_sources; do
+    in=${sp}_$feat
+    import_step $in data/${src}_sp${sp##*_sp}_$feat $src $in/{feats.scp,utt2spk,utt2uniq,conf.yaml}
   done
   sig=$(signature $src_dir/.complete $tgt_dir/.complete)
   if stage_complete $train_feats "$sig"; then
-    log "Stage 0: skipped: $train_feats is complete"
+    log "Stage 1: skipped: $train_feats is complete"
   else
-    log "Stage 0: combine $src_dir $tgt_dir -> $train_feats"
+    log "Stage 1: combine $src_dir $tgt_dir -> $train_feats with combine_data.py"
     rm -rf $train_feats.tmp
     combine_data.py $train_feats.tmp $src_dir $tgt_dir
     # combine_data.py keeps conf.yaml only when the two files are byte-identical; they are equal
@@ -179,15 +177,15 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   fi
 fi
 
-if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  for d in $src_dir $tgt_dir; do [ -f $d/.complete ] || die "$d is incomplete: run stage 0"; done
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  for d in $src_dir $tgt_dir; do [ -f $d/.complete ] || die "$d is incomplete: run stage 1"; done
   if [ $setup = split ]; then
     sig=$(signature $src_dir/utt2spk $src_dir/utt2emo $tgt_dir/utt2spk $tgt_dir/utt2emo \
           "classes=$classes" dev_fraction=$dev_fraction split_seed=$split_seed)
     if stage_complete $folds "$sig"; then
-      log "Stage 1: skipped: $folds is complete"
+      log "Stage 2: skipped: $folds is complete"
     else
-      log "Stage 1: cross-corpus split: train $src_dir, valid $dev_fraction / test rest of $tgt_dir -> $folds"
+      log "Stage 2: cross-corpus split with ser.bin.make_cross_corpus_fold: train $src_dir, valid $dev_fraction / test rest of $tgt_dir -> $folds"
       python3 -m ser.bin.make_cross_corpus_fold --src-data $src_dir --tgt-data $tgt_dir \
         --dev-fraction $dev_fraction --seed $split_seed --classes "$classes" $folds
       mark_complete $folds "$sig"
@@ -199,9 +197,9 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
             split_seed=$split_seed test_fraction=$test_fraction adapt_unit=$adapt_unit \
             src_valid_speakers=$src_valid_speakers adapt_fraction=$f)
       if stage_complete $out "$sig"; then
-        log "Stage 1: skipped: $out is complete"
+        log "Stage 2: skipped: $out is complete"
       else
-        log "Stage 1: adaptation split: test $test_fraction of $tgt_dir (by $adapt_unit), train $src_dir + $f of $tgt_dir -> $out"
+        log "Stage 2: adaptation split with ser.bin.make_cross_corpus_fold: test $test_fraction of $tgt_dir (by $adapt_unit), train $src_dir + $f of $tgt_dir -> $out"
         python3 -m ser.bin.make_cross_corpus_fold --src-data $src_dir --tgt-data $tgt_dir \
           --test-fraction $test_fraction --adapt-fraction $f --adapt-unit $adapt_unit \
           --src-valid-speakers $src_valid_speakers --seed $split_seed --classes "$classes" $out
@@ -211,31 +209,24 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   fi
 fi
 
-# Resources each training job asks the job back-end for (local: ignored).
-gpu_opts="--gpu $ngpu"; [ "$num_nodes" -gt 1 ] && gpu_opts="$gpu_opts --num-nodes $num_nodes"
-
 # ddir: <exp>/diffusion_[<split>_]<config hash>: the diffusion model (paper 2) trained on the
 # source training utterances of this split, and its samples in fold.1/$syn.
 syn=syn_s${sampling_steps}_n$num_synthetic
 ddir=
-if [ $with_syn = true ] && [ $stop_stage -ge 2 ] && [ $stage -le 3 ]; then
-  [ -f $conf_dir/diffusion.yaml ] || die "no diffusion config $conf_dir/diffusion.yaml (give --conf_dir)"
+if [ $with_syn = true ] && [ $stop_stage -ge 3 ] && [ $stage -le 4 ]; then
   tag=diffusion_; [ $setup = split ] && tag=diffusion_${split}_
-  ddir=$exp/$tag$(python3 -m ser.bin.train_diffusion --config $conf_dir/diffusion.yaml \
-    --feats-dir $src_dir --fold-dir $dfold --text-dir $src_dir --print-config-hash)
+  ddir=$exp/$tag$(diffusion_hash $diffusion_conf $src_dir $dfold $src_dir)
 fi
 
 # train_aug_args AUG: train.py options of an augmentation setting.
-train_aug_args() { train_aug_options.sh $1 data/$src $feat $ddir/fold.1/$syn; }
+train_aug_args() { aug_train_options $1 data/$src $feat $ddir/fold.1/$syn; }
 
 # experiment_dir MODEL AUG VARIANT: <exp>/<feat>_<model>_<aug>[_f<F>]_<config hash>.
 experiment_dir() {
-  local model=$1 aug=$2 conf=$conf_dir/train_$1.yaml hash name parent
-  [ -f $conf ] || die "no training config $conf for model '$model' (give --conf_dir)"
+  local model=$1 aug=$2 hash name parent
   parent=$(fold_parent $3)
-  hash=$(python3 -m ser.bin.train --config $conf --feats-dir $train_feats --fold-dir $parent/1 \
-           --classes $parent/classes.txt $(train_aug_args $aug) --print-config-hash)
-  name=${feat}_${model}_${aug//+/_}
+  hash=$(classifier_hash ${train_conf[$model]} $train_feats $parent/1 $parent/classes.txt $(train_aug_args $aug))
+  name=${feat}_${model}_$(aug_key $aug)
   [ $setup = adapt ] && name=${name}_f$3
   echo $exp/${name}_$hash
 }
@@ -243,29 +234,18 @@ experiment_dir() {
 # need_folds: every fold of this setup, from stage 1.
 need_folds() {
   for v in $variants; do
-    [ -f $(fold_parent $v)/.complete ] || die "no split in $(fold_parent $v): run stage 1"
+    [ -f $(fold_parent $v)/.complete ] || die "no split in $(fold_parent $v): run stage 2"
   done
 }
 
-if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   need_folds
   if [ $with_syn = true ]; then
     # Paper 2: a diffusion model trained on the SOURCE training utterances only (conditioned on
     # their text, emotion and speaker), its synthetic segments and a quality report.
-    [ -f $dfold/train.list ] || die "no fold $dfold: run stage 1"
-    log "Stage 2: training the diffusion model on the $src training utterances of $dfold -> $ddir"
-    $cuda_cmd $gpu_opts --num-threads $threads JOB=1:1 $ddir/log/train.JOB.log \
-      launch_train.sh --module ser.bin.train_diffusion --ngpu $ngpu --num_nodes $num_nodes -- \
-        --config $conf_dir/diffusion.yaml --feats-dir $src_dir --fold-dir $dfold --text-dir $src_dir \
-        --seed 1 --num-threads $threads --outdir $ddir/fold.1
-    log "Stage 2: sampling $num_synthetic synthetic segment(s) per combination with S=$sampling_steps: $ddir/fold.1/$syn"
-    $cuda_cmd --num-threads $threads JOB=1:1 $ddir/log/generate_$syn.JOB.log \
-      python3 -m ser.bin.generate --model-dir $ddir/fold.1 --num-per-combination $num_synthetic \
-        --sampling-steps $sampling_steps --seed 1 --out-data $ddir/fold.1/$syn --out-feats $ddir/fold.1/$syn/ark \
-        --ngpu $ngpu --num-threads $threads
-    $train_cmd JOB=1:1 $ddir/log/report_$syn.JOB.log \
-      python3 -m ser.bin.diffusion_report --real-feats $src_dir --utt-list $dfold/train.list \
-        --synthetic $ddir/fold.1/$syn --out $ddir/fold.1/$syn/report --griffin-lim $griffin_lim
+    [ -f $dfold/train.list ] || die "no fold $dfold: run stage 2"
+    train_diffusion_models 3 $ddir 1 "the $src training utterances of $dfold" $dfold $ddir/fold.1 \
+      $diffusion_conf $src_dir $src_dir
   fi
   for v in $variants; do
     parent=$(fold_parent $v)
@@ -273,11 +253,11 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
     for aug in $augs; do
       for model in $models; do
         dir=$(experiment_dir $model $aug $v)
-        log "Stage 2: training $model ($feat, aug $aug, seeds 1..$nrepeats) on $what -> $dir"
+        log "Stage 3: training $model ($feat, aug $aug, seeds 1..$nrepeats) on $what with ser.bin.train -> $dir"
         # The job index is the seed: the repeats run in parallel.
-        $cuda_cmd $gpu_opts --max-jobs-run $max_jobs --num-threads $threads JOB=1:$nrepeats $dir/log/train.seedJOB.log \
-          launch_train.sh --ngpu $ngpu --num_nodes $num_nodes -- \
-            --config $conf_dir/train_$model.yaml --feats-dir $train_feats \
+        $cuda_cmd $(gpu_opts $ngpu $num_nodes) --max-jobs-run $max_jobs --num-threads $threads JOB=1:$nrepeats $dir/log/train.seedJOB.log \
+          launch_train.sh --module ser.bin.train --ngpu $ngpu --num_nodes $num_nodes -- \
+            --config ${train_conf[$model]} --feats-dir $train_feats \
             --fold-dir $parent/1 --classes $parent/classes.txt $(train_aug_args $aug) \
             --seed JOB --num-threads $threads --outdir $dir/fold.1/seedJOB
       done
@@ -285,14 +265,14 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   done
 fi
 
-if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   need_folds
   for v in $variants; do
     parent=$(fold_parent $v)
     for aug in $augs; do
       for model in $models; do
         dir=$(experiment_dir $model $aug $v)
-        log "Stage 3: scoring $model ($aug, seeds 1..$nrepeats) on the $tgt test part: $dir"
+        log "Stage 4: scoring $model ($aug, seeds 1..$nrepeats) on the $tgt test part with ser.bin.score: $dir"
         $cuda_cmd --max-jobs-run $max_jobs --num-threads $threads JOB=1:$nrepeats $dir/log/score_clean.seedJOB.log \
           python3 -m ser.bin.score --model-dir $dir/fold.1/seedJOB --feats-dir $train_feats \
             --utt-list $parent/1/test.list --ngpu $ngpu --out $dir/fold.1/seedJOB/test_clean
@@ -304,7 +284,7 @@ fi
 # note CORPUS: the corpus description of its recipe (local/corpus_note.txt), else its name.
 note() { cat ../$1/local/corpus_note.txt 2>/dev/null || echo $1; }
 
-if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   args=() adapt_args=()
   for d in exp/*_to_*; do
     case $d in
@@ -321,14 +301,14 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
         args+=(--exp-dir $d --corpus-note "train $(note $s) -> test $(note $t)") ;;
     esac
   done
-  [ ${#args[@]} -gt 0 ] || [ ${#adapt_args[@]} -gt 0 ] || die "no scored runs in exp/*_to_*: run stages 2-3"
+  [ ${#args[@]} -gt 0 ] || [ ${#adapt_args[@]} -gt 0 ] || die "no scored runs in exp/*_to_*: run stages 3-4"
   if [ ${#args[@]} -gt 0 ]; then
-    log "Stage 4: report: exp/*_to_* -> RESULTS.md"
+    log "Stage 5: report with ser.bin.report: exp/*_to_* -> RESULTS.md"
     python3 -m ser.bin.report "${args[@]}" --out RESULTS.md --fig-dir figures --title "Cross-corpus speech emotion recognition" \
       --folds-note "Cross-corpus (paper 1, sec. 5.4; paper 2, Table 3): the single 'fold' of each pair trains on all of the source corpus (the classes both corpora share); a random part of the target (30 % by default, stratified by emotion; a target speaker may be in both parts) selects the model, the rest is the test set; no target speaker is seen in training; chance level is 25 % UAR. Each split is described in data/<pair>_folds/<split>/1/info.yaml."
   fi
   if [ ${#adapt_args[@]} -gt 0 ]; then
-    log "Stage 4: adaptation report: exp/*_to_*_adapt -> RESULTS_adapt.md"
+    log "Stage 5: adaptation report with ser.bin.adapt_report: exp/*_to_*_adapt -> RESULTS_adapt.md"
     python3 -m ser.bin.adapt_report "${adapt_args[@]}" --out RESULTS_adapt.md
   fi
 fi

@@ -13,9 +13,8 @@ number of target utterances added, from the fold's info.yaml), and a line plot
 import argparse
 import os
 
-import yaml
-
 from ser.data.atomic import atomic_write_text
+from ser.data.fold_dir import read_info
 from ser.errors import SerError, run_main
 from ser.eval.adapt_plot import adaptation_grid, grid_arrays, markdown_table, save_line_plot_png
 from ser.eval.aggregate import collect_runs, corpus_name, run_config, summarize
@@ -47,11 +46,7 @@ def _fold_info(summary, exp_dir):
         if "exp" in parts[1:]:
             i = len(parts) - 1 - parts[::-1].index("exp")
             fold_dir = os.path.join(os.sep.join(parts[:i]), fold_dir)
-    try:
-        with open(os.path.join(fold_dir, "info.yaml"), encoding="utf-8") as f:
-            return yaml.safe_load(f) or {}
-    except FileNotFoundError:
-        return {}
+    return read_info(fold_dir)
 
 
 def exp_section(exp_dir, note, out_dir, condition, digits):

@@ -10,7 +10,7 @@ one-line message naming the fold, the file and the utterance at the first proble
 import argparse
 
 from ser.errors import run_main
-from ser.eval.leakage import check_folds
+from ser.data.fold_check import check_folds
 
 
 def get_parser():

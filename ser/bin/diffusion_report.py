@@ -14,7 +14,6 @@ Real utterances are those of --utt-list in --real-feats; both sides are cut into
 --segment-length frame windows (shift --segment-shift, padded with -1 = silence) as the
 diffusion model was trained.
 """
-import argparse
 import json
 import os
 
@@ -23,20 +22,21 @@ import numpy as np
 
 from ser.audio import write_wav
 from ser.data.atomic import atomic_write_text
+from ser.data.fold_dir import read_utt_list
 from ser.data.kvfile import read_kv
-from ser.diffusion.data import check_mel_range, pad_segments
+from ser.diffusion.data import check_mel_range
 from ser.diffusion.quality import __doc__ as MAD_DOC
 from ser.diffusion.quality import griffin_lim, mad_table, mel_grid_png
 from ser.errors import SerError, run_main
-from ser.training.dataset import read_feat_conf, read_utt_list
+from ser.runtime.run_args import program_parser
+from ser.runtime.segments import segment_matrix
+from ser.training.dataset import read_feat_conf
 
 COLUMNS = ("emotion", "n_real", "n_synthetic", "mad", "mad_real", "mad_nearest")
 
 
 def get_parser():
-    p = argparse.ArgumentParser(prog="ser.bin.diffusion_report",
-                                description="MAD, spectrogram grid and Griffin-Lim audio of synthetic mel data.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = program_parser("ser.bin.diffusion_report", "MAD, spectrogram grid and Griffin-Lim audio of synthetic mel data.")
     p.add_argument("--real-feats", required=True, help="real mel data dir (feats.scp, utt2emo [, conf.yaml])")
     p.add_argument("--utt-list", required=True, help="real utterances to compare with (e.g. a fold's train.list)")
     p.add_argument("--synthetic", required=True, help="synthetic data dir written by ser.bin.generate")
@@ -63,7 +63,7 @@ def segments_by_emotion(feats_dir, utts, length, shift):
             raise SerError(f"{os.path.join(feats_dir, 'utt2emo')}: no emotion for '{utt}'")
         mat = np.asarray(table[utt], dtype=np.float32)
         check_mel_range(mat, f"{scp}: '{utt}'")
-        out.setdefault(utt2emo[utt], []).append(pad_segments(mat, length, shift, -1.0).transpose(0, 2, 1))
+        out.setdefault(utt2emo[utt], []).append(segment_matrix(mat, length, shift, -1.0).transpose(0, 2, 1))
     return {e: np.concatenate(v) for e, v in out.items()}
 
 

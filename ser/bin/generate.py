@@ -27,7 +27,6 @@ classifier then pads the segment after normalisation, exactly as it pads a real 
 A re-run with the same arguments on a complete output exits at once ("already generated"); with
 other arguments the output is regenerated (feats.scp is removed first).
 """
-import argparse
 import contextlib
 import hashlib
 import os
@@ -46,15 +45,14 @@ from ser.diffusion.data import read_combinations
 from ser.diffusion.model_io import load_diffusion_model
 from ser.diffusion.sampling import PAD_THRESHOLD, sample_segments
 from ser.errors import SerError, run_main
-from ser.training.run_args import parse_bool as _bool
-from ser.training.trainer import select_device
+from ser.runtime.device import process_device
+from ser.runtime.run_args import parse_bool as _bool
+from ser.runtime.run_args import program_parser
 
 
 
 def get_parser():
-    p = argparse.ArgumentParser(prog="ser.bin.generate",
-                                description="Generate synthetic mel segments (see the module docstring).",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = program_parser("ser.bin.generate", "Generate synthetic mel segments (see the module docstring).")
     p.add_argument("--model-dir", required=True, help="a finished ser.bin.train_diffusion --outdir")
     p.add_argument("--num-per-combination", type=int, required=True, help="N segments per combination")
     p.add_argument("--sampling-steps", type=int, required=True, help="S strided reverse steps (1..T)")
@@ -148,7 +146,7 @@ def main(argv=None):
     with contextlib.suppress(FileNotFoundError):
         os.unlink(scp_path)          # a killed re-generation must not look complete
 
-    device = select_device(args.ngpu)
+    device = process_device(args.ngpu)
     if args.num_threads is not None:
         torch.set_num_threads(args.num_threads)
     nets, meta = load_diffusion_model(args.model_dir, device)

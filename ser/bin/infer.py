@@ -80,7 +80,7 @@ def warn_near_empty(name, entry):
 def main(argv=None):
     args = get_parser().parse_args(argv)
     from ser.api import EmotionClassifier
-    from ser.training.inference import inference_device
+    from ser.runtime.device import inference_device
 
     inputs = read_inputs(args)
     clf = EmotionClassifier.from_dir(args.model_dir, inference_device(args.ngpu))

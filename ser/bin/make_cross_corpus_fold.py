@@ -32,12 +32,11 @@ import argparse
 import os
 import sys
 
-import yaml
-
+from ser.data.fold_dir import write_folds
 from ser.data.kvfile import c_sorted
 from ser.errors import SerError, run_main
 from ser.eval.cross_corpus import make_adaptation_fold, make_cross_corpus_fold
-from ser.eval.folds import _QuotingDumper, fold_files, read_labelled_utts, write_tree
+from ser.eval.folds import read_labelled_utts
 
 DEFAULT_CLASSES = "anger happiness neutral sadness"
 DEFAULT_DEV_FRACTION = 0.3
@@ -69,21 +68,20 @@ def get_parser():
 def _split(args, src, tgt, classes):
     fold = make_cross_corpus_fold(src, tgt, classes, args.dev_fraction, args.seed,
                                   src_name=args.src_data, tgt_name=args.tgt_data)
-    files = fold_files([fold], classes, scheme="cross_corpus", valid="random")
+    layout = {"scheme": "cross_corpus", "valid": "random"}
     info = {"dev_fraction": args.dev_fraction, "seed": args.seed, "classes": classes,
             "speakers_in_valid_and_test": len(set(fold["valid_speakers"]) & set(fold["test_speakers"]))}
     parts = ("train", "valid", "test")
     summary = (f"train {len(fold['train'])} ({args.src_data}), valid {len(fold['valid'])} / "
                f"test {len(fold['test'])} ({args.tgt_data}, seed {args.seed})")
-    return fold, files, info, parts, summary
+    return fold, layout, info, parts, summary
 
 
 def _adapt(args, src, tgt, classes):
     fold = make_adaptation_fold(src, tgt, classes, args.test_fraction, args.adapt_fraction, args.seed,
                                 args.adapt_unit, args.src_valid_speakers,
                                 src_name=args.src_data, tgt_name=args.tgt_data)
-    files = fold_files([fold], classes, scheme="cross_corpus_adapt", valid="source_speakers")
-    files["1/adapt.list"] = "".join(u + "\n" for u in fold["adapt"])
+    layout = {"scheme": "cross_corpus_adapt", "valid": "source_speakers"}
     train_spk = set(fold["train_speakers"])
     info = {"test_fraction": args.test_fraction, "adapt_fraction": args.adapt_fraction,
             "adapt_unit": args.adapt_unit, "src_valid_speakers": args.src_valid_speakers,
@@ -94,7 +92,7 @@ def _adapt(args, src, tgt, classes):
                f"{len(fold['adapt'])} ({args.adapt_fraction:g} of {args.tgt_data}), valid {len(fold['valid'])} "
                f"(source speakers {' '.join(fold['valid_speakers'])}), test {len(fold['test'])} "
                f"({args.test_fraction:g} of the target by {args.adapt_unit}, seed {args.seed})")
-    return fold, files, info, parts, summary
+    return fold, layout, info, parts, summary
 
 
 def main(argv=None):
@@ -115,13 +113,10 @@ def main(argv=None):
     src = read_labelled_utts(args.src_data)
     tgt = read_labelled_utts(args.tgt_data)
     classes = c_sorted(set(args.classes.split()))
-    fold, files, extra, parts, summary = (_adapt if adapt else _split)(args, src, tgt, args.classes.split())
-    info = yaml.safe_load(files["1/info.yaml"])
-    info.update({"src_data": os.path.normpath(args.src_data), "tgt_data": os.path.normpath(args.tgt_data)})
-    info.update(extra)
-    info.update({"counts": fold["counts"], "dropped": fold["dropped"]})
-    files["1/info.yaml"] = yaml.dump(info, Dumper=_QuotingDumper, sort_keys=False, default_flow_style=None)
-    changed = write_tree(args.out_dir, files)
+    fold, layout, extra, parts, summary = (_adapt if adapt else _split)(args, src, tgt, args.classes.split())
+    info = {"src_data": os.path.normpath(args.src_data), "tgt_data": os.path.normpath(args.tgt_data), **extra,
+            "counts": fold["counts"], "dropped": fold["dropped"]}
+    changed = write_folds(args.out_dir, [fold], args.classes.split(), info=info, **layout)
     state = "wrote" if changed else "unchanged:"
     print(f"make_cross_corpus_fold: {state} {os.path.normpath(args.out_dir)}: {summary}, "
           f"classes {' '.join(classes)}")

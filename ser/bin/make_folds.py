@@ -14,12 +14,12 @@ The directory is built as OUT_DIR.tmp and renamed into place; the same inputs gi
 files (and an unchanged OUT_DIR is left untouched).
 """
 import argparse
-import os
 
+from ser.data.fold_dir import write_folds
 from ser.data.kvfile import c_sorted
 from ser.errors import SerError, run_main
-from ser.eval.folds import (VALID_METHODS, fold_files, folds_scheme, make_group_folds, make_loso_folds,
-                            parse_pairs, read_groups_file, read_labelled_utts, read_pairs_file, write_tree)
+from ser.eval.folds import (VALID_METHODS, fold_summary, folds_scheme, make_group_folds, make_loso_folds,
+                            parse_pairs, read_groups_file, read_labelled_utts, read_pairs_file)
 
 
 def get_parser():
@@ -60,14 +60,8 @@ def main(argv=None):
             pairs, source = read_pairs_file(args.pairs_file), args.pairs_file
         folds = make_loso_folds(utt2spk, valid=args.valid, pairs=pairs, pairs_source=source)
     classes = c_sorted(set(utt2emo.values()))
-    changed = write_tree(args.out_dir, fold_files(folds, classes, scheme=args.scheme, valid=args.valid))
-    state = "wrote" if changed else "unchanged:"
-    print(f"make_folds: {state} {len(folds)} {args.scheme} folds, {len(classes)} classes in "
-          f"{os.path.normpath(args.out_dir)}")
-    for f in folds:
-        print(f"  fold {f['fold']}: test {','.join(f['test_speakers'])} "
-              f"valid {','.join(f['valid_speakers']) or '-'}  "
-              f"#train {len(f['train'])} #valid {len(f['valid'])} #test {len(f['test'])}")
+    changed = write_folds(args.out_dir, folds, classes, scheme=args.scheme, valid=args.valid)
+    print(fold_summary("make_folds", changed, folds, f"{args.scheme} folds", len(classes), args.out_dir))
     return 0
 
 

@@ -182,7 +182,7 @@ def model_card(tag, corpus, corpus_note, members, summary, revision, date, condi
 
 
 def write_pack(out, exp_dir, runs, members, summary, corpus_note, condition, signature):
-    from ser.eval.results_md import git_revision
+    from ser.eval.report.header import git_revision
 
     tag = os.path.basename(os.path.normpath(exp_dir))
     corpus = corpus_name(os.path.dirname(os.path.normpath(exp_dir)))

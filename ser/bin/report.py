@@ -7,7 +7,7 @@ Finds EXP/<tag>/fold.<k>/seed<s>/<condition>/metrics.json (with `done`), aggrega
 condition (per seed: mean over folds; mean ± sample std over seeds when there are >= 2 seeds,
 else over folds; see ser.eval.aggregate), writes an aggregated confusion matrix PNG per tag and
 condition (EXP/<tag>/confusion_<condition>.png, or into --fig-dir) and the markdown report
-(ser.eval.results_md), atomically. --corpus-note is given once per --exp-dir (in the same
+(ser.eval.report), atomically. --corpus-note is given once per --exp-dir (in the same
 order) or once for all.
 
 With noisy (test_snrN) or attacked (test_fgsm, test_bim) conditions the report adds tables in
@@ -15,7 +15,7 @@ the layout of paper 1's Tables 2 and 3; a grouped UAR bar chart like its Figure 
 (uar_<corpus>_<condition>.png, next to --out) is written and linked for every corpus and
 condition with more than one model or augmentation. An experiment dir with diffusion models
 (EXP/diffusion_*/fold.<k>, paper 2) adds a section on them: training and sampling settings and
-times, MAD per emotion over folds and the real-vs-synthetic mel grid (ser.eval.synthetic_md).
+times, MAD per emotion over folds and the real-vs-synthetic mel grid (ser.eval.report.synthetic).
 """
 import argparse
 import os
@@ -23,8 +23,11 @@ import os
 from ser.data.atomic import atomic_write_text
 from ser.errors import SerError, run_main
 from ser.eval.aggregate import collect_runs, corpus_name, summarize, tag_config
-from ser.eval.results_md import pm, render, write_aggregated_confusions, write_uar_bar_charts
-from ser.eval.synthetic_md import synthetic_section
+from ser.eval.report.bar_charts import write_uar_bar_charts
+from ser.eval.report.confusions import write_aggregated_confusions
+from ser.eval.report.document import render
+from ser.eval.report.layout import ReportInputs
+from ser.eval.report.markdown import pm
 
 
 def get_parser():
@@ -79,12 +82,10 @@ def main(argv=None):
     out_dir = os.path.dirname(os.path.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
     bar_charts = write_uar_bar_charts(summaries, descs, out_dir)
-    text = render(summaries, descs, args.out, title=args.title, corpus_notes=corpus_notes,
-                  protocol_note=args.protocol_note, folds_note=args.folds_note, confusion_paths=confusion_paths,
-                  digits=args.digits, bar_charts=bar_charts)
-    synthetic = synthetic_section(exp_dirs, args.out, args.fig_dir, summaries, descs)
-    if synthetic:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(synthetic).rstrip("\n") + "\n"
+    text = render(ReportInputs(summaries, descs, args.out, title=args.title, corpus_notes=corpus_notes,
+                               protocol_note=args.protocol_note, folds_note=args.folds_note,
+                               confusion_paths=confusion_paths, bar_charts=bar_charts, exp_dirs=exp_dirs,
+                               fig_dir=args.fig_dir, digits=args.digits))
     atomic_write_text(args.out, text)
     for s in summaries:
         print(f"report: {s.corpus} {s.tag} {s.condition}: UAR {pm(s.uar_mean, s.uar_std, args.digits)} "

@@ -20,35 +20,28 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from ser.bin.score import ScoringInputs, add_unfinished_arg, check_finished, up_to_date
 from ser.errors import SerError, run_main
 from ser.eval.scoring import compute_metrics, write_scores
+from ser.eval.scoring_inputs import ScoringInputs, add_input_args, add_output_args, check_finished, up_to_date
 
 
 def get_parser():
     p = argparse.ArgumentParser(prog="score_attack", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-dir", required=True, help="training output dir holding model.pt")
-    p.add_argument("--feats-dir", required=True, help="data dir with feats.scp (and utt2emo)")
-    p.add_argument("--utt-list", required=True, help="utterances to score, one per line")
+    add_input_args(p, "utterances to score, one per line")
     p.add_argument("--attack", required=True, choices=["fgsm", "bim"], help="attack method")
     p.add_argument("--eps", type=float, default=0.08, help="L-inf radius of the perturbation (default 0.08)")
     p.add_argument("--alpha", type=float, default=0.01, help="BIM step size (default 0.01)")
     p.add_argument("--steps", type=int, default=10, help="BIM iterations (default 10)")
     p.add_argument("--perturb-padding", action="store_true",
                    help="also perturb the zero padding of segments shorter than the segment length")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--data-dir", default=None, help="data dir with utt2emo/utt2spk if FEATS has none")
-    p.add_argument("--ngpu", type=int, default=0, help="0: CPU; >0: CUDA (default 0)")
-    p.add_argument("--batch-size", type=int, default=32, help="segments attacked at a time (default 32)")
-    p.add_argument("--chunk", type=int, default=256, help="utterances loaded at a time (default 256)")
-    add_unfinished_arg(p)
+    add_output_args(p, 32, "segments attacked at a time")
     return p
 
 
 def real_frame_mask(num_frames, meta):
     """(n, L, 1) float32 mask of the real (non-padding) frames of an utterance's segments."""
-    from ser.training.segments import segment_starts
+    from ser.runtime.segments import segment_starts
 
     length, shift = meta["segment"]["length"], meta["segment"]["shift"]
     starts = segment_starts(num_frames, length, shift)

@@ -20,33 +20,29 @@ model.pt (best validation UAR) and finally `done` into --outdir. Re-running:
 Several GPUs (or CPU processes): start it through utils/launch_train.sh, which runs torchrun;
 each of the WORLD_SIZE processes then trains on cuda:LOCAL_RANK (gloo on CPU with --ngpu 0) with
 its share of every global batch (batch_size stays the global batch); rank 0 alone writes
-(ser/training/distributed.py, ser/training/trainer.py). --sync-batchnorm true computes batch-norm
+(ser/runtime/distributed.py, ser/training/trainer.py). --sync-batchnorm true computes batch-norm
 statistics over the global batch.
 """
-import argparse
 import os
 
 import torch
 
+from ser.augment import settings as augmentation_settings
 from ser.data.atomic import atomic_write_text
 from ser.errors import run_main
+from ser.runtime import distributed
+from ser.runtime.config import canonical, dump
+from ser.runtime.run_args import (add_fold_input_args, add_print_config_args, add_run_args, add_set_arg,
+                                  program_parser, run_training, seed_run)
+from ser.runtime.run_args import parse_bool as _bool
 from ser.training import config as C
-from ser.training import distributed
 from ser.training.dataset import AUG_POLICIES, TRAIN_SOURCES, load_fold, prepare, resolve_train_source
-from ser.training.run_args import (add_print_config_args, add_run_args, add_set_arg,
-                                   answer_before_training, seed_run)
-from ser.training.run_args import check_outdir  # noqa: F401 (kept importable from here)
-from ser.training.run_args import parse_bool as _bool
 from ser.training.trainer import Trainer
 
 
 def get_parser():
-    p = argparse.ArgumentParser(
-        prog="ser.bin.train", description="Train an SER model on one fold (see the module docstring).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--config", required=True, help="training config (YAML)")
-    p.add_argument("--feats-dir", required=True, help="data dir with feats.scp, utt2spk, utt2emo [, conf.yaml]")
-    p.add_argument("--fold-dir", required=True, help="dir with train.list, valid.list, test.list [, info.yaml]")
+    p = program_parser("ser.bin.train", "Train an SER model on one fold (see the module docstring).")
+    add_fold_input_args(p, "training config (YAML)", "data dir with feats.scp, utt2spk, utt2emo [, conf.yaml]")
     p.add_argument("--classes", required=True, help="classes.txt: one label per line, in output order")
     p.add_argument("--aug-dirs", action="append", default=[],
                    help="white-space separated data dirs of augmented copies with utt2uniq (repeatable)")
@@ -58,6 +54,9 @@ def get_parser():
     p.add_argument("--train-source", choices=TRAIN_SOURCES, default=None,
                    help="train on real data, synthetic data only, or both "
                         "(default: both with --synthetic-dirs, else real)")
+    p.add_argument("--augmentation", default=None,
+                   help="the recipe's augmentation setting these options make (ser.augment.settings), recorded "
+                        "in the config and checked against them (default: the setting they match, or custom)")
     add_run_args(p, "experiment dir (required unless --print-config-hash)")
     g = p.add_argument_group("config overrides (part of the resolved config)")
     g.add_argument("--model", help="model name (ser.models registry)")
@@ -96,17 +95,20 @@ def resolve_config(args):
         # only then: configs of runs without synthetic data (and their hashes) stay as they were
         cfg["data"]["synthetic_dirs"] = synthetic_dirs
         cfg["data"]["train_source"] = resolve_train_source(args.train_source, synthetic_dirs)
+    cfg["augmentation"] = augmentation_settings.of_options(
+        cfg["mixup"]["enabled"], aug_dirs, cfg["data"].get("train_source"), args.augmentation)
     cfg["seed"] = args.seed
-    return C.canonical(cfg)
+    return canonical(cfg)
 
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
     resolved = resolve_config(args)
-    status = answer_before_training(args, resolved)
-    if status is not None:
-        return status
-    device = distributed.setup(args.ngpu).device  # cuda:LOCAL_RANK / cpu under torchrun
+    return run_training(args, resolved, C.config_hash, lambda env: train(args, resolved, env.device))
+
+
+def train(args, resolved, device):
+    """Train into args.outdir on `device` (under torchrun: this rank's share, see the module docstring)."""
     if args.num_threads is not None:
         torch.set_num_threads(args.num_threads)
     data = resolved["data"]
@@ -119,7 +121,7 @@ def main(argv=None):
 
     os.makedirs(args.outdir, exist_ok=True)
     if distributed.is_main():
-        atomic_write_text(os.path.join(args.outdir, "config.yaml"), C.dump(resolved))
+        atomic_write_text(os.path.join(args.outdir, "config.yaml"), dump(resolved))
     seed_run(args.seed, device)
     model = build_model(resolved["model"], len(fold.classes), fold.feat_dim, **resolved["model_conf"])
     meta = {"model_name": resolved["model"], "model_conf": resolved["model_conf"],
@@ -134,11 +136,7 @@ def main(argv=None):
              f"{f' + {n_syn} synthetic' if n_syn else ''} = "
              f"{len(prepared.train_set)} segments; valid: {len(fold.valid)} utterances; "
              f"classes: {' '.join(fold.classes)}"]
-    trainer = Trainer(model, prepared, resolved, args.outdir, device, args.seed, meta, notes=notes)
-    trainer.run()
-    del trainer, model  # the DDP wrapper must go before the process group (distributed.cleanup)
-    distributed.cleanup()
-    return 0
+    Trainer(model, prepared, resolved, args.outdir, device, args.seed, meta, notes=notes).run()
 
 
 if __name__ == "__main__":

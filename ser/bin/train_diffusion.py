@@ -25,9 +25,8 @@ Several GPUs (or CPU processes): start it through
     utils/launch_train.sh --module ser.bin.train_diffusion --ngpu N -- <options without --ngpu>
 which runs torchrun; each of the N processes trains on cuda:LOCAL_RANK (gloo on CPU with --ngpu 0
 and --nproc N) with its share of every global batch (batch_size stays the global batch and must
-divide by N); rank 0 alone writes (ser/diffusion/trainer.py, ser/training/distributed.py).
+divide by N); rank 0 alone writes (ser/diffusion/trainer.py, ser/runtime/distributed.py).
 """
-import argparse
 import os
 import shutil
 
@@ -40,24 +39,20 @@ from ser.diffusion.data import load_diagnostic_segments, load_training_segments,
 from ser.diffusion.model_io import build_nets
 from ser.diffusion.trainer import DiffusionTrainer
 from ser.errors import run_main
-from ser.training import config as TC
-from ser.training import distributed
-from ser.training.precision import check_precision
+from ser.runtime import distributed
+from ser.runtime.config import canonical, dump
+from ser.runtime.precision import check_precision
+from ser.runtime.run_args import (add_fold_input_args, add_print_config_args, add_run_args, add_set_arg,
+                                  program_parser, run_training, seed_run)
 from ser.training.dataset import read_feat_conf
-from ser.training.run_args import (add_print_config_args, add_run_args, add_set_arg,
-                                   answer_before_training, seed_run)
 
 SPM_PREFIX = "spm"
 
 
 def get_parser():
-    p = argparse.ArgumentParser(
-        prog="ser.bin.train_diffusion",
-        description="Train the diffusion model of one fold (see the module docstring).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--config", required=True, help="diffusion config (YAML, see ser/diffusion/config.py)")
-    p.add_argument("--feats-dir", required=True, help="mel data dir: feats.scp, utt2spk [, conf.yaml]")
-    p.add_argument("--fold-dir", required=True, help="dir with train.list, valid.list, test.list [, info.yaml]")
+    p = program_parser("ser.bin.train_diffusion", "Train the diffusion model of one fold (see the module docstring).")
+    add_fold_input_args(p, "diffusion config (YAML, see ser/diffusion/config.py)",
+                        "mel data dir: feats.scp, utt2spk [, conf.yaml]")
     p.add_argument("--text-dir", default=None, help="data dir with text, utt2emo, utt2spk (default: --feats-dir)")
     add_run_args(p, "experiment dir (required unless --print-config[-hash])")
     p.add_argument("--max-steps", type=int, default=None, help="override max_steps (part of the resolved config)")
@@ -75,13 +70,13 @@ def resolve_config(args):
                    "text_dir": args.text_dir or args.feats_dir}
     cfg["seed"] = args.seed
     DC.check_config(cfg)
-    return TC.canonical(cfg)
+    return canonical(cfg)
 
 
 def prepare_outdir(outdir, resolved, data):
     """Write the run's description files (idempotent: the same content on a resumed run)."""
     os.makedirs(outdir, exist_ok=True)
-    atomic_write_text(os.path.join(outdir, "config.yaml"), TC.dump(resolved))
+    atomic_write_text(os.path.join(outdir, "config.yaml"), dump(resolved))
     atomic_write_text(os.path.join(outdir, "train_utts.list"), "".join(u + "\n" for u in data.utts))
     write_combinations(os.path.join(outdir, "combinations.tsv"), data.combinations())
     feat_conf = os.path.join(resolved["data"]["feats_dir"], "conf.yaml")
@@ -104,10 +99,11 @@ def sentencepiece_model(outdir, resolved, data, train=True):
 def main(argv=None, on_checkpoint=None):
     args = get_parser().parse_args(argv)
     resolved = resolve_config(args)
-    status = answer_before_training(args, resolved)
-    if status is not None:
-        return status
-    env = distributed.setup(args.ngpu)   # cuda:LOCAL_RANK / cpu under torchrun
+    return run_training(args, resolved, DC.config_hash, lambda env: train(args, resolved, env, on_checkpoint))
+
+
+def train(args, resolved, env, on_checkpoint=None):
+    """Train into args.outdir on this process's device (env: its DistEnv, see the module docstring)."""
     device = env.device
     check_precision(resolved["precision"], device)   # fp16 on a CPU: refused before anything is written
     distributed.per_process_batch(resolved["batch_size"], env.world_size)   # before anything is written
@@ -134,7 +130,7 @@ def main(argv=None, on_checkpoint=None):
     meta = {"denoiser": dict(nets["denoiser"].conf), "conditioner": saved_cond,
             "process": dict(resolved["process"]), "segment": dict(seg), "n_mels": data.n_mels,
             "feat_conf": read_feat_conf(args.feats_dir), "precision": resolved["precision"],
-            "config": resolved, "config_hash": TC.config_hash(resolved)}
+            "config": resolved, "config_hash": DC.config_hash(resolved)}
     n_params = sum(p.numel() for p in nets.parameters())
     notes = [f"config hash {meta['config_hash']}, device {device}, precision "
              f"{resolved['precision']}, {n_params} trainable parameters",
@@ -147,12 +143,8 @@ def main(argv=None, on_checkpoint=None):
                                         seg["length"], seg["shift"], seg["pad_value"])
         notes.append(f"diagnostics on {len(diag.segments)} {diag.source} segments"
                      + ("" if diag.source == "valid" else " (the feats dir has no valid.list utterance)"))
-    trainer = DiffusionTrainer(nets, data, resolved, args.outdir, device, args.seed, meta,
-                               on_checkpoint=on_checkpoint, notes=notes, diagnostics_data=diag)
-    trainer.run()
-    del trainer, nets  # the DDP wrapper must go before the process group (distributed.cleanup)
-    distributed.cleanup()
-    return 0
+    DiffusionTrainer(nets, data, resolved, args.outdir, device, args.seed, meta,
+                     on_checkpoint=on_checkpoint, notes=notes, diagnostics_data=diag).run()
 
 
 if __name__ == "__main__":

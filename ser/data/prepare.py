@@ -64,6 +64,25 @@ def probe_audio(path):
     return info.frames / info.samplerate, None
 
 
+def probe_or_note(path, bad, shown=None):
+    """probe_audio's duration of `path`, or None after adding 'SHOWN: why' to the list `bad`
+    (SHOWN: the path by default)."""
+    duration, problem = probe_audio(path)
+    if problem:
+        bad.append(f"{shown or path}: {problem}")
+    return duration
+
+
+def check_probed(tables, bad, prog, none_usable):
+    """After probe_or_note over a corpus: one warning line on stderr summarising the skipped
+    utterances `bad`, and SerError(none_usable) when no utterance is left."""
+    if bad:
+        print(f"{prog}: warning: {summarize(bad, 'labelled utterances skipped: no usable audio')}",
+              file=sys.stderr)
+    if not tables["utt2spk"]:
+        raise SerError(none_usable)
+
+
 def summarize(items, what, limit=3):
     """'<n> <what> (<first items>; ...)' for a one-line warning about skipped items."""
     shown = "; ".join(items[:limit])
@@ -149,3 +168,24 @@ def write_data_dir(data_dir, tables):
     warn_audio_problems(data_dir, tables.get("wav.scp", {}),
                         prog=os.path.basename(sys.argv[0]) or "prepare")
     return utt2spk
+
+
+FOUR_CLASS_HELP = "keep only anger, happiness, neutral, sadness (the papers' 4 classes)"
+
+
+def add_corpus_args(parser, corpus_help, four_class_help=FOUR_CLASS_HELP):
+    """The arguments every preparation script takes: --four-class, the corpus root and the data dir."""
+    parser.add_argument("--four-class", choices=["true", "false"], default="false", help=four_class_help)
+    parser.add_argument("corpus", help=corpus_help)
+    parser.add_argument("data_dir")
+
+
+def data_summary(data_dir, tables, counts=False):
+    """The line a preparation script prints: 'DIR: N utterances, S speakers, E emotions (anger
+    boredom ...)', with counts=True '(anger 127 boredom 81 ...)'."""
+    emos = {}
+    for e in tables["utt2emo"].values():
+        emos[e] = emos.get(e, 0) + 1
+    names = " ".join(f"{e} {emos[e]}" if counts else e for e in sorted(emos))
+    return (f"{data_dir}: {len(tables['utt2spk'])} utterances, {len(set(tables['utt2spk'].values()))} speakers, "
+            f"{len(emos)} emotions ({names})")

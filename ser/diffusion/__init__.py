@@ -15,7 +15,7 @@ How a program puts it together (conf is the YAML dict; device a torch.device)::
     # one training step; x0: (B, 80, 256) in [-1, 1]
     cond = conditioner([condition_text(s, e, spk) for s, e, spk in batch_meta])
     t, w = diffusion.sample_timesteps(x0.shape[0], device)
-    with ser.training.precision.autocast("bf16", device):            # fp32 | bf16 | fp16 (CUDA)
+    with ser.runtime.precision.autocast("bf16", device):            # fp32 | bf16 | fp16 (CUDA)
         losses = diffusion.training_losses(denoiser, x0, t, cond)     # loss/mse/vb, (B,) fp32
     loss = (losses["loss"] * w).mean()
     opt.zero_grad(); loss.backward(); opt.step(); ema.update(nets)

@@ -1,4 +1,5 @@
-"""Diffusion training configuration (conf/diffusion.yaml): defaults, validation, overrides.
+"""Diffusion training configuration (conf/diffusion.yaml): defaults and the checks of every key
+(the schema mechanics, dump and hash: ser.runtime.config).
 
 The resolved config is DEFAULTS <- the YAML file <- `--set key.sub=value` overrides, plus the
 command-line data arguments under `data:` and `seed:` (set by ser.bin.train_diffusion). Every
@@ -15,7 +16,7 @@ import copy
 from ser.diffusion.conditioning import _DEFAULTS as CONDITIONER_OPTIONS
 from ser.diffusion.denoiser import CPU_PRESET, PRESETS
 from ser.errors import SerError
-from ser.training.config_schema import ConfigSchema
+from ser.runtime.config import ConfigSchema
 
 DEFAULTS = {
     # T, noise schedule, λ of the hybrid loss, what the network predicts (eps | v | x0) and how
@@ -43,7 +44,7 @@ DEFAULTS = {
     "checkpoint_every": 250,
     "log_every": 50,
     "tensorboard": False,      # also log the curves to <outdir>/tensorboard (left out of the hash)
-    # fp32 | bf16 | fp16 autocast (ser.training.precision): bf16 on CPUs and GPUs, fp16 on CUDA only
+    # fp32 | bf16 | fp16 autocast (ser.runtime.precision): bf16 on CPUs and GPUs, fp16 on CUDA only
     "precision": "fp32",
     # written to the run's dir at the end (ser.diffusion.diagnostics): ε-MSE and x0 MAD by t on
     # `segments` validation segments, and statistics + a mel grid of `samples` samples of
@@ -59,6 +60,8 @@ CHOICES = {"process.schedule": ("cosine", "linear"), "optim.type": ("adam", "ada
            "normalize.type": ("none", "band"),
            "precision": ("fp32", "bf16", "fp16"), "spm.model_type": ("unigram", "bpe", "char", "word")}
 RESERVED = {"data", "seed"}                # set from the command line only
+# left out of config_hash: per-job keys, and logging that does not change the results
+JOB_KEYS = ("seed", "data.fold_dir", "tensorboard")
 DENOISER_KEYS = {"preset"} | set(CPU_PRESET)
 CONDITIONER_SET_BY_TRAINER = {"spm_model", "proj_dim"}
 
@@ -91,11 +94,12 @@ def _merge_free_form(where, full, old, value):
 
 
 SCHEMA = ConfigSchema(DEFAULTS, positive=POSITIVE, choices=CHOICES,
-                      free_form={k: _merge_free_form for k in FREE_FORM}, reserved=RESERVED)
+                      free_form={k: _merge_free_form for k in FREE_FORM}, reserved=RESERVED, job_keys=JOB_KEYS)
 
 # merge(base, update, where): `base` updated with `update`, checked against DEFAULTS;
-# load_config(path): DEFAULTS updated with a YAML file; apply_overrides(config, ["key.sub=value"])
-merge, load_config, apply_overrides = SCHEMA.merge, SCHEMA.load, SCHEMA.apply_overrides
+# load_config(path): DEFAULTS updated with a YAML file; apply_overrides(config, ["key.sub=value"]);
+# config_hash(resolved): the hash of the diffusion experiment (without JOB_KEYS)
+merge, load_config, apply_overrides, config_hash = SCHEMA.merge, SCHEMA.load, SCHEMA.apply_overrides, SCHEMA.hash
 
 
 def check_config(config):

@@ -2,13 +2,13 @@
 
 The diffusion model of a fold may only see that fold's train.list: its synthetic data augments
 the classifier of the same fold, so valid/test utterances (and speakers) must stay unseen.
-`fold_training_utterances` applies the classifier's fold checks (ser.training.dataset: lists
+`fold_training_utterances` applies the classifier's fold checks (ser.data.fold_check: lists
 disjoint, no training utterance of a valid/test speaker) and returns train.list; nothing else is
 trained on. Only the diagnostics (`load_diagnostic_segments`) read valid.list utterances, to
 evaluate the trained model on held-out speakers; test.list is never read.
 
 Segments: the (T, n_mels) mel matrix of an utterance, values already in [-1, 1], is cut into
-`length`-frame windows (the classifier's segment starts, ser.training.segments) and transposed to
+`length`-frame windows (the classifier's segment starts, ser.runtime.segments) and transposed to
 (n_mels, length), the layout of the 1-D convolutional denoiser. A window running past the end is
 padded with `pad_value`, -1 by default: in the scaled mel, -1 is ln(mel_floor), i.e. digital
 silence, which is what the end of a recording continues with. (The classifier pads with 0 AFTER
@@ -22,11 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ser.data.fold_check import check_fold_lists
+from ser.data.fold_dir import list_path, read_fold_lists, read_utt_list
 from ser.data.kvfile import read_kv
 from ser.diffusion.conditioning import condition_text
 from ser.errors import SerError
-from ser.training.dataset import check_fold_lists, iter_matrices, read_utt_list
-from ser.training.segments import segment_starts
+from ser.runtime.segments import segment_matrix
+from ser.training.dataset import iter_matrices
 
 #: tolerance for "values in [-1, 1]" (float32 rounding of the scaling)
 RANGE_TOL = 1e-4
@@ -34,28 +36,9 @@ RANGE_TOL = 1e-4
 
 def fold_training_utterances(feats_dir, fold_dir):
     """train.list of `fold_dir` after the classifier's fold checks (SerError on a leak)."""
-    lists = {}
-    for name in ("train", "valid", "test"):
-        path = os.path.join(fold_dir, f"{name}.list")
-        if not os.path.isfile(path):
-            raise SerError(f"{path}: no such file (a fold dir needs train.list, valid.list, test.list)")
-        lists[name] = read_utt_list(path)
+    lists = read_fold_lists(fold_dir)
     check_fold_lists(feats_dir, fold_dir, lists)
     return lists["train"]
-
-
-def pad_segments(feats, length=256, shift=128, pad_value=-1.0):
-    """(T, D) matrix -> (n, length, D) float32 windows (segment_starts), padded with pad_value."""
-    feats = np.asarray(feats, dtype=np.float32)
-    if feats.ndim != 2:
-        raise SerError(f"expected a (frames, dims) matrix, got shape {feats.shape}")
-    out = []
-    for start in segment_starts(feats.shape[0], length, shift):
-        seg = np.full((length, feats.shape[1]), pad_value, dtype=np.float32)
-        part = feats[start:start + length]
-        seg[:part.shape[0]] = part
-        out.append(seg)
-    return np.stack(out)
 
 
 def check_mel_range(mat, where):
@@ -117,7 +100,7 @@ def load_training_segments(feats_dir, fold_dir, text_dir=None, length=256, shift
     for utt, mat in iter_matrices(feats_dir, utts, "training utterance"):
         check_mel_range(mat, f"{scp}: '{utt}'")
         dims.add(mat.shape[1])
-        cut = pad_segments(mat, length, shift, pad_value).transpose(0, 2, 1)   # (n, D, L)
+        cut = segment_matrix(mat, length, shift, pad_value).transpose(0, 2, 1)   # (n, D, L)
         segs.append(cut)
         seg_utts += [utt] * len(cut)
         conds += [condition_text(text[utt], emotion[utt], speaker[utt])] * len(cut)
@@ -169,7 +152,7 @@ def load_diagnostic_segments(feats_dir, fold_dir, text_dir, training, length=256
     import kaldiio
     scp = os.path.join(feats_dir, "feats.scp")
     table = kaldiio.load_scp(scp)
-    valid = [u for u in read_utt_list(os.path.join(fold_dir, "valid.list")) if u in table]
+    valid = [u for u in read_utt_list(list_path(fold_dir, "valid")) if u in table]
     by_emotion = {}
     for utt, cond in zip(training.segment_utts, training.conditions):
         by_emotion.setdefault(training.emotion[utt], []).append(cond)
@@ -182,7 +165,7 @@ def load_diagnostic_segments(feats_dir, fold_dir, text_dir, training, length=256
     for utt in valid:
         mat = np.asarray(table[utt], dtype=np.float32)
         check_mel_range(mat, f"{scp}: '{utt}'")
-        cut = pad_segments(mat, length, shift, pad_value).transpose(0, 2, 1)
+        cut = segment_matrix(mat, length, shift, pad_value).transpose(0, 2, 1)
         segs.append(cut)
         conds += [condition_text(text[utt], emotion[utt], speaker[utt])] * len(cut)
         emos += [emotion[utt]] * len(cut)

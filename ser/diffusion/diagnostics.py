@@ -29,7 +29,7 @@ from ser.diffusion.normalize import BandNorm
 from ser.diffusion.quality import mad_table, mel_grid_png
 from ser.diffusion.respace import build_diffusion
 from ser.diffusion.sampling import PAD_THRESHOLD, sample_segments
-from ser.training.precision import autocast, runnable_precision
+from ser.runtime.precision import autocast, runnable_precision
 
 T_FRACTIONS = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975)
 QUIET_THRESHOLD = -0.9

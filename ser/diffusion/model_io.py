@@ -5,18 +5,16 @@ meta holds everything needed to rebuild the networks without the training config
 sentencepiece model is named relative to the model dir, a frozen BERT by its `pretrained`
 path/hub id, from which it is reloaded), `process` (T, schedule, vlb_weight), `segment`,
 `n_mels`, `feat_conf` (the mel feature config), `precision`, `step` and the resolved training
-`config`.
+`config`. The file is written and read with ser.runtime.torch_files.
 """
 import os
 
 import torch
 
-from ser.data.atomic import atomic_open
 from ser.diffusion.conditioning import build_conditioner
 from ser.diffusion.denoiser import MelDenoiser
 from ser.errors import SerError
-
-MODEL_FILE = "model.pt"
+from ser.runtime.torch_files import MODEL_FILE, load_torch_file, save_torch_file
 
 
 def build_nets(denoiser_conf, conditioner_conf):
@@ -28,8 +26,7 @@ def build_nets(denoiser_conf, conditioner_conf):
 
 def save_diffusion_model(path, nets_state, meta):
     """Write {"meta", "nets"} atomically (nets_state: a state_dict, e.g. of the EMA weights)."""
-    with atomic_open(path, "wb") as f:
-        torch.save({"meta": meta, "nets": nets_state}, f)
+    save_torch_file(path, {"meta": meta, "nets": nets_state})
 
 
 def load_diffusion_model(model_dir, device="cpu"):
@@ -37,11 +34,8 @@ def load_diffusion_model(model_dir, device="cpu"):
     path = os.path.join(model_dir, MODEL_FILE)
     if not os.path.isfile(path):
         raise SerError(f"{path}: no such file (train the diffusion model first)")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-        meta, state = blob["meta"], blob["nets"]
-    except Exception as e:
-        raise SerError(f"{path}: cannot read model ({type(e).__name__}: {e})") from None
+    blob = load_torch_file(path, "{path}: cannot read model ({error})", weights_only=False, keys=("meta", "nets"))
+    meta, state = blob["meta"], blob["nets"]
     cond = dict(meta["conditioner"])
     if cond["type"] == "sentencepiece":
         cond["spm_model"] = os.path.join(model_dir, cond["spm_model"])

@@ -2,7 +2,7 @@
 spectrogram grid (Fig. 2) and Griffin-Lim audio for listening.
 
 MAD (mean absolute difference), our precise definition. Real and synthetic utterances are cut
-into the diffusion model's (n_mels, 256) segments (pad value -1, ser.diffusion.data.pad_segments).
+into the diffusion model's (n_mels, 256) segments (pad value -1, ser.runtime.segments.segment_matrix).
 For emotion e with real segments R_e and synthetic segments S_e, the reference is the MEAN REAL
 SEGMENT  M_e = mean_{r in R_e} r  (element-wise, n_mels x 256), and
 

@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from ser.diffusion.normalize import BandNorm
 from ser.diffusion.respace import build_diffusion
-from ser.training.precision import autocast, runnable_precision
+from ser.runtime.precision import autocast, runnable_precision
 
 #: a generated frame whose every band is below this is silence/padding (-1 = ln mel_floor)
 PAD_THRESHOLD = -0.95

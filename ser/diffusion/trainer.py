@@ -1,5 +1,5 @@
 """The diffusion training loop: AdamW/Adam, EMA, `precision` autocast (fp32 | bf16 | fp16, see
-ser.training.precision; fp16 on CUDA only, with a gradient scaler), atomic checkpoints every
+ser.runtime.precision; fp16 on CUDA only, with a gradient scaler), atomic checkpoints every
 `checkpoint_every` steps and bit-identical resumption (issue 5, paper 2 sec. 3.2).
 
 Files in `outdir`: checkpoints/last.pt (every `checkpoint_every` steps and at the end),
@@ -18,7 +18,7 @@ of timesteps and noise), so a killed run resumed from it ends with the same weig
 that was never interrupted.
 
 Data-parallel training (several processes started by torchrun through utils/launch_train.sh
---module ser.bin.train_diffusion, see ser/training/distributed.py): every rank draws the same
+--module ser.bin.train_diffusion, see ser/runtime/distributed.py): every rank draws the same
 GLOBAL batch of `batch_size` segments, its timesteps and its noise from its copy of the shared
 generators and trains on its contiguous share (`batch_size` must divide by the number of
 processes); DDP averages the gradients, so N processes compute what one process computes on the
@@ -41,21 +41,21 @@ from tqdm import tqdm
 
 from ser.data.atomic import atomic_write_text
 from ser.diffusion.ema import EMA
-from ser.diffusion.model_io import MODEL_FILE, save_diffusion_model
+from ser.diffusion.model_io import save_diffusion_model
 from ser.diffusion.normalize import BandNorm
 from ser.diffusion.respace import build_diffusion
 from ser.errors import SerError
-from ser.training import distributed as D
-from ser.training import precision as P
-from ser.training.checkpoint import rng_states, save_checkpoint, seed_everything
+from ser.runtime import distributed as D
+from ser.runtime import precision as P
+from ser.runtime.checkpoint import kill_hook, rng_states, seed_rank_streams
+from ser.runtime.run_dir import RunDir
+from ser.runtime.torch_files import MODEL_FILE
 from ser.training.curves import write_diffusion_curves
-from ser.training.resume import KILL_STATUS, kill_hook, restore_rng, resume_if_checkpoint
-from ser.training.run_log import LogToOutdir, QuietLog
 
-CHECKPOINT = os.path.join("checkpoints", "last.pt")
 HISTORY_COLUMNS = ("step", "lr", "loss", "mse", "vb", "steps_per_s")
 LOGGER = "ser.train_diffusion"
-# Tests: exit (status KILL_STATUS) after the checkpoint of this step, as a killed job would.
+# Tests: exit (status ser.runtime.checkpoint.KILL_STATUS) after the checkpoint of this step, as a
+# killed job would.
 KILL_ENV = "SER_TRAIN_KILL_AFTER_STEP"
 
 
@@ -93,17 +93,17 @@ class DiffusionTrainer:
         self.device = torch.device(device)
         P.check_precision(config["precision"], self.device)
         self.world, self.rank = D.world_size(), D.rank()
-        self.local_batch = D.per_process_batch(config["batch_size"], self.world)  # SerError unless it divides
+        D.per_process_batch(config["batch_size"], self.world)  # SerError unless it divides
         self.nets = nets.to(self.device)           # the module: state dicts, EMA, model.pt
         self.diffusion = build_diffusion(config["process"])
         # what is trained: DDP under torch.distributed (it copies rank 0's weights to every rank)
         self.net = D.wrap_ddp(DiffusionLoss(self.nets, self.diffusion), self.device)
-        if self.rank > 0:  # own dropout streams; rank 0 keeps the single-process stream
-            seed_everything(D.rank_seed(seed, self.rank))
+        seed_rank_streams(seed)
         self.config, self.outdir, self.meta = config, outdir, dict(meta)
         self.seed = seed
-        self.on_checkpoint = on_checkpoint if on_checkpoint is not None else kill_hook(KILL_ENV, KILL_STATUS)
-        self.notes = list(notes)
+        # log, checkpoints and done; on_checkpoint is called after each checkpoint
+        self.run_dir = RunDir(outdir, LOGGER, on_checkpoint if on_checkpoint is not None else kill_hook(KILL_ENV),
+                              notes)
         self.norm = None
         if config.get("normalize", {}).get("type", "none") == "band":
             self.norm = BandNorm.from_segments(data.segments, config["normalize"]["scale"])
@@ -130,26 +130,20 @@ class DiffusionTrainer:
         self.step, self.perm, self.pos = 0, None, 0
         self.window = {"loss": 0.0, "mse": 0.0, "vb": 0.0, "n": 0, "time": 0.0}
         self.history = []
-        if self.world > 1:
-            self.notes.append(f"distributed: {self.world} processes ({D.dist.get_backend()}), "
-                              f"{self.local_batch} segments per process and step "
-                              f"(global batch {config['batch_size']})")
+        self.run_dir.note_processes(config["batch_size"])
 
     # --- state -------------------------------------------------------------------------------
     def state_dict(self):
-        """The checkpoint. Under torch.distributed a collective (all ranks call it): "rng" is
-        rank 0's random states, "rng_ranks" every rank's."""
-        state = {"step": self.step, "nets": self.nets.state_dict(), "ema": self.ema.state_dict(),
-                 "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
-                 "perm": self.perm, "pos": self.pos, "window": dict(self.window), "history": self.history,
-                 "rng": rng_states(self.order_gen), "noise_gen": self.noise_gen.get_state()}
-        if self.world > 1:
-            state["rng_ranks"] = D.all_gather_object(state["rng"])
-        return state
+        """The checkpoint: networks, EMA, optimizer, scaler, data position, log window, history,
+        random states and the noise generator (a collective under torch.distributed)."""
+        return self.run_dir.add_rank_states({
+            "step": self.step, "nets": self.nets.state_dict(), "ema": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+            "perm": self.perm, "pos": self.pos, "window": dict(self.window), "history": self.history,
+            "rng": rng_states(self.order_gen), "noise_gen": self.noise_gen.get_state()})
 
     def load_state_dict(self, state):
-        """Restore a checkpoint; returns a note when the random streams could not all be restored
-        (the number of processes changed), else None."""
+        """Continue from checkpoint `state` (see RunDir.restore_rng for the note it returns)."""
         self.nets.load_state_dict(state["nets"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -159,12 +153,7 @@ class DiffusionTrainer:
         self.window, self.history = dict(state["window"]), list(state["history"])
         # the shared generators (data order, timesteps, noise) continue on every rank; other
         # ranks' dropout streams are re-seeded from the step when the number of processes changed
-        writers = restore_rng(state, self.order_gen, self.world, self.rank, self.step)
-        if writers is None:
-            return None
-        return (f"checkpoint written by {writers} process(es), resumed with {self.world}: data order, "
-                f"timesteps and noise continue, dropout streams are re-seeded (not bit-identical to an "
-                f"uninterrupted run)")
+        return self.run_dir.restore_rng(state, self.order_gen, self.step, "data order, timesteps and noise")
 
     # --- one step ----------------------------------------------------------------------------
     def next_batch(self):
@@ -266,13 +255,9 @@ class DiffusionTrainer:
         self.window = {"loss": 0.0, "mse": 0.0, "vb": 0.0, "n": 0, "time": 0.0}
 
     def _checkpoint(self, log):
-        state = self.state_dict()   # a collective under torch.distributed
-        if self.rank == 0:
-            save_checkpoint(os.path.join(self.outdir, CHECKPOINT), state)
+        self.run_dir.save_checkpoint(self.state_dict())   # state_dict: a collective under torch.distributed
         log.info(f"checkpoint at step {self.step}")
-        if self.on_checkpoint is not None:
-            D.barrier()   # the checkpoint is on disk before any rank leaves
-            self.on_checkpoint(self.step)
+        self.run_dir.checkpoint_written(self.step)
 
     def write_diagnostics(self, log, meta):
         """diagnostics/ of the EMA weights (on an inference copy: training state is untouched)."""
@@ -291,14 +276,9 @@ class DiffusionTrainer:
 
         Under torch.distributed every rank calls it; rank 0 alone writes and logs."""
         main = self.rank == 0
-        if main:
-            os.makedirs(os.path.join(self.outdir, "checkpoints"), exist_ok=True)
         cfg = self.config
-        with LogToOutdir(self.outdir, LOGGER) if main else QuietLog(LOGGER) as log:
-            for note in self.notes:
-                log.info(note)
-            resume_if_checkpoint(os.path.join(self.outdir, CHECKPOINT), self.load_state_dict, log,
-                                 lambda: f"at step {self.step}")
+        with self.run_dir.log() as log:
+            self.run_dir.resume(self.load_state_dict, log, lambda: f"at step {self.step}")
             total = cfg["max_steps"]
             bar = tqdm(total=total, initial=self.step, desc="diffusion", unit="step", file=sys.stderr,
                        mininterval=1.0 if sys.stderr.isatty() else 30.0, leave=False, disable=not main)
@@ -322,9 +302,7 @@ class DiffusionTrainer:
                 save_diffusion_model(os.path.join(self.outdir, MODEL_FILE), self.ema_state_dict(), meta)
                 if self.diagnostics_data is not None:
                     self.write_diagnostics(log, meta)
-                last = self.history[-1] if self.history else {}
-                summary = f"steps {self.step} loss {last.get('loss', float('nan')):.4f}\n"
-                log.info("finished: " + summary.strip())
-                atomic_write_text(os.path.join(self.outdir, "done"), summary)
-            D.barrier()   # model.pt and done are written before any rank leaves
+            last = self.history[-1] if self.history else {}
+            # model.pt and done are written before any rank leaves
+            self.run_dir.finish(log, f"steps {self.step} loss {last.get('loss', float('nan')):.4f}\n")
         return {"steps": self.step}

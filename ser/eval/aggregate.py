@@ -12,16 +12,17 @@ evaluated repeatedly, mean and standard deviation are reported):
 - otherwise (one repeat) it is mean +- std over the folds;
 std is the sample standard deviation (ddof=1). A condition directory without `done` is ignored.
 """
-import json
 import math
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import numpy as np
 import yaml
 
+from ser.augment import settings as augmentation_settings
+from ser.data.fold_dir import fold_numbers, info_speakers, read_info
+from ser.data.json_file import read_json_object
 from ser.errors import SerError
 
 FOLD_RE = re.compile(r"^fold\.(\d+)$")
@@ -98,11 +99,7 @@ def _sorted_dirs(path, pattern=None):
 
 def read_metrics(path):
     """A metrics.json dict (SerError naming the file if unreadable or lacking keys)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            m = json.load(f)
-    except json.JSONDecodeError as e:
-        raise SerError(f"{path}: not valid JSON ({e})") from None
+    m = read_json_object(path)
     for key in ("uar", "wa", "confusion", "classes"):
         if key not in m:
             raise SerError(f"{path}: no '{key}'")
@@ -167,10 +164,7 @@ def expected_folds(exp_dir, tag, runs):
         cfg = run_config(r.run_dir)
         fold_dir = (cfg.get("data") or {}).get("fold_dir") if cfg else None
         if fold_dir:
-            parent = os.path.dirname(resolve_path(str(fold_dir), exp_dir).rstrip("/"))
-            if os.path.isdir(parent):
-                folds |= {int(n) for n in os.listdir(parent)
-                          if n.isdigit() and os.path.isfile(os.path.join(parent, n, "test.list"))}
+            folds |= set(fold_numbers(os.path.dirname(resolve_path(str(fold_dir), exp_dir).rstrip("/"))))
     return folds
 
 
@@ -225,9 +219,7 @@ def fold_speakers(run):
     cfg = run_config(run.run_dir)
     fold_dir = (cfg.get("data") or {}).get("fold_dir") if cfg else None
     if fold_dir:
-        info = _read_yaml(os.path.join(resolve_path(fold_dir, run.exp), "info.yaml"))
-        if info and info.get("test_speakers"):
-            return [str(s) for s in info["test_speakers"]]
+        return info_speakers(read_info(resolve_path(fold_dir, run.exp)), "test_speakers")
     return []
 
 
@@ -280,127 +272,19 @@ def _feature_name(feats_dir, exp_dir):
     return os.path.basename(os.path.normpath(feats_dir))
 
 
-# Augmentation settings of the recipes (run.sh `augs`), in the order of paper 1's tables and
-# paper 2's synthetic-data settings; the key is the tag's <aug> part (`sp+mixup` -> `sp_mixup`).
-AUG_ORDER = ["none", "sp", "mixup", "sp_mixup", "syn", "real_syn", "real_syn_mixup"]
-AUG_NAMES = {"none": "no augmentation", "sp": "speed perturbation", "mixup": "mixup",
-             "sp_mixup": "speed perturbation + mixup", "syn": "synthetic only",
-             "real_syn": "real + synthetic", "real_syn_mixup": "real + synthetic + mixup"}
-_TAG_AUG_RE = re.compile(r"_(" + "|".join(sorted(AUG_ORDER, key=len, reverse=True)) + r")_[0-9a-f]+$")
-
-
-def aug_key(cfg, tag):
-    """The augmentation setting of a tag ('none', 'sp', 'mixup', 'sp_mixup', 'syn', 'real_syn',
-    'real_syn_mixup'): from its training config (data.aug_dirs = speed-perturbed copies,
-    data.train_source = synthetic/both, mixup.enabled), else from the tag name
-    `<feat>_<model>_<aug>_<hash>` (run.sh writes `real+syn+mixup` as `real_syn+mixup`), else 'none'."""
-    if not cfg:
-        m = _TAG_AUG_RE.search(tag.replace("+", "_"))
-        return m.group(1) if m else "none"
-    data = cfg.get("data") or {}
-    parts = []
-    if data.get("aug_dirs"):
-        parts.append("sp")
-    source = data.get("train_source") or "real"
-    if source == "synthetic":
-        parts.append("syn")
-    elif source == "both":
-        parts.append("real_syn")
-    if (cfg.get("mixup") or {}).get("enabled"):
-        parts.append("mixup")
-    return "_".join(parts) or "none"
-
-
-def augmentation_label(cfg):
-    """What a training config adds to the real data, for people: 'speed perturbation ×0.9, ×1.1',
-    'synthetic only', 'real + synthetic', 'mixup α=0.2' (joined by ' + '), or 'none'."""
-    data = cfg.get("data") or {}
-    parts = []
-    aug_dirs = data.get("aug_dirs") or []
-    if isinstance(aug_dirs, str):
-        aug_dirs = aug_dirs.split()
-    if aug_dirs:
-        names = [os.path.basename(os.path.normpath(d)) for d in aug_dirs]
-        factors = [re.search(r"_sp(\d+(?:\.\d+)?)(?:_|$)", n) for n in names]
-        parts.append("speed perturbation " + ", ".join(f"×{m.group(1)}" for m in factors) if all(factors)
-                     else "copies from " + ", ".join(names))
-    source = data.get("train_source") or "real"
-    if source in ("synthetic", "both"):
-        parts.append(AUG_NAMES["syn" if source == "synthetic" else "real_syn"])
-    if (cfg.get("mixup") or {}).get("enabled"):
-        parts.append(f"mixup α={cfg['mixup'].get('alpha')}")
-    return " + ".join(parts) or "none"
-
-
 def describe(cfg, tag_yaml, tag, exp_dir="."):
     """Display fields of a tag from its training config and optional tag.yaml overrides."""
     data = cfg.get("data") or {}
+    name, label = augmentation_settings.describe_config(cfg)
     desc = {
         "name": tag,
         "model": cfg.get("model") or cfg.get("model_name") or "?",
         "features": _feature_name(data.get("feats_dir"), exp_dir) or "?",
-        "augmentation": augmentation_label(cfg),
+        "augmentation": label,
         "max_epochs": cfg.get("max_epochs"),
         "fold_dir": data.get("fold_dir"),
-        "aug_key": aug_key(cfg, tag),
+        "aug_key": augmentation_settings.key_of(name),
     }
     desc.update({k: v for k, v in tag_yaml.items() if v is not None})
     return desc
 
-
-def _log_span(path):
-    """Seconds between the first and last time stamp of a train.log ('YYYY-mm-dd HH:MM:SS ...')."""
-    stamps = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                try:
-                    stamps.append(datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S"))
-                except ValueError:
-                    continue
-    except FileNotFoundError:
-        return None
-    return (stamps[-1] - stamps[0]).total_seconds() if len(stamps) >= 2 else None
-
-
-def read_history(run_dir):
-    """Rows of a run's history.tsv as dicts of floats ([] if absent)."""
-    path = os.path.join(run_dir, "history.tsv")
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = [l.rstrip("\n").split("\t") for l in f if l.strip()]
-    except FileNotFoundError:
-        return []
-    if not lines:
-        return []
-    header = lines[0]
-    rows = []
-    for lineno, parts in enumerate(lines[1:], 2):
-        if len(parts) != len(header):
-            raise SerError(f"{path}:{lineno}: expected {len(header)} fields, got {len(parts)}")
-        rows.append({k: float(v) for k, v in zip(header, parts)})
-    return rows
-
-
-def run_train_time(run_dir):
-    """(training seconds, epochs) of a run: the sum of history.tsv's per-epoch `time`, else the
-    time span of train.log; (None, None) when neither exists."""
-    rows = read_history(run_dir)
-    if rows and "time" in rows[0]:
-        return float(sum(r["time"] for r in rows)), len(rows)
-    return _log_span(os.path.join(run_dir, "train.log")), (len(rows) or None)
-
-
-def train_time(summary):
-    """Training wall time of the runs behind a summary: dict total, mean per run, runs, mean epochs."""
-    times, epochs = [], []
-    for r in summary.runs:
-        t, e = run_train_time(r.run_dir)
-        if t is not None:
-            times.append(t)
-        if e is not None:
-            epochs.append(e)
-    return {"total": float(sum(times)) if times else None,
-            "per_run": float(np.mean(times)) if times else None,
-            "runs": len(times),
-            "mean_epochs": float(np.mean(epochs)) if epochs else None}

@@ -13,6 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ser.data.atomic import atomic_save_png
+from ser.eval.conditions import from_dir
 
 
 def confusion_figure(cm, classes, title=None):
@@ -51,7 +52,7 @@ def run_label(path):
     if m is None:
         return None
     tag, fold, seed, cond = m.groups()
-    return f"{tag} fold {fold} seed {seed}, {cond[5:] if cond.startswith('test_') else cond}"
+    return f"{tag} fold {fold} seed {seed}, {from_dir(cond).name}"
 
 
 def save_confusion_png(path, cm, classes, title=None):

@@ -14,14 +14,16 @@ The `groups` scheme (corpora with many speakers, e.g. RAVDESS's 24 actors in 6 f
 EmoBox does) takes its folds from a `groups:` list in conf/folds.yaml: each fold names its test
 speakers and its validation speakers, and trains on all the others. Every speaker must be a test
 speaker of exactly one fold, and no fold may validate on one of its test speakers.
+
+Every scheme returns its folds as `speaker_fold` dicts, which ser.data.fold_dir.write_folds
+writes as a folds directory; the corpus-specific fold makers (egs/*/local) build and report
+theirs with the same functions.
 """
 import os
 import re
-import shutil
 
 import yaml
 
-from ser.data.atomic import atomic_write_text
 from ser.data.kvfile import c_sorted, read_kv
 from ser.errors import SerError
 
@@ -133,6 +135,24 @@ def folds_scheme(path):
     return "groups" if isinstance(conf, dict) and "groups" in conf else "loso"
 
 
+def speaker_utts(utt2spk):
+    """speaker -> its utterances in C order."""
+    spk2utts = {}
+    for utt in c_sorted(utt2spk):
+        spk2utts.setdefault(utt2spk[utt], []).append(utt)
+    return spk2utts
+
+
+def speaker_fold(k, test_spks, valid_spks, train_spks, spk2utts):
+    """Fold `k` as a dict (the format of ser.data.fold_dir.fold_files): the test, validation
+    and training speakers as given, and the C-sorted utterances of each part."""
+    fold = {"fold": k, "test_speakers": list(test_spks), "valid_speakers": list(valid_spks),
+            "train_speakers": list(train_spks)}
+    for name, spks in (("test", test_spks), ("valid", valid_spks), ("train", train_spks)):
+        fold[name] = c_sorted(u for s in spks for u in spk2utts[s])
+    return fold
+
+
 def make_group_folds(utt2spk, groups, source="groups"):
     """Folds of given test/validation speaker groups (see the module docstring); same dicts as
     make_loso_folds, fold k from the k-th group."""
@@ -147,20 +167,14 @@ def make_group_folds(utt2spk, groups, source="groups"):
     untested = [s for s in speakers if s not in tested]
     if untested:
         raise SerError(f"{source}: speaker(s) {', '.join(untested)} are never tested")
-    spk2utts = {s: [] for s in speakers}
-    for utt in c_sorted(utt2spk):
-        spk2utts[utt2spk[utt]].append(utt)
+    spk2utts = speaker_utts(utt2spk)
     folds = []
     for k, (test, valid) in enumerate(groups, 1):
         if set(test) & set(valid):
             raise SerError(f"{source}: group {k} validates on its test speaker(s) "
                            f"{', '.join(c_sorted(set(test) & set(valid)))}")
         train = [s for s in speakers if s not in test and s not in valid]
-        folds.append({"fold": k, "test_speakers": c_sorted(test), "valid_speakers": c_sorted(valid),
-                      "train_speakers": train,
-                      "test": c_sorted(u for s in test for u in spk2utts[s]),
-                      "valid": c_sorted(u for s in valid for u in spk2utts[s]),
-                      "train": c_sorted(u for s in train for u in spk2utts[s])})
+        folds.append(speaker_fold(k, c_sorted(test), c_sorted(valid), train, spk2utts))
     return folds
 
 
@@ -176,9 +190,7 @@ def make_loso_folds(utt2spk, valid="pair", pairs=None, pairs_source="pairs"):
         raise SerError(f"leave-one-speaker-out needs more speakers than {len(speakers)}")
     if valid == "pair":
         partner = partner_map(pairs if pairs is not None else default_pairs(speakers), speakers, pairs_source)
-    spk2utts = {s: [] for s in speakers}
-    for utt in c_sorted(utt2spk):
-        spk2utts[utt2spk[utt]].append(utt)
+    spk2utts = speaker_utts(utt2spk)
     folds = []
     for k, test_spk in enumerate(speakers):
         if valid == "pair":
@@ -188,105 +200,20 @@ def make_loso_folds(utt2spk, valid="pair", pairs=None, pairs_source="pairs"):
         else:
             valid_spks = []
         train_spks = [s for s in speakers if s != test_spk and s not in valid_spks]
-        folds.append({
-            "fold": k + 1,
-            "test_speakers": [test_spk],
-            "valid_speakers": valid_spks,
-            "train_speakers": train_spks,
-            "test": list(spk2utts[test_spk]),
-            "valid": c_sorted(u for s in valid_spks for u in spk2utts[s]),
-            "train": c_sorted(u for s in train_spks for u in spk2utts[s]),
-        })
+        folds.append(speaker_fold(k + 1, [test_spk], valid_spks, train_spks, spk2utts))
     return folds
 
 
-class _QuotingDumper(yaml.SafeDumper):
-    """Quotes number-like strings (speaker '09'), which YAML 1.2 readers would take as numbers."""
+def fold_line(fold):
+    """A fold's summary line: its test and validation speakers and list sizes."""
+    return (f"  fold {fold['fold']}: test {','.join(fold['test_speakers'])} "
+            f"valid {','.join(fold['valid_speakers']) or '-'}  "
+            f"#train {len(fold['train'])} #valid {len(fold['valid'])} #test {len(fold['test'])}")
 
 
-_QuotingDumper.add_representer(
-    str, lambda dumper, s: dumper.represent_scalar(
-        "tag:yaml.org,2002:str", s, style='"' if re.fullmatch(r"[0-9.+\-eE_:]+", s) else None))
-
-
-def _lines(items):
-    return "".join(f"{x}\n" for x in items)
-
-
-def fold_files(folds, classes, scheme="loso", valid="pair"):
-    """Relative path -> text of every file of a folds directory."""
-    files = {"classes.txt": _lines(classes)}
-    rows = ["fold\ttest_speakers\tvalid_speakers\tnum_train\tnum_valid\tnum_test"]
-    for f in folds:
-        k = str(f["fold"])
-        files[f"{k}/train.list"] = _lines(f["train"])
-        files[f"{k}/valid.list"] = _lines(f["valid"])
-        files[f"{k}/test.list"] = _lines(f["test"])
-        info = {
-            "fold": f["fold"], "scheme": scheme, "valid_method": valid,
-            "test_speakers": f["test_speakers"], "valid_speakers": f["valid_speakers"],
-            "train_speakers": f["train_speakers"],
-            "num_train": len(f["train"]), "num_valid": len(f["valid"]), "num_test": len(f["test"]),
-        }
-        files[f"{k}/info.yaml"] = yaml.dump(info, Dumper=_QuotingDumper, sort_keys=False, default_flow_style=None)
-        rows.append("\t".join([k, ",".join(f["test_speakers"]), ",".join(f["valid_speakers"]) or "-",
-                               str(len(f["train"])), str(len(f["valid"])), str(len(f["test"]))]))
-    files["folds.tsv"] = _lines(rows)
-    return files
-
-
-def _same_tree(out_dir, files):
-    """True if out_dir holds exactly these files with this content."""
-    if not os.path.isdir(out_dir):
-        return False
-    found = set()
-    for root, _, names in os.walk(out_dir):
-        for n in names:
-            found.add(os.path.relpath(os.path.join(root, n), out_dir))
-    if found != set(files):
-        return False
-    for rel, text in files.items():
-        with open(os.path.join(out_dir, rel), encoding="utf-8") as fh:
-            if fh.read() != text:
-                return False
-    return True
-
-
-def write_tree(out_dir, files):
-    """Write the files under out_dir as a whole: build out_dir.tmp, then swap it in.
-
-    Returns False (and touches nothing) when out_dir already holds identical files, so a re-run
-    with the same inputs leaves the folds and their time stamps unchanged.
-    """
-    out_dir = os.path.normpath(out_dir)
-    if _same_tree(out_dir, files):
-        return False
-    tmp, old = out_dir + ".tmp", out_dir + ".old"
-    for d in (tmp, old):
-        if os.path.exists(d):
-            shutil.rmtree(d)
-    for rel, text in files.items():
-        atomic_write_text(os.path.join(tmp, rel), text)
-    if os.path.exists(out_dir):
-        os.replace(out_dir, old)
-    os.replace(tmp, out_dir)
-    if os.path.exists(old):
-        shutil.rmtree(old)
-    return True
-
-
-def read_fold_dirs(folds_dir):
-    """Sorted fold numbers (numbered sub-directories) of a folds directory."""
-    if not os.path.isdir(folds_dir):
-        raise SerError(f"no folds directory '{folds_dir}'")
-    ks = sorted(int(d) for d in os.listdir(folds_dir)
-                if d.isdigit() and os.path.isdir(os.path.join(folds_dir, d)))
-    if not ks:
-        raise SerError(f"{folds_dir}: no numbered fold directories")
-    return ks
-
-
-def read_utt_list(path):
-    """Utterance ids of a list file (first field of each non-empty line)."""
-    with open(path, encoding="utf-8") as f:
-        return [line.split()[0] for line in f if line.strip()]
+def fold_summary(prog, changed, folds, what, num_classes, out_dir, line=fold_line):
+    """What a fold maker prints after writing `out_dir`: '<prog>: wrote N <what>, C classes in
+    DIR' ('unchanged:' for a folds dir that was already there), then `line(fold)` per fold."""
+    head = (f"{prog}: {'wrote' if changed else 'unchanged:'} {len(folds)} {what}, {num_classes} classes "
+            f"in {os.path.normpath(out_dir)}")
+    return "\n".join([head] + [line(f) for f in folds])

@@ -18,7 +18,7 @@ be turned back into audio:
 - fixed linear map of the log value: log(scale_min_mel) -> -1, log(scale_max_mel) -> +1, values
   outside are clipped. The bounds do not depend on the data, so `mel_to_log` inverts the map
   exactly (for unclipped values) before Griffin-Lim or a vocoder. The default bounds and their
-  justification from measurements on EmoDB are in egs/emodb/conf/feats/mel.yaml.
+  justification from measurements on EmoDB are in egs/TEMPLATE/conf/feats/mel.yaml.
 """
 import math
 

@@ -17,7 +17,7 @@ spectrogram equal to 128". Choices made here (the paper does not state them):
   times sum(w^2) = 159 for this window: 9e-9). Smaller powers carry no information; EmoDB's
   zero-padded tails (3 % of frames are digital silence) then sit at log(1e-8) = -18.4 right below
   the quietest real content instead of 5 nats further down (measurements in
-  egs/emodb/conf/feats/spec.yaml).
+  egs/TEMPLATE/conf/feats/spec.yaml).
 
 The framing is done with Tensor.unfold + torch.fft.rfft rather than torch.stft because torch.stft
 takes n_fft-sample frames (it centres the 400-sample window inside 512), which gives fewer frames

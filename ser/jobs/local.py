@@ -26,7 +26,7 @@ import sys
 import time
 
 from ser.jobs.cli import join_command, substitute
-from ser.jobs.signals import Terminated, signals_raise  # noqa: F401 (Terminated: re-exported)
+from ser.jobs.signals import Terminated, signals_raise
 
 _GRACE_SECONDS = 2.0  # between SIGTERM and SIGKILL when killing running jobs
 

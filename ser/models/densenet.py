@@ -142,6 +142,16 @@ def _min_len(backbone):
 class _DenseNetBase(SerModel):
     """Builds and size-checks the backbone from `self.conf`."""
 
+    def _build_recurrent(self):
+        """The backbone, then an LSTM over the time axis of its last map (sequence pooling, dropout):
+        the shared front of densenet_lstm and the proposed model."""
+        c = self.conf
+        self.backbone = self._build_backbone()
+        self.lstm = nn.LSTM(self.backbone.out_channels * self.freq_out, c["lstm_hidden"],
+                            num_layers=c["lstm_layers"], batch_first=True)
+        self.pool = SequencePool(c["lstm_pool"])
+        self.dropout = nn.Dropout(c["dropout"])
+
     def _build_backbone(self):
         c = self.conf
         require_positive(self.NAME, c, "num_blocks", "num_layers", "growth_rate", "compression",
@@ -214,11 +224,7 @@ class DenseNetLstm(_DenseNetBase):
         c = self.conf
         require_positive(self.NAME, c, "lstm_hidden", "lstm_layers", "fc_dim")
         require_probability(self.NAME, c, "dropout")
-        self.backbone = self._build_backbone()
-        self.lstm = nn.LSTM(self.backbone.out_channels * self.freq_out, c["lstm_hidden"],
-                            num_layers=c["lstm_layers"], batch_first=True)
-        self.pool = SequencePool(c["lstm_pool"])
-        self.dropout = nn.Dropout(c["dropout"])
+        self._build_recurrent()
         self.fc = nn.Sequential(nn.Linear(c["lstm_hidden"], c["fc_dim"]), nn.ReLU(inplace=True))
         self.classifier = nn.Linear(c["fc_dim"], num_classes)
 
@@ -259,11 +265,7 @@ class DenseNetLstmHighway(_DenseNetBase):
         require_positive(self.NAME, c, "lstm_hidden", "lstm_layers", "skip_dim", "highway_dim",
                          "highway_layers")
         require_probability(self.NAME, c, "dropout")
-        self.backbone = self._build_backbone()
-        self.lstm = nn.LSTM(self.backbone.out_channels * self.freq_out, c["lstm_hidden"],
-                            num_layers=c["lstm_layers"], batch_first=True)
-        self.pool = SequencePool(c["lstm_pool"])
-        self.dropout = nn.Dropout(c["dropout"])
+        self._build_recurrent()
         self.skips = nn.ModuleList(nn.Linear(ch, c["skip_dim"]) for ch in self.backbone.block_channels)
         self.highway_in = nn.Linear(c["lstm_hidden"] + c["skip_dim"], c["highway_dim"])
         self.highway = HighwayBlock(c["highway_dim"], c["highway_layers"], c["highway_coupled"])

@@ -1,4 +1,5 @@
-"""Training configuration (conf/train.yaml): defaults, validation, overrides, dump and hash.
+"""Training configuration (conf/train.yaml): defaults and the checks of every key (the schema
+mechanics, dump and hash: ser.runtime.config).
 
 The *resolved* config is DEFAULTS <- the YAML file <- `--set key.sub=value` overrides <- the
 named command-line options, plus the command-line data arguments under `data:` and `seed:`.
@@ -8,15 +9,8 @@ It is stored as `<outdir>/config.yaml` and in model.pt; a re-run must resolve to
 `data.fold_dir`) and `tensorboard` (logging only), so all folds and seeds of one experiment share a hash and the recipe can put
 it in the experiment tag.
 """
-import hashlib
-import json
-
-import yaml
-
-from ser.errors import SerError
-from ser.training.config_schema import ConfigSchema, read_yaml, update_mapping
-from ser.training.config_schema import parse_override  # noqa: F401 (kept importable from here)
-from ser.training.precision import PRECISIONS
+from ser.runtime.config import ConfigSchema, update_mapping
+from ser.runtime.precision import PRECISIONS
 
 DEFAULTS = {
     "model": "densenet_lstm_highway",
@@ -35,7 +29,7 @@ DEFAULTS = {
     # every epoch, drawn from the checkpointed generator): a budget knob for CPU runs.
     "max_train_segments_per_epoch": None,
     # fp32 | bf16 | fp16 (fp16 on CUDA only): autocast precision of the forward pass; weights,
-    # optimizer state, batch-norm statistics, softmax and loss stay fp32 (ser.training.precision)
+    # optimizer state, batch-norm statistics, softmax and loss stay fp32 (ser.runtime.precision)
     "precision": "fp32",
     # regularisation, all off by default (the papers use none of them)
     "label_smoothing": 0.0,                # epsilon: the target puts 1 - eps + eps/C on the true class
@@ -51,59 +45,18 @@ NULLABLE = {"max_train_segments_per_epoch"}
 POSITIVE = {"segment.length", "segment.shift", "batch_size", "max_epochs", "plateau.patience",
             "early_stop_patience", "valid_every", "valid_batch_size", "max_train_segments_per_epoch",
             "optim.lr", "mixup.alpha"}
-# left out of config_hash: per-job keys, and logging that does not change the results
-JOB_KEYS = ("seed", "data.fold_dir", "tensorboard")
-RESERVED = {"data", "seed"}                # set from the command line only
+# left out of config_hash: per-job keys, logging that does not change the results, and the name of
+# the augmentation setting (its options are hashed)
+JOB_KEYS = ("seed", "data.fold_dir", "tensorboard", "augmentation")
+RESERVED = {"data", "seed", "augmentation"}   # set from the command line only
 CHOICES = {"precision": PRECISIONS}
 BOUNDS = {"label_smoothing": (0.0, 1.0), "spec_augment.time_masks": (0, 100), "spec_augment.time_width": (0, 10000),
           "spec_augment.freq_masks": (0, 100), "spec_augment.freq_width": (0, 10000)}
 SCHEMA = ConfigSchema(DEFAULTS, positive=POSITIVE, choices=CHOICES, nullable=NULLABLE, bounds=BOUNDS,
-                      free_form={k: update_mapping for k in FREE_FORM}, reserved=RESERVED)
+                      free_form={k: update_mapping for k in FREE_FORM}, reserved=RESERVED, job_keys=JOB_KEYS)
 
 # merge(base, update, where): `base` updated with `update`, checked against DEFAULTS;
-# load_config(path): DEFAULTS updated with a YAML file; apply_overrides(config, ["key.sub=value"])
-merge, load_config, apply_overrides = SCHEMA.merge, SCHEMA.load, SCHEMA.apply_overrides
+# load_config(path): DEFAULTS updated with a YAML file; apply_overrides(config, ["key.sub=value"]);
+# config_hash(resolved): the experiment's hash (without JOB_KEYS)
+merge, load_config, apply_overrides, config_hash = SCHEMA.merge, SCHEMA.load, SCHEMA.apply_overrides, SCHEMA.hash
 
-
-def canonical(config):
-    """The config as it reads back from YAML (tuples become lists, etc.)."""
-    return yaml.safe_load(dump(config))
-
-
-def dump(config):
-    """YAML text of a config, keys in insertion order."""
-    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
-
-
-def load_stored(path):
-    """A config.yaml written by `dump` (no default filling: it is compared as it is)."""
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise SerError(f"{path}: expected a mapping")
-    return data
-
-
-def config_hash(resolved, length=8):
-    """Short sha1 of the resolved config without the per-job keys (JOB_KEYS)."""
-    cfg = canonical(resolved)
-    for dotted in JOB_KEYS:
-        *parents, last = dotted.split(".")
-        node = cfg
-        for p in parents:
-            node = node.get(p, {}) if isinstance(node, dict) else {}
-        if isinstance(node, dict):
-            node.pop(last, None)
-    text = json.dumps(cfg, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:length]
-
-
-def config_diff(old, new, prefix=""):
-    """Dotted keys whose values differ between two configs (first differences first)."""
-    diffs = []
-    for key in list(old) + [k for k in new if k not in old]:
-        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
-        if isinstance(a, dict) and isinstance(b, dict):
-            diffs += config_diff(a, b, f"{prefix}{key}.")
-        elif a != b:
-            diffs.append((f"{prefix}{key}", a, b))
-    return diffs

@@ -12,7 +12,8 @@ Inputs (see the training contract):
 The training set is train.list plus the augmented copies of train.list utterances; a copy takes
 its source's label. Checks, each a SerError naming the utterance:
 - train.list shares no utterance with valid.list/test.list, and no train utterance belongs to a
-  valid or test speaker;
+  valid or test speaker (ser.data.fold_check.check_fold_lists; the fold dir is read through
+  ser.data.fold_dir);
 - every augmented copy has a utt2uniq source; a copy whose source is not in train.list is
   refused (policy "refuse", the default: an augmentation dir must hold copies of this fold's
   training utterances only) or skipped (policy "select": a dir of copies of the whole corpus,
@@ -37,45 +38,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import yaml
 
+from ser.data.feats_io import ScpReader
+from ser.data.fold_check import check_fold_lists, strip_to_known
+from ser.data.fold_dir import adaptation_utts, list_path, read_classes, read_fold_lists, read_utt_list
 from ser.data.kvfile import read_kv
 from ser.errors import SerError
-from ser.data.feats_io import ScpReader
-from ser.training.config_schema import read_yaml
-from ser.eval.leakage import strip_to_known
+from ser.runtime.config import read_yaml
+from ser.runtime.segments import cut_segment, segment_matrix, segment_starts
 from ser.training import normalization
-from ser.training.segments import cut_segment, segment_matrix, segment_starts
 
 AUG_POLICIES = ("refuse", "select")
 TRAIN_SOURCES = ("real", "synthetic", "both")
-
-
-def read_classes(path):
-    """Class labels in order from classes.txt (one per line)."""
-    with open(path, encoding="utf-8") as f:
-        classes = [line.strip() for line in f if line.strip()]
-    if len(classes) < 2:
-        raise SerError(f"{path}: needs at least 2 classes, found {len(classes)}")
-    dup = sorted({c for c in classes if classes.count(c) > 1})
-    if dup:
-        raise SerError(f"{path}: duplicate class {dup[0]!r}")
-    return classes
-
-
-def read_utt_list(path):
-    """Utterance ids, one per line (first field); SerError on a duplicate."""
-    utts, seen = [], set()
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            utt = line.split()[0]
-            if utt in seen:
-                raise SerError(f"{path}:{lineno}: duplicate utterance '{utt}'")
-            seen.add(utt)
-            utts.append(utt)
-    return utts
 
 
 def read_feat_conf(feats_dir):
@@ -109,41 +83,6 @@ def load_matrices(feats_dir, utts):
     return dict(iter_matrices(feats_dir, utts))
 
 
-def _held_out_speakers(fold_dir, utt2spk, valid, test):
-    spk = {utt2spk[u] for u in valid + test if u in utt2spk}
-    info = os.path.join(fold_dir, "info.yaml")
-    if os.path.exists(info):
-        with open(info, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
-        for key in ("test_speakers", "valid_speakers"):
-            value = data.get(key) or []
-            spk.update(str(s) for s in (value if isinstance(value, list) else [value]))
-    return spk
-
-
-def check_fold_lists(feats_dir, fold_dir, lists):
-    """Check the fold's {"train", "valid", "test"} utterance `lists`: training utterances exist,
-    are in neither valid.list nor test.list, and each has a speaker in <feats_dir>/utt2spk that is
-    not a valid/test speaker of the fold (nor in info.yaml). Returns (utt2spk, held-out speakers)."""
-    train = lists["train"]
-    if not train:
-        raise SerError(f"{os.path.join(fold_dir, 'train.list')}: no training utterances")
-    for name in ("valid", "test"):
-        both = sorted(set(train) & set(lists[name]))
-        if both:
-            raise SerError(f"{fold_dir}: utterance '{both[0]}' is in both train.list and {name}.list")
-    utt2spk_path = os.path.join(feats_dir, "utt2spk")
-    utt2spk = read_kv(utt2spk_path)
-    held_out = _held_out_speakers(fold_dir, utt2spk, lists["valid"], lists["test"])
-    for utt in train:
-        if utt not in utt2spk:
-            raise SerError(f"{utt2spk_path}: no speaker for training utterance '{utt}'")
-        if utt2spk[utt] in held_out:
-            raise SerError(f"{fold_dir}: training utterance '{utt}' is from speaker '{utt2spk[utt]}', "
-                           f"a valid/test speaker of this fold")
-    return utt2spk, held_out
-
-
 @dataclass
 class FoldData:
     """Raw (unnormalised) matrices and integer labels of one fold's training and validation sets."""
@@ -174,7 +113,7 @@ def resolve_train_source(train_source, synthetic_dirs):
 def load_synthetic(syn_dir, fold_dir, train, utt2spk, held_out, label_of, taken):
     """{utt: matrix} and {utt: class index} of a synthetic data dir, after the checks of the
     module docstring. `taken`: ids already in the training set; `label_of(label, where)`."""
-    train_list = os.path.join(fold_dir, "train.list")
+    train_list = list_path(fold_dir, "train")
     model_list = os.path.join(syn_dir, "model_train.list")
     if not os.path.exists(model_list):
         raise SerError(f"synthetic dir {syn_dir} has no model_train.list (the training utterances of the "
@@ -207,18 +146,6 @@ def load_synthetic(syn_dir, fold_dir, train, utt2spk, held_out, label_of, taken)
     return load_matrices(syn_dir, list(labels)), labels
 
 
-def adaptation_utts(fold_dir, train):
-    """The fold's adapt.list (real utterances every training source keeps; [] without the file)."""
-    path = os.path.join(fold_dir, "adapt.list")
-    if not os.path.exists(path):
-        return []
-    adapt, train_set = read_utt_list(path), set(train)
-    outside = [u for u in adapt if u not in train_set]
-    if outside:
-        raise SerError(f"{path}: adaptation utterance '{outside[0]}' is not in train.list")
-    return adapt
-
-
 def load_fold(feats_dir, fold_dir, classes_path, aug_dirs=(), aug_policy="refuse", synthetic_dirs=(),
               train_source=None):
     """Read and check one fold's training/validation data (see the module docstring)."""
@@ -229,7 +156,7 @@ def load_fold(feats_dir, fold_dir, classes_path, aug_dirs=(), aug_policy="refuse
         raise SerError(f"unknown augmentation policy {aug_policy!r} (choose from {', '.join(AUG_POLICIES)})")
     classes = read_classes(classes_path)
     class_index = {c: i for i, c in enumerate(classes)}
-    lists = {name: read_utt_list(os.path.join(fold_dir, f"{name}.list")) for name in ("train", "valid", "test")}
+    lists = read_fold_lists(fold_dir)
     train, valid, test = lists["train"], lists["valid"], lists["test"]
     utt2spk, held_out = check_fold_lists(feats_dir, fold_dir, lists)
 
@@ -271,7 +198,7 @@ def load_fold(feats_dir, fold_dir, classes_path, aug_dirs=(), aug_policy="refuse
                 if aug_policy == "select":
                     continue
                 raise SerError(f"{aug_dir}: augmented copy '{utt}' has source '{source}', which is not in "
-                               f"{os.path.join(fold_dir, 'train.list')}")
+                               f"{list_path(fold_dir, 'train')}")
             # utt2uniq says it is a training copy; its id (sp1.1-03-03a01Fa -> 03-03a01Fa) and its
             # speaker (sp1.1-03 -> 03) must not say otherwise
             id_origin = strip_to_known(utt, utt2spk)

@@ -7,19 +7,9 @@ model's segment parameters, and its posterior is the mean of its segments' softm
 import numpy as np
 import torch
 
-from ser.errors import SerError
+from ser.runtime.precision import autocast
+from ser.runtime.segments import segment_matrix
 from ser.training import normalization
-from ser.training.precision import autocast
-from ser.training.segments import segment_matrix
-
-
-def inference_device(ngpu):
-    """'cuda' for ngpu > 0 (SerError if there is none), else 'cpu' (--ngpu of scoring and infer)."""
-    if ngpu > 0:
-        if not torch.cuda.is_available():
-            raise SerError(f"--ngpu {ngpu} but no CUDA device is available")
-        return "cuda"
-    return "cpu"
 
 
 def prepare_segments(meta, mat):
@@ -32,7 +22,7 @@ def prepare_segments(meta, mat):
 @torch.no_grad()
 def segment_posteriors(model, segments, device, batch_size=64, precision="fp32"):
     """Softmax posteriors (n, C) float64 numpy of the (n, L, D) `segments`; the forward pass
-    runs at `precision` (ser.training.precision), the softmax in fp32.
+    runs at `precision` (ser.runtime.precision), the softmax in fp32.
 
     The model is run in eval mode (dropout off, batch-norm running stats); its previous mode
     is restored afterwards.

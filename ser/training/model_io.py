@@ -6,18 +6,16 @@ meta: model_name, model_conf, num_classes, classes (list of str, the class order
 outputs), feat_dim, segment {length, shift}, cmvn_mean, cmvn_std (lists of float, from the
 training utterances), feat_conf (the feature config of the feats dir), train_config (the
 resolved training config), and informational keys (best_epoch, valid_uar, config_hash).
-Only plain Python types and tensors are stored, so the file loads with weights_only=True.
+Only plain Python types and tensors are stored, so the file loads with weights_only=True. The file
+is written and read with ser.runtime.torch_files.
 """
 import os
 
-import torch
-
-from ser.data.atomic import atomic_open
 from ser.errors import SerError
-from ser.training.precision import prepare_model
+from ser.runtime.precision import prepare_model
+from ser.runtime.torch_files import MODEL_FILE, cpu_state_dict, load_torch_file, save_torch_file
 
 FORMAT = "ser-model-v1"
-MODEL_FILE = "model.pt"
 REQUIRED_META = ("model_name", "model_conf", "num_classes", "classes", "feat_dim", "segment",
                  "cmvn_mean", "cmvn_std", "feat_conf")
 
@@ -27,20 +25,13 @@ def save_model(path, model, meta):
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
         raise SerError(f"model meta lacks {', '.join(missing)}")
-    # contiguous: a channels_last model (ser.training.precision.prepare_model) stores plain tensors
-    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    with atomic_open(path, "wb") as f:
-        torch.save({"format": FORMAT, "meta": meta, "state_dict": state}, f)
+    save_torch_file(path, {"format": FORMAT, "meta": meta, "state_dict": cpu_state_dict(model)})
 
 
 def read_model_file(path, device="cpu"):
     """The raw {"format", "meta", "state_dict"} dict of a model file."""
-    try:
-        obj = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # a truncated or foreign file: report it in one line
-        raise SerError(f"{path}: not a readable model file ({type(e).__name__}: {e})") from None
+    obj = load_torch_file(path, "{path}: not a readable model file ({error})", map_location=device,
+                          passthrough=(FileNotFoundError,))
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise SerError(f"{path}: not a {FORMAT} model file")
     return obj

@@ -9,7 +9,7 @@ cross-entropy, against the mixed labels under mixup), valid_loss (mean over vali
 utterances of -log of the utterance posterior of the true class), valid_uar, valid_wa (both at
 utterance level: segment posteriors averaged per utterance), time (seconds).
 
-Data-parallel training (several processes started by torchrun, see ser/training/distributed.py
+Data-parallel training (several processes started by torchrun, see ser/runtime/distributed.py
 and utils/launch_train.sh): every rank draws the same epoch order, batches and mixup weights from
 its copy of the shared generator, and trains on its contiguous share of each GLOBAL batch
 (`batch_size` stays the global batch; it must divide by the number of processes), so the ranks
@@ -33,40 +33,25 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ser.training import distributed as D
-
 from ser.data.atomic import atomic_write_text
-from ser.errors import SerError
 from ser.eval.metrics import uar, weighted_accuracy
-from ser.training.checkpoint import rng_states, save_checkpoint, seed_everything
+from ser.runtime import distributed as D
+from ser.runtime.checkpoint import kill_hook, rng_states, seed_rank_streams
+from ser.runtime.precision import autocast, check_precision, grad_scaler, prepare_model
+from ser.runtime.run_dir import RunDir
+from ser.runtime.torch_files import MODEL_FILE
 from ser.training.curves import write_training_curves
 from ser.training.inference import posteriors_of_segment_sets
 from ser.training.mixup import mixup_batch, sample_lambda, smooth_labels, soft_cross_entropy
-from ser.training.model_io import MODEL_FILE, save_model
+from ser.training.model_io import save_model
 from ser.training.plateau import Plateau
-from ser.training.precision import autocast, check_precision, grad_scaler, prepare_model
 from ser.training.spec_augment import apply_masks, draw_masks
-from ser.training.resume import KILL_STATUS, kill_hook, restore_rng, resume_if_checkpoint
-from ser.training.run_log import LogToOutdir, QuietLog
 
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "valid_loss", "valid_uar", "valid_wa", "time")
-CHECKPOINT = os.path.join("checkpoints", "last.pt")
 LOGGER = "ser.train"
-# Tests: exit (status KILL_STATUS) after the checkpoint of this epoch, as a killed job would.
+# Tests: exit (status ser.runtime.checkpoint.KILL_STATUS) after the checkpoint of this epoch, as a
+# killed job would.
 KILL_ENV = "SER_TRAIN_KILL_AFTER_EPOCH"
-
-
-def select_device(ngpu=None):
-    """--ngpu 0 -> cpu, 1 -> cuda:0 (SerError without CUDA); None -> cuda:0 if available."""
-    if ngpu is None:
-        ngpu = 1 if torch.cuda.is_available() else 0
-    if ngpu == 0:
-        return torch.device("cpu")
-    if ngpu != 1:
-        raise SerError(f"--ngpu {ngpu}: only 0 (CPU) or 1 GPU is supported")
-    if not torch.cuda.is_available():
-        raise SerError("--ngpu 1 but CUDA is not available")
-    return torch.device("cuda:0")
 
 
 def epoch_batches(num_items, batch_size, generator, cap=None):
@@ -111,8 +96,8 @@ class Trainer:
     """Train `model` on `data` (a dataset.PreparedData) with the resolved `config`.
 
     `meta` is the model.pt meta without cmvn (added here from `data`). The caller seeds the
-    global generators (checkpoint.seed_everything) before building the model; the data-order and
-    mixup generator is seeded here from `seed`. `on_epoch_end(epoch)` is called after an
+    global generators (ser.runtime.checkpoint.seed_everything) before building the model; the
+    data-order and mixup generator is seeded here from `seed`. `on_epoch_end(epoch)` is called after an
     epoch's checkpoint is written (tests raise from it to simulate a killed job; default: the
     SER_TRAIN_KILL_AFTER_EPOCH hook); `notes` are logged at the start of the run.
 
@@ -133,16 +118,16 @@ class Trainer:
             model = D.convert_sync_batchnorm(model, self.device)
         self.model = model                        # the module: state dicts, validation, model.pt
         self.net = D.wrap_ddp(model, self.device)  # what is trained (DDP under torch.distributed)
-        if self.rank > 0:  # own dropout streams; rank 0 keeps the single-process stream
-            seed_everything(D.rank_seed(seed, self.rank))
+        seed_rank_streams(seed)
         self.data = data
         self.config = config
         self.outdir = outdir
         self.num_classes = meta["num_classes"]
         self.meta = dict(meta, cmvn_mean=[float(v) for v in data.cmvn_mean],
                          cmvn_std=[float(v) for v in data.cmvn_std])
-        self.on_epoch_end = on_epoch_end if on_epoch_end is not None else kill_hook(KILL_ENV, KILL_STATUS)
-        self.notes = list(notes)
+        # log, checkpoint and done; on_epoch_end is called after each epoch's checkpoint
+        self.run_dir = RunDir(outdir, LOGGER, on_epoch_end if on_epoch_end is not None else kill_hook(KILL_ENV),
+                              notes)
         self.generator = torch.Generator().manual_seed(seed)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config["optim"]["lr"],
                                           weight_decay=config["optim"]["weight_decay"])
@@ -153,27 +138,22 @@ class Trainer:
         self.finished = False
         self.valid_utts = list(data.valid_segments)
         self.valid_true = np.array([data.valid_labels[u] for u in self.valid_utts], dtype=np.int64)
-        if self.world > 1:
-            bn = "synchronised (global batch)" if self.sync_batchnorm else "per process"
-            self.notes.append(f"distributed: {self.world} processes ({D.dist.get_backend()}), "
-                              f"{config['batch_size'] // self.world} segments per process and step "
-                              f"(global batch {config['batch_size']}), batch norm {bn}")
+        bn = "synchronised (global batch)" if self.sync_batchnorm else "per process"
+        self.run_dir.note_processes(config["batch_size"], f", batch norm {bn}")
 
     # --- state -------------------------------------------------------------------------------
     def state_dict(self):
-        """The checkpoint. Under torch.distributed a collective (all ranks call it): "rng" is
-        rank 0's random states, "rng_ranks" every rank's."""
-        state = {"epoch": self.epoch, "finished": self.finished, "history": self.history,
-                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "plateau": self.plateau.state_dict(), "rng": rng_states(self.generator),
-                 "scaler": self.scaler.state_dict()}
-        if self.world > 1:
-            state["rng_ranks"] = D.all_gather_object(state["rng"])
-        return state
+        """The checkpoint: model, optimizer, plateau, scaler, epoch, history and random states (a
+        collective under torch.distributed, see RunDir.add_rank_states)."""
+        return self.run_dir.add_rank_states({
+            "epoch": self.epoch, "finished": self.finished, "history": self.history,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "plateau": self.plateau.state_dict(), "rng": rng_states(self.generator),
+            "scaler": self.scaler.state_dict()})
 
     def load_state_dict(self, state):
-        """Restore a checkpoint; returns a note when the random streams could not all be restored
-        (the number of processes changed), else None."""
+        """Continue from checkpoint `state`; returns RunDir.restore_rng's note (None unless the
+        number of processes changed)."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.plateau.load_state_dict(state["plateau"])
@@ -182,12 +162,7 @@ class Trainer:
         self.epoch, self.finished, self.history = state["epoch"], state["finished"], state["history"]
         # the shared generator (data order, mixup) continues; other ranks' dropout streams are
         # re-seeded from the epoch when the number of processes changed
-        writers = restore_rng(state, self.generator, self.world, self.rank, self.epoch)
-        if writers is None:
-            return None
-        return (f"checkpoint written by {writers} process(es), resumed with {self.world}: data order "
-                f"and mixup continue, dropout streams are re-seeded (not bit-identical to an "
-                f"uninterrupted run)")
+        return self.run_dir.restore_rng(state, self.generator, self.epoch, "data order and mixup")
 
     @property
     def lr(self):
@@ -278,13 +253,8 @@ class Trainer:
 
         Under torch.distributed every rank calls it; rank 0 alone writes and logs."""
         main = self.rank == 0
-        if main:
-            os.makedirs(os.path.join(self.outdir, "checkpoints"), exist_ok=True)
-        with LogToOutdir(self.outdir, LOGGER) if main else QuietLog(LOGGER) as log:
-            for note in self.notes:
-                log.info(note)
-            resume_if_checkpoint(os.path.join(self.outdir, CHECKPOINT), self.load_state_dict, log,
-                                 lambda: f"after epoch {self.epoch}")
+        with self.run_dir.log() as log:
+            self.run_dir.resume(self.load_state_dict, log, lambda: f"after epoch {self.epoch}")
             max_epochs = self.config["max_epochs"]
             if not self.valid_utts and not self.finished:
                 log.info("no validation utterances: no model selection or LR schedule; model.pt = last epoch")
@@ -296,11 +266,7 @@ class Trainer:
                 save_model(model_path, self.model, dict(self.meta, best_epoch=self.epoch, valid_uar=None))
             best = self.plateau.best if self.plateau.best > -math.inf else float("nan")
             best_epoch = self.plateau.best_epoch if self.valid_utts else self.epoch
-            summary = f"best_epoch {best_epoch} valid_uar {best:.4f} epochs {self.epoch}\n"
-            log.info("finished: " + summary.strip())
-            if main:
-                atomic_write_text(os.path.join(self.outdir, "done"), summary)
-            D.barrier()
+            self.run_dir.finish(log, f"best_epoch {best_epoch} valid_uar {best:.4f} epochs {self.epoch}\n")
         return {"best_epoch": best_epoch, "valid_uar": best, "epochs": self.epoch}
 
     def _one_epoch(self, log, max_epochs):
@@ -338,14 +304,11 @@ class Trainer:
         row["time"] = time.time() - start
         self.history.append(row)
         self.finished = stop or self.epoch >= max_epochs
-        state = self.state_dict()  # a collective under torch.distributed
+        self.run_dir.save_checkpoint(self.state_dict())  # state_dict: a collective under torch.distributed
         if main:
-            save_checkpoint(os.path.join(self.outdir, CHECKPOINT), state)
             write_history(os.path.join(self.outdir, "history.tsv"), self.history)
             write_training_curves(self.outdir, self.history, self.config["tensorboard"])
         log.info(f"epoch {self.epoch}/{max_epochs} lr {lr:.3g} train_loss {train_loss:.4f} "
                  f"valid_loss {row['valid_loss']:.4f} valid_uar {row['valid_uar']:.4f} "
                  f"valid_wa {row['valid_wa']:.4f} time {row['time']:.1f}s{note}")
-        if self.on_epoch_end is not None:
-            D.barrier()  # the checkpoint is on disk before any rank leaves
-            self.on_epoch_end(self.epoch)
+        self.run_dir.checkpoint_written(self.epoch)

@@ -28,9 +28,10 @@ import random
 
 import yaml
 
+from ser.data.fold_dir import write_folds
 from ser.data.kvfile import c_sorted, read_kv
 from ser.errors import SerError, run_main
-from ser.eval.folds import _QuotingDumper, fold_files, read_labelled_utts, write_tree
+from ser.eval.folds import fold_summary, read_labelled_utts, speaker_fold, speaker_utts
 
 DEFAULTS = {"num_folds": 5, "num_valid_actors": 8, "seed": 1}
 
@@ -79,10 +80,8 @@ def draw_valid(candidates, spk2gender, n, rng):
 
 
 def make_actor_folds(utt2spk, spk2gender=None, num_folds=5, num_valid=8, seed=1):
-    """Fold dicts (as ser.eval.folds.make_loso_folds returns) of the scheme in the docstring."""
-    spk2utts = {}
-    for utt in c_sorted(utt2spk):
-        spk2utts.setdefault(utt2spk[utt], []).append(utt)
+    """Fold dicts (ser.eval.folds.speaker_fold) of the scheme in the docstring."""
+    spk2utts = speaker_utts(utt2spk)
     actors = c_sorted(spk2utts)
     if num_folds < 2 or num_folds > len(actors):
         raise SerError(f"--num-folds must be 2..{len(actors)} (the number of actors), got {num_folds}")
@@ -105,14 +104,15 @@ def make_actor_folds(utt2spk, spk2gender=None, num_folds=5, num_valid=8, seed=1)
         candidates = [a for a in actors if a not in test_spks]
         valid_spks = draw_valid(candidates, spk2gender, num_valid, random.Random(seed * 1000 + k + 1))
         train_spks = [a for a in candidates if a not in valid_spks]
-        folds.append({
-            "fold": k + 1,
-            "test_speakers": test_spks, "valid_speakers": valid_spks, "train_speakers": train_spks,
-            "test": c_sorted(u for s in test_spks for u in spk2utts[s]),
-            "valid": c_sorted(u for s in valid_spks for u in spk2utts[s]),
-            "train": c_sorted(u for s in train_spks for u in spk2utts[s]),
-        })
+        folds.append(speaker_fold(k + 1, test_spks, valid_spks, train_spks, spk2utts))
     return folds
+
+
+def actor_line(fold):
+    """A fold's summary line: its numbers of test, validation and training actors and list sizes."""
+    return (f"  fold {fold['fold']}: {len(fold['test_speakers'])} test / {len(fold['valid_speakers'])} valid / "
+            f"{len(fold['train_speakers'])} train actors  "
+            f"#train {len(fold['train'])} #valid {len(fold['valid'])} #test {len(fold['test'])}")
 
 
 def main(argv=None):
@@ -143,22 +143,12 @@ def main(argv=None):
         raise SerError(f"{gender_path}: no entry for speaker '{missing[0]}'")
     folds = make_actor_folds(utt2spk, spk2gender, conf["num_folds"], conf["num_valid_actors"], conf["seed"])
     classes = c_sorted(set(utt2emo.values()))
-    files = fold_files(folds, classes, scheme="actor_kfold", valid="random_actors")
-    for f in folds:  # record how the folds were drawn
-        rel = f"{f['fold']}/info.yaml"
-        info = yaml.safe_load(files[rel])
-        info.update({"num_folds": conf["num_folds"], "num_valid_actors": conf["num_valid_actors"],
-                     "seed": conf["seed"], "gender_balanced": bool(spk2gender)})
-        files[rel] = yaml.dump(info, Dumper=_QuotingDumper, sort_keys=False, default_flow_style=None)
-    changed = write_tree(args.out_dir, files)
-    print(f"make_actor_folds.py: {'wrote' if changed else 'unchanged:'} {len(folds)} actor folds "
-          f"(seed {conf['seed']}, {conf['num_valid_actors']} validation actors, "
-          f"{'gender-balanced' if spk2gender else 'no spk2gender: not gender-balanced'}), "
-          f"{len(classes)} classes in {os.path.normpath(args.out_dir)}")
-    for f in folds:
-        print(f"  fold {f['fold']}: {len(f['test_speakers'])} test / {len(f['valid_speakers'])} valid / "
-              f"{len(f['train_speakers'])} train actors  "
-              f"#train {len(f['train'])} #valid {len(f['valid'])} #test {len(f['test'])}")
+    drawn = {"num_folds": conf["num_folds"], "num_valid_actors": conf["num_valid_actors"],
+             "seed": conf["seed"], "gender_balanced": bool(spk2gender)}  # info.yaml: how the folds were drawn
+    changed = write_folds(args.out_dir, folds, classes, scheme="actor_kfold", valid="random_actors", info=drawn)
+    what = (f"actor folds (seed {conf['seed']}, {conf['num_valid_actors']} validation actors, "
+            f"{'gender-balanced' if spk2gender else 'no spk2gender: not gender-balanced'})")
+    print(fold_summary("make_actor_folds.py", changed, folds, what, len(classes), args.out_dir, line=actor_line))
     return 0
 
 

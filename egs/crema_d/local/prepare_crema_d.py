@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from ser.data import prepare
 from ser.data.kvfile import read_kv
-from ser.data.prepare import add_utterance, count_mismatch, new_tables, summarize, write_data_dir
+from ser.data.prepare import (add_corpus_args, add_utterance, count_mismatch, data_summary, new_tables,
+                              summarize, write_data_dir)
 from ser.errors import SerError, run_main
 
 PROG = "prepare_crema_d.py"
@@ -92,15 +93,12 @@ def probe_audio(path):
 def main(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--four-class", choices=["true", "false"], default="false",
-                   help="keep only anger, happiness, neutral, sadness (the papers' 4 classes)")
     p.add_argument("--sentences", default=os.path.join(HERE, "sentences.txt"),
                    help="sentence code -> text table (default: local/sentences.txt)")
     p.add_argument("--exclude", default=os.path.join(HERE, "exclude.txt"),
                    help="table 'clip reason' of clips to leave out (default: local/exclude.txt; "
                         "'none': keep every clip)")
-    p.add_argument("corpus", help="CREMA-D root (holds AudioWAV/ and VideoDemographics.csv)")
-    p.add_argument("data_dir")
+    add_corpus_args(p, "CREMA-D root (holds AudioWAV/ and VideoDemographics.csv)")
     args = p.parse_args(argv)
     root = args.corpus
 
@@ -184,9 +182,7 @@ def main(argv=None):
         tables["spk2gender"] = {s: genders[s] for s in speakers}
 
     write_data_dir(args.data_dir, tables)
-    emos = Counter(tables["utt2emo"].values())
-    print(f"{PROG}: {args.data_dir}: {len(tables['utt2spk'])} utterances, {len(speakers)} speakers, "
-          f"{len(emos)} emotions ({' '.join(f'{e} {n}' for e, n in sorted(emos.items()))})")
+    print(f"{PROG}: {data_summary(args.data_dir, tables, counts=True)}")
     if excluded:
         print(f"{PROG}: left out {len(excluded)} clips named in {args.exclude}: {' '.join(excluded)}")
     if dropped:

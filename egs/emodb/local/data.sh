@@ -1,10 +1,4 @@
 #!/usr/bin/env bash
 # EmoDB data preparation: writes a validated Kaldi data dir.
 #   local/data.sh [--four-class true|false] EMODB_DIR DATA_DIR
-set -euo pipefail
-four_class=false
-. utils/parse_options.sh
-if [ $# -ne 2 ]; then
-  echo "usage: local/data.sh [--four-class true|false] EMODB_DIR DATA_DIR" >&2; exit 1
-fi
-utils/make_data_dir.sh "$2" python3 local/prepare_emodb.py --four-class "$four_class" "$1"
+exec utils/corpus_data.sh "$0" local/prepare_emodb.py "$@"

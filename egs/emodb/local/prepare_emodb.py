@@ -10,7 +10,8 @@ import re
 import sys
 
 from ser.data.kvfile import read_kv
-from ser.data.prepare import add_utterance, audio_duration, new_tables, write_data_dir
+from ser.data.prepare import (add_corpus_args, add_utterance, audio_duration, data_summary, new_tables,
+                              write_data_dir)
 from ser.errors import SerError, run_main
 
 EMOTIONS = {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear",
@@ -22,11 +23,8 @@ NUM_UTTS = 535
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--four-class", choices=["true", "false"], default="false",
-                   help="keep only anger, happiness, neutral, sadness (the papers' 4 classes)")
     p.add_argument("--sentences", default=os.path.join(os.path.dirname(__file__), "sentences.txt"))
-    p.add_argument("corpus", help="EmoDB root (holds wav/)")
-    p.add_argument("data_dir")
+    add_corpus_args(p, "EmoDB root (holds wav/)")
     args = p.parse_args(argv)
 
     wav_dir = os.path.join(args.corpus, "wav")
@@ -55,10 +53,8 @@ def main(argv=None):
     if args.four_class == "false" and len(names) != NUM_UTTS:
         print(f"prepare_emodb.py: warning: {len(names)} files in {wav_dir}, the official corpus has "
               f"{NUM_UTTS}", file=sys.stderr)
-    utt2spk = write_data_dir(args.data_dir, tables)
-    emos = sorted(set(tables["utt2emo"].values()))
-    print(f"prepare_emodb.py: {args.data_dir}: {len(utt2spk)} utterances, "
-          f"{len(set(utt2spk.values()))} speakers, {len(emos)} emotions ({' '.join(emos)})")
+    write_data_dir(args.data_dir, tables)
+    print(f"prepare_emodb.py: {data_summary(args.data_dir, tables)}")
     return 0
 
 

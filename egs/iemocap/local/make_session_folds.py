@@ -17,12 +17,12 @@ OUT_DIR is left untouched). Use it instead of stage 2:
     ./run.sh --stage 3 --four_class true
 """
 import argparse
-import os
 import re
 
+from ser.data.fold_dir import write_folds
 from ser.data.kvfile import c_sorted
 from ser.errors import SerError, run_main
-from ser.eval.folds import fold_files, read_labelled_utts, write_tree
+from ser.eval.folds import fold_summary, read_labelled_utts, speaker_fold, speaker_utts
 
 SPEAKER = re.compile(r"^Ses(\d\d)[FM]$")
 
@@ -35,10 +35,8 @@ def session_of(spk):
 
 
 def make_session_folds(utt2spk, valid="next"):
-    """Fold dicts (as ser.eval.folds.make_loso_folds returns) for leave-one-session-out."""
-    spk2utts = {}
-    for utt in c_sorted(utt2spk):
-        spk2utts.setdefault(utt2spk[utt], []).append(utt)
+    """Fold dicts (ser.eval.folds.speaker_fold) for leave-one-session-out."""
+    spk2utts = speaker_utts(utt2spk)
     sessions = {}
     for spk in c_sorted(spk2utts):
         sessions.setdefault(session_of(spk), []).append(spk)
@@ -50,14 +48,7 @@ def make_session_folds(utt2spk, valid="next"):
         test_spks = sessions[ses]
         valid_spks = sessions[order[(k + 1) % len(order)]] if valid == "next" else []
         train_spks = [s for s in c_sorted(spk2utts) if s not in test_spks and s not in valid_spks]
-        folds.append({
-            "fold": k + 1,
-            "test_speakers": list(test_spks), "valid_speakers": list(valid_spks),
-            "train_speakers": train_spks,
-            "test": c_sorted(u for s in test_spks for u in spk2utts[s]),
-            "valid": c_sorted(u for s in valid_spks for u in spk2utts[s]),
-            "train": c_sorted(u for s in train_spks for u in spk2utts[s]),
-        })
+        folds.append(speaker_fold(k + 1, test_spks, valid_spks, train_spks, spk2utts))
     return folds
 
 
@@ -72,15 +63,10 @@ def main(argv=None):
     utt2spk, utt2emo = read_labelled_utts(args.data_dir)
     folds = make_session_folds(utt2spk, valid=args.valid)
     classes = c_sorted(set(utt2emo.values()))
-    files = fold_files(folds, classes, scheme="leave_one_session_out",
-                       valid="next_session" if args.valid == "next" else "none")
-    changed = write_tree(args.out_dir, files)
-    print(f"make_session_folds.py: {'wrote' if changed else 'unchanged:'} {len(folds)} "
-          f"leave-one-session-out folds, {len(classes)} classes in {os.path.normpath(args.out_dir)}")
-    for f in folds:
-        print(f"  fold {f['fold']}: test {','.join(f['test_speakers'])} "
-              f"valid {','.join(f['valid_speakers']) or '-'}  "
-              f"#train {len(f['train'])} #valid {len(f['valid'])} #test {len(f['test'])}")
+    changed = write_folds(args.out_dir, folds, classes, scheme="leave_one_session_out",
+                          valid="next_session" if args.valid == "next" else "none")
+    print(fold_summary("make_session_folds.py", changed, folds, "leave-one-session-out folds", len(classes),
+                       args.out_dir))
     return 0
 
 

@@ -22,8 +22,8 @@ from collections import Counter
 
 from tqdm import tqdm
 
-from ser.data.prepare import (add_utterance, count_mismatch, new_tables, probe_audio, summarize,
-                              write_data_dir)
+from ser.data.prepare import (add_corpus_args, add_utterance, check_probed, count_mismatch, data_summary,
+                              new_tables, probe_or_note, summarize, write_data_dir)
 from ser.errors import SerError, run_main
 
 PROG = "prepare_iemocap.py"
@@ -146,12 +146,10 @@ def count_warning(counts, expected, root):
 def main(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--four-class", choices=["true", "false"], default="false",
-                   help="anger, happiness (+excitement), neutral, sadness (the papers' 4 classes)")
     p.add_argument("--improvised-only", choices=["true", "false"], default="false",
                    help="keep only the improvised dialogs (Ses*_impro*), not the scripted ones")
-    p.add_argument("corpus", help="the IEMOCAP_full_release directory (holds Session1..Session5)")
-    p.add_argument("data_dir")
+    add_corpus_args(p, "the IEMOCAP_full_release directory (holds Session1..Session5)",
+                    four_class_help="anger, happiness (+excitement), neutral, sadness (the papers' 4 classes)")
     args = p.parse_args(argv)
     root = args.corpus
     classes = FOUR_CLASSES if args.four_class == "true" else ALL_CLASSES
@@ -183,9 +181,8 @@ def main(argv=None):
     for utt in tqdm(sorted(kept), desc=PROG, unit="utt", disable=None):
         emotion, dialog, sess, gender, sdir = kept[utt]
         path = os.path.abspath(os.path.join(sdir, "sentences", "wav", dialog, utt + ".wav"))
-        dur, problem = probe_audio(path)
-        if problem:
-            bad_audio.append(f"{path}: {problem}")
+        dur = probe_or_note(path, bad_audio)
+        if dur is None:
             continue
         spk = f"Ses{sess:02d}{gender}"
         key = f"{spk}-{utt}"
@@ -194,17 +191,11 @@ def main(argv=None):
             no_text += 1
         add_utterance(tables, key, path, spk, text or UNKNOWN_TEXT, emotion, dur)
         tables["spk2gender"][spk] = gender.lower()
-    if bad_audio:
-        warn(summarize(bad_audio, "labelled utterances skipped: no usable audio"))
-    if not tables["utt2spk"]:
-        raise SerError(f"IEMOCAP={root}: none of the {len(kept)} selected utterances has audio in "
-                       "Session*/sentences/wav/<dialog>/<utt>.wav")
+    check_probed(tables, bad_audio, PROG, f"IEMOCAP={root}: none of the {len(kept)} selected utterances has "
+                 "audio in Session*/sentences/wav/<dialog>/<utt>.wav")
 
     write_data_dir(args.data_dir, tables)
-    emos = Counter(tables["utt2emo"].values())
-    print(f"{PROG}: {args.data_dir}: {len(tables['utt2spk'])} utterances, "
-          f"{len(set(tables['utt2spk'].values()))} speakers, {len(emos)} emotions "
-          f"({' '.join(f'{e} {n}' for e, n in sorted(emos.items()))})")
+    print(f"{PROG}: {data_summary(args.data_dir, tables, counts=True)}")
     if dropped:
         print(f"{PROG}: not used: " + " ".join(f"{k} {n}" for k, n in sorted(dropped.items())))
     if no_text:

@@ -27,8 +27,8 @@ from collections import Counter
 from tqdm import tqdm
 
 from ser.data.kvfile import read_kv
-from ser.data.prepare import (add_utterance, count_mismatch, new_tables, probe_audio, summarize,
-                              write_data_dir)
+from ser.data.prepare import (add_corpus_args, add_utterance, check_probed, count_mismatch, data_summary,
+                              new_tables, probe_or_note, summarize, write_data_dir)
 from ser.errors import SerError, run_main
 
 PROG = "prepare_msp_improv.py"
@@ -113,14 +113,12 @@ def parse_labels(path):
 def main(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--four-class", choices=["true", "false"], default="false",
-                   help="anger, happiness, neutral, sadness (MSP-IMPROV has no other usable class: "
-                        "both values give the same data)")
     p.add_argument("--sentences", default=None,
                    help="table 'S01 <target sentence>' ... for the text of read/target clips "
                         "(default: local/target_sentences.txt if it exists, else every text is <unk>)")
-    p.add_argument("corpus", help="MSP-IMPROV release root (holds Evalution.txt and Audio/)")
-    p.add_argument("data_dir")
+    add_corpus_args(p, "MSP-IMPROV release root (holds Evalution.txt and Audio/)",
+                    four_class_help="anger, happiness, neutral, sadness (MSP-IMPROV has no other usable "
+                                    "class: both values give the same data)")
     args = p.parse_args(argv)
     root = args.corpus
 
@@ -156,28 +154,22 @@ def main(argv=None):
         sent, _, gender, session, scenario, _ = CLIP_ID.match(clip).groups()
         name = f"MSP-IMPROV-{clip}"
         path = index.get(name)
-        dur, problem = probe_audio(path)
-        if problem:
-            bad_audio.append(f"{path or name + '.wav'}: {problem}")
+        dur = probe_or_note(path, bad_audio, shown=path or name + ".wav")
+        if dur is None:
             continue
         spk = f"{gender}{session}"
         utt = f"{spk}-{name}"
         text = sentences.get(f"S{sent}", "") if scenario in TEXT_SCENARIOS else ""
         add_utterance(tables, utt, os.path.abspath(path), spk, text or UNKNOWN_TEXT, kept[clip], dur)
         tables["spk2gender"][spk] = gender.lower()
-    if bad_audio:
-        warn(summarize(bad_audio, "labelled utterances skipped: no usable audio"))
-    if not tables["utt2spk"]:
-        raise SerError(f"MSP_IMPROV={root}: none of the {len(kept)} labelled clips has a WAV file "
-                       "MSP-IMPROV-<id>.wav under Audio/")
+    check_probed(tables, bad_audio, PROG, f"MSP_IMPROV={root}: none of the {len(kept)} labelled clips has a "
+                 "WAV file MSP-IMPROV-<id>.wav under Audio/")
     speakers = set(tables["utt2spk"].values())
     if len(speakers) != NUM_SPEAKERS:
         warn(f"{len(speakers)} speakers ({' '.join(sorted(speakers))}), the release has {NUM_SPEAKERS}")
 
     write_data_dir(args.data_dir, tables)
-    emos = Counter(tables["utt2emo"].values())
-    print(f"{PROG}: {args.data_dir}: {len(tables['utt2spk'])} utterances, {len(speakers)} speakers, "
-          f"{len(emos)} emotions ({' '.join(f'{e} {n}' for e, n in sorted(emos.items()))}) "
+    print(f"{PROG}: {data_summary(args.data_dir, tables, counts=True)} "
           f"from {label_file}")
     if dropped:
         print(f"{PROG}: not used: " + ", ".join(f"{k} {n}" for k, n in sorted(dropped.items())))

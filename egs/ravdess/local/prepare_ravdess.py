@@ -16,7 +16,8 @@ import os
 import re
 import sys
 
-from ser.data.prepare import add_utterance, audio_duration, new_tables, write_data_dir
+from ser.data.prepare import (add_corpus_args, add_utterance, audio_duration, data_summary, new_tables,
+                             write_data_dir)
 from ser.errors import SerError, run_main
 
 EMOTIONS = {"01": "neutral", "02": "calm", "03": "happiness", "04": "sadness",
@@ -72,10 +73,8 @@ def find_files(corpus):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--four-class", choices=["true", "false"], default="false",
-                   help="keep only anger, happiness, neutral, sadness (calm is dropped)")
-    p.add_argument("corpus", help="RAVDESS root (holds Actor_01 ... Actor_24)")
-    p.add_argument("data_dir")
+    add_corpus_args(p, "RAVDESS root (holds Actor_01 ... Actor_24)",
+                    four_class_help="keep only anger, happiness, neutral, sadness (calm is dropped)")
     args = p.parse_args(argv)
 
     tables = new_tables()
@@ -104,9 +103,7 @@ def main(argv=None):
     speakers = set(tables["utt2spk"].values())
     tables["spk2gender"] = {s: "m" if int(s) % 2 else "f" for s in speakers}
     write_data_dir(args.data_dir, tables)
-    emos = sorted(set(tables["utt2emo"].values()))
-    print(f"prepare_ravdess.py: {args.data_dir}: {len(tables['utt2spk'])} utterances, "
-          f"{len(speakers)} speakers, {len(emos)} emotions ({' '.join(emos)})")
+    print(f"prepare_ravdess.py: {data_summary(args.data_dir, tables)}")
     return 0
 
 

@@ -1,0 +1,69 @@
+"""'## Environment': the python and torch that wrote the report, and per training run (its
+train.log, config.yaml and job log) the device, torch threads, precision and the config used."""
+import os
+import platform
+import re
+
+from ser.eval.aggregate import run_config
+from ser.eval.report.markdown import rel
+
+
+def _head(path, size=4096):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(size)
+    except OSError:
+        return ""
+
+
+def _job_log(run):
+    """The start of the job log of a run's training (`<exp>/<tag>/log/train.seed<S>.<K>.log`:
+    the command line is its first line), or ''."""
+    return _head(os.path.join(run.exp, run.tag, "log", f"train.seed{run.seed}.{run.fold}.log"))
+
+
+def _cpu_name():
+    for line in _head("/proc/cpuinfo", 1 << 16).splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "?"
+
+
+def environment_section(layout):
+    from importlib import metadata
+
+    runs = list({r.run_dir: r for s in layout.summaries for r in s.runs}.values())
+    devices, threads, precisions, configs = {}, {}, {}, {}
+    for r in runs:
+        m = re.search(r"device ([^\s,]+)", _head(os.path.join(r.run_dir, "train.log")))
+        dev = m.group(1) if m else "?"
+        devices[dev] = devices.get(dev, 0) + 1
+        cfg = run_config(r.run_dir) or {}
+        prec = str(cfg.get("precision", "fp32"))
+        precisions[prec] = precisions.get(prec, 0) + 1
+        job = _job_log(r)
+        m = re.search(r"--num-threads (\d+)", job)
+        th = m.group(1) if m else "?"
+        threads[th] = threads.get(th, 0) + 1
+        m = re.search(r"--config (\S+)", job)
+        if m:
+            recipe = os.path.dirname(os.path.dirname(os.path.abspath(r.exp)))  # exp/<dset> -> recipe
+            configs.setdefault(r.tag, os.path.join(recipe, m.group(1)))
+    try:
+        torch_version = metadata.version("torch")   # no torch import: the report stays fast
+    except metadata.PackageNotFoundError:
+        torch_version = "?"
+
+    def counted(d):
+        return ", ".join(f"{k} ({n} runs)" if len(d) > 1 else k for k, n in sorted(d.items()))
+    L = ["## Environment", "",
+         f"- Software: python {platform.python_version()}, torch {torch_version} (the venv that "
+         f"generated this report); {platform.system()} on {_cpu_name()}, {os.cpu_count()} CPUs.",
+         f"- Training runs ({len(runs)}): device {counted(devices)}; torch threads per job "
+         f"{counted(threads)}; precision {counted(precisions)}."]
+    if configs:
+        out_dir = layout.out_dir
+        L.append("- Configs: " + "; ".join(
+            f"`{t}`: " + (f"[{rel(p, out_dir)}]({rel(p, out_dir)})" if os.path.exists(p) else f"`{p}` (gone)")
+            for t, p in sorted(configs.items())) + ".")
+    return L + [""]

@@ -1,0 +1,50 @@
+"""'## Protocol': per corpus its folds and repeats, the features and epochs, what UAR, WA and
+mean ± std mean in the tables, and which repeats were left out."""
+from ser.eval.aggregate import DDOF
+
+
+def protocol_section(layout):
+    inputs, summaries = layout.inputs, layout.summaries
+    L = ["## Protocol", ""]
+    for c in layout.corpora:
+        cs = [s for s in summaries if s.corpus == c]
+        folds = sorted({f for s in cs for f in s.folds})
+        seeds = sorted({x for s in cs for x in s.seed_uar})
+        note = inputs.corpus_notes.get(c)
+        protocol = (inputs.folds_note or f"Leave-one-speaker-out, {len(folds)} folds (each tests on one "
+                                         f"speaker, another speaker validates, the rest train)").rstrip(". ")
+        L.append(f"- **{c}**" + (f": {note}" if note else "") + ". " + protocol +
+                 f". Repeats (seeds): {len(seeds)} ({', '.join(str(x) for x in seeds)}).")
+    excluded = []
+    for s in summaries:
+        for seed in s.excluded_seeds:
+            have = sum(1 for r in s.all_runs if r.seed == seed)
+            excluded.append(f"{layout.labels[s.tag]} {s.corpus} {s.condition} seed {seed} "
+                            f"({have} of {len(s.folds)} folds)")
+    if excluded:
+        L.append("- Not counted (unfinished repeats): " + "; ".join(excluded) + ".")
+    descs = layout.tag_desc.values()
+    feats = sorted({str(d.get("features")) for d in descs})
+    epochs = sorted({str(d.get("max_epochs")) for d in descs if d.get("max_epochs") is not None})
+    L.append(f"- Features: {', '.join(feats)}. Max epochs: {', '.join(epochs) or '?'} "
+             f"(early stopping and model selection on the validation set's UAR).")
+    L.append("- UAR = unweighted average recall (mean of the per-class recalls, classes absent from a "
+             "test speaker left out); WA = accuracy over utterances. Scores are utterance-level: "
+             "the mean of the segment posteriors.")
+    spread = {
+        "seeds": "over repeats: each repeat's (seed's) value is the mean over its folds, and ± is the "
+                 f"sample standard deviation (ddof={DDOF}) of these per-seed values",
+        "folds": "over folds (a single repeat): ± is the sample standard deviation "
+                 f"(ddof={DDOF}) of the per-fold values",
+    }
+    if not layout.mixed:
+        L.append(f"- mean ± std {spread[next(iter(layout.modes))]}.")
+    else:
+        L.append(f"- mean ± std {spread['seeds']}; cells marked † have a single repeat: there ± is "
+                 f"the sample standard deviation (ddof={DDOF}) over folds.")
+    if layout.partial:
+        L.append("- * incomplete: no repeat of this model has finished every fold yet; the values "
+                 "average the folds available.")
+    if inputs.protocol_note:
+        L.append(f"- {inputs.protocol_note}")
+    return L + [""]

@@ -1,0 +1,228 @@
+"""'## Synthetic data (paper 2)': how the diffusion models were trained and sampled, the
+classifiers trained on real and synthetic data (its Table 2 layout), MAD per emotion (its Table 1)
+and a real-vs-synthetic mel grid (its Figure 2).
+
+Reads what the recipe leaves in an experiment dir, per diffusion model tree
+EXP/diffusion_<hash>/fold.<k>/ (one model per fold, trained on the fold's training speakers):
+config.yaml (the resolved diffusion config), history.tsv (step, ..., steps_per_s), `done`, and per
+sample set <syn> = syn_s<S>_n<N>: synthetic.yaml (sampling steps, segments per combination),
+utt2spk, report/mad.json (ser.bin.diffusion_report) and report/mel_grid.png; generation wall
+times come from EXP/diffusion_<hash>/log/generate_<syn>.<k>.log ("# Accounting: time=...").
+"""
+import glob
+import json
+import os
+import re
+import shutil
+
+import numpy as np
+import yaml
+
+from ser.augment.settings import TRAINING_DATA as TABLE2_SETTINGS, key_of, training_data_label
+from ser.data.atomic import atomic_open
+from ser.eval.conditions import CLEAN_DIR
+from ser.eval.report.markdown import hms, mean_std_text, pm, rel, table
+
+ACCOUNTING_RE = re.compile(r"^# Accounting: time=(\d+)", re.M)
+
+
+def _fold_number(path):
+    return int(re.search(r"fold\.(\d+)$", path).group(1))
+
+
+def read_history(history_path):
+    """(last step, seconds spent in training steps) of a history.tsv: the time is the sum over rows
+    of (steps since the previous row) / steps_per_s."""
+    total, last = 0.0, 0
+    with open(history_path) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        i_step, i_rate = header.index("step"), header.index("steps_per_s")
+        for line in f:
+            cells = line.rstrip("\n").split("\t")
+            step, rate = int(cells[i_step]), float(cells[i_rate])
+            if rate > 0:
+                total += (step - last) / rate
+            last = step
+    return last, total
+
+
+def accounted_seconds(log_path):
+    """The wall time utils/run.py wrote into a job log, or None."""
+    try:
+        with open(log_path) as f:
+            m = ACCOUNTING_RE.findall(f.read())
+    except OSError:
+        return None
+    return int(m[-1]) if m else None
+
+
+def collect(exp_dir):
+    """[{dir, folds: {k: {config, steps, seconds}}, samples: {syn: {k: {...}}}}] per diffusion tree."""
+    trees = []
+    for ddir in sorted(glob.glob(os.path.join(exp_dir, "diffusion_*"))):
+        folds, samples, unfinished, shared = {}, {}, [], {}
+        # run.sh trains one model per distinct training set: job i of the logs is fold train_folds[i]
+        # and the other folds' dirs are links (fold.2 -> fold.1)
+        job_of = {}
+        if os.path.exists(os.path.join(ddir, "train_folds")):
+            with open(os.path.join(ddir, "train_folds")) as f:
+                job_of = {int(k): i for i, k in enumerate(f.read().split(), start=1)}
+        for fdir in sorted(glob.glob(os.path.join(ddir, "fold.*")), key=_fold_number):
+            k = _fold_number(fdir)
+            if os.path.islink(fdir):
+                shared[k] = _fold_number(os.readlink(fdir).rstrip("/"))
+                continue
+            if not (os.path.exists(os.path.join(fdir, "done")) and os.path.exists(os.path.join(fdir, "history.tsv"))):
+                unfinished.append(k)
+                continue
+            with open(os.path.join(fdir, "config.yaml")) as f:
+                config = yaml.safe_load(f)
+            steps, seconds = read_history(os.path.join(fdir, "history.tsv"))
+            folds[k] = {"config": config, "steps": steps, "seconds": seconds}
+            for mad_path in glob.glob(os.path.join(fdir, "syn_*", "report", "mad.json")):
+                sdir = os.path.dirname(os.path.dirname(mad_path))
+                syn = os.path.basename(sdir)
+                with open(mad_path) as f:
+                    mad = json.load(f)
+                with open(os.path.join(sdir, "synthetic.yaml")) as f:
+                    info = yaml.safe_load(f)
+                with open(os.path.join(sdir, "utt2spk")) as f:
+                    n_utts = sum(1 for line in f if line.strip())
+                samples.setdefault(syn, {})[k] = {
+                    "rows": {r["emotion"]: r for r in mad["rows"]}, "info": info, "n_utts": n_utts,
+                    "grid": os.path.join(sdir, "report", "mel_grid.png"),
+                    "seconds": accounted_seconds(os.path.join(ddir, "log", f"generate_{syn}.{job_of.get(k, k)}.log"))}
+        if folds:
+            trees.append({"dir": ddir, "folds": folds, "samples": samples, "unfinished": unfinished,
+                          "shared": shared})
+    return trees
+
+
+def describe_diffusion(config):
+    """One line on a diffusion config: process, denoiser, conditioner and optimisation."""
+    proc, den, cond = config.get("process", {}), config.get("denoiser", {}), config.get("conditioner", {})
+    # imported here: ser.diffusion pulls in torch, which a report without diffusion models never needs
+    from ser.diffusion.denoiser import PRESETS
+
+    preset = den.get("preset", "cpu")
+    channels = den.get("channels", PRESETS.get(preset, {}).get("channels", "?"))   # a preset's own width
+    denoiser = f"{preset} preset, {channels} filters"
+    return (f"T = {proc.get('steps', '?')} ({proc.get('schedule', '?')} schedule, learned variance, "
+            f"λ_vlb = {proc.get('vlb_weight', '?')}); denoiser {denoiser}; conditioner {cond.get('type', '?')}; "
+            f"batch {config.get('batch_size', '?')}, lr {config.get('optim', {}).get('lr', '?')}, "
+            f"max steps {config.get('max_steps', '?')}")
+
+
+# Paper 2's training-data settings (Table 2 rows): aug_key -> label, in table order.
+TRAINING_DATA = {key_of(n): training_data_label(n) for n in TABLE2_SETTINGS}
+
+
+def training_data_table(corpus, summaries, descs, digits=1):
+    """Paper 2's Table 2 layout for one corpus: for every (model, features) trained on synthetic
+    data, one row per training-data setting (real, synthetic, real + synthetic, + mixup) and a UAR
+    and a WA column per test condition. [] when no model of the corpus used synthetic data."""
+    by_model = {}     # (model, features) -> aug_key -> condition -> Summary
+    for s in summaries:
+        d = descs[(s.corpus, s.tag)]
+        if s.corpus == corpus and d["aug_key"] in TRAINING_DATA:
+            by_model.setdefault((d["model"], d["features"]), {}).setdefault(d["aug_key"], {})[s.condition] = s
+    models = sorted(m for m, augs in by_model.items() if set(augs) != {"none"})
+    if not models:
+        return []
+    conditions = sorted({c for m in models for cells in by_model[m].values() for c in cells},
+                        key=lambda c: (c != CLEAN_DIR, c))
+    rows = []
+    for model, feat in models:
+        for aug, label in TRAINING_DATA.items():
+            cells = by_model[(model, feat)].get(aug)
+            if not cells:
+                continue
+            tags = sorted({s.tag for s in cells.values()})
+            row = [f"{model} ({feat})", label, ", ".join(f"`{t}`" for t in tags)]
+            for c in conditions:
+                s = cells.get(c)
+                row += [pm(s.uar_mean, s.uar_std, digits), pm(s.wa_mean, s.wa_std, digits)] if s else ["–", "–"]
+            rows.append(row)
+    header = ["Model", "training data", "tag"] + [f"{m} {c}" for c in conditions for m in ("UAR", "WA")]
+    return (["Classifiers trained on real, synthetic and real + synthetic data (paper 2, Table 2 layout), "
+             "%, mean ± std as in the UAR table:", ""] + table(header, rows) + [""])
+
+
+def synthetic_section(exp_dirs, out_path, fig_dir=None, summaries=(), descs=None):
+    """Markdown lines of '## Synthetic data (paper 2)' for every corpus -> exp dir with diffusion
+    models (none without): the training-data table of the classifiers (from `summaries`/`descs`,
+    as in ser.bin.report), the diffusion settings and times, MAD per emotion; copies fold 1's (or
+    the first fold's) mel grid next to the report (or into fig_dir) as mel_grid_<corpus>_<syn>.png
+    and links it."""
+    out_dir = os.path.dirname(os.path.abspath(out_path))
+    found = [(c, t) for c, exp in exp_dirs.items() for t in collect(exp)]
+    if not found:
+        return []
+    L = ["## Synthetic data (paper 2)", "",
+         "One diffusion model per fold (folds with the same training speakers share it), trained on "
+         "that fold's training speakers only (their mel "
+         "segments, conditioned on text, emotion and speaker); its samples are conditioned on the same "
+         "training speakers' (text, emotion) combinations, so no test or validation speaker is generated. "
+         "Training time: the time spent in training steps (history.tsv), summed over the models (it "
+         "includes time the jobs waited for the CPU); generation: the sampling jobs' wall time "
+         "(log/generate_*.log).", ""]
+    for corpus, tree in found:
+        folds = tree["folds"]
+        # the folds' configs differ only in their data paths (data.fold_dir), unless edited between runs
+        configs = {yaml.safe_dump({k: v for k, v in f["config"].items() if k != "data"}, sort_keys=True)
+                   for f in folds.values()}
+        first = folds[min(folds)]["config"]
+        L += [f"### {corpus}: `{os.path.basename(tree['dir'])}`", ""]
+        if descs is not None:
+            L += training_data_table(corpus, summaries, descs)
+        L.append(f"- Diffusion model: {describe_diffusion(first)}" +
+                 ("" if len(configs) == 1 else " (folds differ in their configs: see each fold's config.yaml)") + ".")
+        steps = sorted({f["steps"] for f in folds.values()})
+        secs = [f["seconds"] for f in folds.values()]
+        L.append(f"- Trained: {len(folds)} models (fold {', '.join(str(k) for k in sorted(folds))}), "
+                 f"{' / '.join(str(s) for s in steps)} training steps each; training time "
+                 f"{hms(sum(secs))} in all, {hms(np.mean(secs))} per model" +
+                 (f"; not finished (left out): fold {', '.join(str(k) for k in tree['unfinished'])}"
+                  if tree["unfinished"] else "") + ".")
+        if tree["shared"]:
+            L.append("- Shared: " + ", ".join(f"fold {k} uses fold {j}'s model and samples"
+                                              for k, j in sorted(tree["shared"].items())) +
+                     " (the same training speakers: paired folds swap test and validation speaker); "
+                     "the statistics below count each model once.")
+        for syn, per_fold in sorted(tree["samples"].items()):
+            info = per_fold[min(per_fold)]["info"]
+            gen = [p["seconds"] for p in per_fold.values() if p["seconds"] is not None]
+            n_utts = [p["n_utts"] for p in per_fold.values()]
+            L.append(f"- Samples `{syn}`: S = {info.get('sampling_steps')} strided sampling steps, "
+                     f"N = {info.get('num_per_combination')} per (text, emotion, speaker) combination, "
+                     f"{int(np.mean(n_utts))} synthetic utterances per model (mean) over {len(per_fold)} models" +
+                     (f"; generation {hms(sum(gen))} in all, {hms(np.mean(gen))} per model" if gen else "") + ".")
+        for syn, per_fold in sorted(tree["samples"].items()):
+            emotions = list(dict.fromkeys(e for p in per_fold.values() for e in p["rows"]))
+            emotions = sorted(e for e in emotions if e != "all") + (["all"] if "all" in emotions else [])
+            rows = []
+            for emo in emotions:
+                cells = [p["rows"][emo] for p in per_fold.values() if emo in p["rows"]]
+                rows.append([emo, int(round(np.mean([c["n_real"] for c in cells]))),
+                             int(round(np.mean([c["n_synthetic"] for c in cells])))] +
+                            [mean_std_text([c[key] for c in cells]) for key in ("mad", "mad_real", "mad_nearest")])
+            L += ["", f"MAD per emotion (paper 2, Table 1), `{syn}`, mean ± std over {len(per_fold)} models, "
+                      "in scaled-mel units ([-1, 1]): `MAD synthetic` is the mean |synthetic − M_e| with M_e the "
+                      "emotion's mean real training segment; `MAD real` the same for the real segments (their "
+                      "natural spread); `MAD nearest` the distance of a synthetic segment to its nearest real "
+                      "one (near 0 would mean copies). Definitions: ser/diffusion/quality.py.", ""]
+            L += table(["Emotion", "real segments (per fold)", "synthetic segments (per fold)",
+                         "MAD synthetic", "MAD real", "MAD nearest"], rows)
+            k = 1 if 1 in per_fold else min(per_fold)
+            grid = per_fold[k]["grid"]
+            if os.path.exists(grid):
+                dest_dir = fig_dir if fig_dir else out_dir
+                dest = os.path.join(dest_dir, f"mel_grid_{corpus.replace('/', '_')}_{syn}.png")
+                with open(grid, "rb") as src, atomic_open(dest, "wb") as f:
+                    shutil.copyfileobj(src, f)
+                link = rel(dest, out_dir)
+                L += ["", f"Real (left) and synthetic (right) mel segments per emotion, fold {k} "
+                          f"(paper 2, Figure 2 layout): [{os.path.basename(dest)}]({link})", "",
+                      f"![real vs synthetic mel segments, {corpus}, fold {k}]({link})"]
+        L.append("")
+    return L

@@ -1,0 +1,73 @@
+# Sourced by egs/TEMPLATE/run.sh and egs/cross_corpus/run.sh (after path.sh and cmd.sh): the
+# steps both drivers share. The augmentation settings themselves are ser.augment.settings's
+# (through `python3 -m ser.bin.aug_setting`).
+
+log() { echo "$(date '+%F %T') $*"; }
+die() { echo "run.sh: $*" >&2; exit 1; }
+
+# conf_file DIR NAME: the config NAME of config dir DIR (conf, conf/tuning, ../emodb/conf, ...): DIR/NAME
+# when the recipe has it, else the shared default of the same sub-dir of egs/TEMPLATE/conf (DIR
+# conf/tuning -> egs/TEMPLATE/conf/tuning/NAME). A recipe keeps only the configs it changes.
+conf_file() {
+  local dir=${1%/} name=$2 sub shared
+  if [ -f "$dir/$name" ]; then echo "$dir/$name"; return; fi
+  sub=/$dir; sub=${sub##*/conf}      # what follows the last path component `conf`: '' or /tuning
+  case $sub in ""|/*) ;; *) die "no config $dir/$name" ;; esac
+  [ "/$dir" != "$sub" ] || die "no config $dir/$name"
+  shared=$SER_ROOT/egs/TEMPLATE/conf$sub/$name
+  [ -f "$shared" ] || die "no config $dir/$name (nor the shared default $shared)"
+  echo "$shared"
+}
+
+# gpu_opts NGPU NUM_NODES: the resources a training job asks the job back-end for (local: ignored).
+gpu_opts() { echo "--gpu $1$([ "$2" -gt 1 ] && echo " --num-nodes $2")"; }
+
+# check_augs AUG...: every name a setting of the registry, else its one-line error and exit 1
+# (called at top level: inside $(...) a failure would not stop the run).
+check_augs() { python3 -m ser.bin.aug_setting check "$@" || exit 1; }
+# augs_use_synthetic AUG...: true when a setting trains on synthetic data (paper 2).
+augs_use_synthetic() { [ "$(python3 -m ser.bin.aug_setting uses-synthetic "$@")" = true ]; }
+# speed_dirs DATA AUG...: the speed-perturbed copies of DATA that the settings train on.
+speed_dirs() { local d=$1; shift; python3 -m ser.bin.aug_setting speed-dirs --data $d "$@"; }
+# aug_train_options AUG DATA FEAT [SYN_DIR]: ser.bin.train's options for a setting.
+aug_train_options() {
+  python3 -m ser.bin.aug_setting train-options $1 --data $2 --feat $3 ${4:+--syn-dir $4}
+}
+# aug_key AUG: the setting's spelling in experiment dir names (sp+mixup -> sp_mixup).
+aug_key() { python3 -m ser.bin.aug_setting key $1; }
+
+# classifier_hash CONF FEATS_DIR FOLD_DIR CLASSES TRAIN_OPTION...: the config hash of a classifier
+# experiment (part of its dir name: a changed config or data gets a new dir).
+classifier_hash() {
+  local conf=$1 feats=$2 fold=$3 classes=$4; shift 4
+  python3 -m ser.bin.train --config $conf --feats-dir $feats --fold-dir $fold --classes $classes "$@" \
+    --print-config-hash
+}
+# diffusion_hash CONF FEATS_DIR FOLD_DIR TEXT_DIR: the config hash of a diffusion experiment.
+diffusion_hash() {
+  python3 -m ser.bin.train_diffusion --config $1 --feats-dir $2 --fold-dir $3 --text-dir $4 --print-config-hash
+}
+
+# train_diffusion_models STAGE DDIR M WHAT FOLD OUT CONF FEATS TEXT_DIR: paper 2's diffusion step, M
+# jobs (WHAT: their training data, for the log):
+# job JOB trains a diffusion model on fold dir FOLD's training utterances (ser.bin.train_diffusion)
+# into OUT, samples $num_synthetic segments per combination with S=$sampling_steps into OUT/$syn
+# (ser.bin.generate) and writes their quality report (ser.bin.diffusion_report). FOLD and OUT may
+# contain JOB or a $(...) that each job's shell expands. Reads ngpu, num_nodes, max_jobs, threads,
+# num_synthetic, sampling_steps, syn, griffin_lim.
+train_diffusion_models() {
+  local stage=$1 ddir=$2 m=$3 what=$4 fold=$5 out=$6 conf=$7 feats=$8 text=$9
+  log "Stage $stage: training the diffusion model on $what with ser.bin.train_diffusion -> $ddir"
+  $cuda_cmd $(gpu_opts $ngpu $num_nodes) --max-jobs-run $max_jobs --num-threads $threads JOB=1:$m $ddir/log/train.JOB.log \
+    launch_train.sh --module ser.bin.train_diffusion --ngpu $ngpu --num_nodes $num_nodes -- \
+      --config $conf --feats-dir $feats --fold-dir "$fold" --text-dir $text --seed 1 \
+      --num-threads $threads --outdir "$out"
+  log "Stage $stage: sampling $num_synthetic synthetic segment(s) per combination with S=$sampling_steps with ser.bin.generate (report: ser.bin.diffusion_report): $ddir/fold.*/$syn"
+  $cuda_cmd --max-jobs-run $max_jobs --num-threads $threads JOB=1:$m $ddir/log/generate_$syn.JOB.log \
+    python3 -m ser.bin.generate --model-dir "$out" --num-per-combination $num_synthetic \
+      --sampling-steps $sampling_steps --seed 1 --out-data "$out/$syn" --out-feats "$out/$syn/ark" \
+      --ngpu $ngpu --num-threads $threads
+  $train_cmd --max-jobs-run $max_jobs JOB=1:$m $ddir/log/report_$syn.JOB.log \
+    python3 -m ser.bin.diffusion_report --real-feats $feats --utt-list "$fold/train.list" \
+      --synthetic "$out/$syn" --out "$out/$syn/report" --griffin-lim $griffin_lim
+}
