@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A short paper-preset diffusion run on one GPU in bf16: train the denoiser for about --seconds
-# on a fold's training speakers, then sample a small grid (issue 14, item 4).
+# on a fold's training speakers, then sample a small grid.
 #
 # Usage: bench/gpu_diffusion_run.sh [--seconds 240] [--config FILE] [--steps-per-s X] [--precision bf16]
 #                                   [--set key.sub=value]... [--dry-run] MEL_DIR FOLD_DIR OUT_DIR

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from ser.eval.metrics import confusion_matrix, per_class_recall, uar, weighted_accuracy
+from ser.metrics import confusion_matrix, per_class_recall, uar, weighted_accuracy
 from ser.errors import SerError
 
 

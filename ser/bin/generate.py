@@ -1,4 +1,4 @@
-"""Generate synthetic mel segments with a fold's trained diffusion model (issue 5).
+"""Generate synthetic mel segments with a fold's trained diffusion model.
 
     python -m ser.bin.generate --model-dir exp/all/diffusion_<hash>/fold.1 \\
         --num-per-combination 1 --sampling-steps 50 [--max-combinations M] --seed 1 \\

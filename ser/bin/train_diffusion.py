@@ -1,4 +1,4 @@
-"""Train the text-conditioned diffusion model of one fold on its training mel segments (issue 5).
+"""Train the text-conditioned diffusion model of one fold on its training mel segments.
 
     python -m ser.bin.train_diffusion --config conf/diffusion.yaml --feats-dir data/all_mel \\
         --fold-dir data/all_folds/1 [--text-dir data/all] --seed 1 [--ngpu 0] [--num-threads 1] \\

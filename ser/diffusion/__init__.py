@@ -1,4 +1,4 @@
-"""Improved DDPM (Nichol & Dhariwal 2021) for 80×256 mel segments, conditioned on text (issue 5).
+"""Improved DDPM (Nichol & Dhariwal 2021) for 80×256 mel segments, conditioned on text.
 
 How a program puts it together (conf is the YAML dict; device a torch.device)::
 

@@ -1,4 +1,4 @@
-"""Mel segments of one fold's TRAINING utterances, with their condition strings (issue 5).
+"""Mel segments of one fold's TRAINING utterances, with their condition strings.
 
 The diffusion model of a fold may only see that fold's train.list: its synthetic data augments
 the classifier of the same fold, so valid/test utterances (and speakers) must stay unseen.

@@ -1,4 +1,4 @@
-"""Diagnostics of a trained diffusion model, written to `<run dir>/diagnostics/` (issue 14).
+"""Diagnostics of a trained diffusion model, written to `<run dir>/diagnostics/`.
 
 On real segments (the fold's validation speakers, ser.diffusion.data.load_diagnostic_segments),
 with fixed noise, at t = 0, 10, 25, 50, 75, 90 and 97.5 % of T:

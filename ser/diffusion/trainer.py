@@ -1,6 +1,6 @@
 """The diffusion training loop: AdamW/Adam, EMA, `precision` autocast (fp32 | bf16 | fp16, see
 ser.runtime.precision; fp16 on CUDA only, with a gradient scaler), atomic checkpoints every
-`checkpoint_every` steps and bit-identical resumption (issue 5, paper 2 sec. 3.2).
+`checkpoint_every` steps and bit-identical resumption (paper 2 sec. 3.2).
 
 Files in `outdir`: checkpoints/last.pt (every `checkpoint_every` steps and at the end),
 history.tsv (one row per `log_every` steps: step, lr, loss, mse, vb, steps_per_s), train.log

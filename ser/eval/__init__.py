@@ -1,1 +1,1 @@
-"""Evaluation: speaker folds, metrics (UAR, WA), scoring outputs and the RESULTS.md report."""
+"""Evaluation: speaker folds, scoring outputs and the RESULTS.md report (the metrics: ser.metrics)."""

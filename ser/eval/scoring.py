@@ -17,7 +17,7 @@ import numpy as np
 from ser.data.atomic import atomic_open, atomic_write_text
 from ser.errors import SerError
 from ser.eval.confusion_plot import save_confusion_png
-from ser.eval.metrics import confusion_matrix, per_class_recall, uar, weighted_accuracy
+from ser.metrics import confusion_matrix, per_class_recall, uar, weighted_accuracy
 
 DONE = "done"
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ser.data.atomic import atomic_write_text
-from ser.eval.metrics import uar, weighted_accuracy
+from ser.metrics import uar, weighted_accuracy
 from ser.runtime import distributed as D
 from ser.runtime.checkpoint import kill_hook, rng_states, seed_rank_streams
 from ser.runtime.precision import autocast, check_precision, grad_scaler, prepare_model

@@ -1,4 +1,5 @@
-"""Classification metrics for speech emotion recognition, on integer class indices.
+"""Classification metrics for speech emotion recognition, on integer class indices (training's
+validation and the evaluation use the same ones).
 
 UAR (unweighted average recall) is the mean of the per-class recalls: each emotion counts the
 same however many utterances it has, which is why SER papers report it on imbalanced corpora.
