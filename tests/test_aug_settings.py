@@ -40,7 +40,8 @@ def test_train_options_of_every_setting(aug, expected, tmp_path):
 
 
 def test_unknown_setting_is_one_line_error_naming_it():
-    for args in (("check", "none", "sp_mixup"), ("train-options", "sp_mixup", "--data", "d", "--feat", "f")):
+    for args in (("table", "--data", "d", "--feat", "f", "none", "sp_mixup"),
+                 ("train-options", "sp_mixup", "--data", "d", "--feat", "f"), ("uses-synthetic", "none", "sp_mixup")):
         r = program(*args)
         assert r.returncode == 1 and r.stdout == ""
         assert r.stderr.strip().splitlines() == [
@@ -48,13 +49,19 @@ def test_unknown_setting_is_one_line_error_naming_it():
             "(none sp mixup sp+mixup syn real+syn real+syn+mixup)"]
 
 
-def test_speed_dirs_synthetic_and_key():
+def test_table_speed_dirs_and_synthetic():
+    # the table a recipe reads once: name, dir-name key, synthetic?, speed-perturbed copies, options
+    r = program("table", "--data", "data/all", "--feat", "mel", "none", "sp+mixup", "real+syn+mixup")
+    assert r.returncode == 0 and r.stdout.splitlines() == [
+        "none none false - --augmentation none --mixup false",
+        f"sp+mixup sp_mixup false data/all_sp0.9,data/all_sp1.1 --augmentation sp+mixup --mixup true {SP}",
+        "real+syn+mixup real_syn_mixup true - --augmentation real+syn+mixup --mixup true --train-source both "
+        "--synthetic-dirs @SYN_DIR@"]
     assert program("speed-dirs", "--data", "data/all", "none", "sp", "sp+mixup").stdout == \
         "data/all_sp0.9\ndata/all_sp1.1\n"
     assert program("speed-dirs", "--data", "data/all", "none", "mixup").stdout == ""
     assert program("uses-synthetic", "none", "sp").stdout == "false\n"
     assert program("uses-synthetic", "none", "real+syn").stdout == "true\n"
-    assert program("key", "real+syn+mixup").stdout == "real_syn_mixup\n"
     with pytest.raises(SerError, match="needs the synthetic data dir"):
         S.get("syn").train_options("data/all", "mel")
 

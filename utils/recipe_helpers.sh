@@ -22,19 +22,24 @@ conf_file() {
 # gpu_opts NGPU NUM_NODES: the resources a training job asks the job back-end for (local: ignored).
 gpu_opts() { echo "--gpu $1$([ "$2" -gt 1 ] && echo " --num-nodes $2")"; }
 
-# check_augs AUG...: every name a setting of the registry, else its one-line error and exit 1
-# (called at top level: inside $(...) a failure would not stop the run).
-check_augs() { python3 -m ser.bin.aug_setting check "$@" || exit 1; }
-# augs_use_synthetic AUG...: true when a setting trains on synthetic data (paper 2).
-augs_use_synthetic() { [ "$(python3 -m ser.bin.aug_setting uses-synthetic "$@")" = true ]; }
-# speed_dirs DATA AUG...: the speed-perturbed copies of DATA that the settings train on.
-speed_dirs() { local d=$1; shift; python3 -m ser.bin.aug_setting speed-dirs --data $d "$@"; }
-# aug_train_options AUG DATA FEAT [SYN_DIR]: ser.bin.train's options for a setting.
-aug_train_options() {
-  python3 -m ser.bin.aug_setting train-options $1 --data $2 --feat $3 ${4:+--syn-dir $4}
+# read_augs DATA FEAT AUG...: asks the registry once (at top level: an unknown setting stops the
+# run with its one-line error) and keeps, per setting, aug_key[AUG] (its spelling in dir names),
+# aug_syn[AUG] (true: trains on synthetic data), aug_sp[AUG] (the speed-perturbed copies of DATA it
+# trains on) and aug_opts[AUG] (its ser.bin.train options); with_syn is true when any uses synthetic data.
+declare -A aug_key=() aug_syn=() aug_sp=() aug_opts=()
+read_augs() {
+  local data=$1 feat=$2 table a key syn sp opts; shift 2
+  table=$(python3 -m ser.bin.aug_setting table --data $data --feat $feat "$@") || exit 1
+  with_syn=false
+  while read -r a key syn sp opts; do
+    aug_key[$a]=$key aug_syn[$a]=$syn aug_opts[$a]=$opts
+    aug_sp[$a]=; [ "$sp" = - ] || aug_sp[$a]=${sp//,/ }
+    [ $syn = false ] || with_syn=true
+  done <<< "$table"
 }
-# aug_key AUG: the setting's spelling in experiment dir names (sp+mixup -> sp_mixup).
-aug_key() { python3 -m ser.bin.aug_setting key $1; }
+# aug_train_options AUG [SYN_DIR]: ser.bin.train's options for a setting (SYN_DIR: the fold's
+# synthetic data, for settings that train on it).
+aug_train_options() { local o=${aug_opts[$1]}; echo ${o//@SYN_DIR@/${2:-}}; }
 
 # classifier_hash CONF FEATS_DIR FOLD_DIR CLASSES TRAIN_OPTION...: the config hash of a classifier
 # experiment (part of its dir name: a changed config or data gets a new dir).

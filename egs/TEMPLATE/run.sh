@@ -54,14 +54,14 @@ folds=data/${dset}_folds
 exp=exp/$dset
 train_feats=${data}_$feat
 
-check_augs $augs
+read_augs $data $feat $augs
 # The configs of this run: the recipe's own (<conf_dir>/NAME), else egs/TEMPLATE's (conf_file).
 declare -A train_conf=()
 for m in $models; do train_conf[$m]=$(conf_file $conf_dir train_$m.yaml); done
-diffusion_conf=; ! augs_use_synthetic $augs || diffusion_conf=$(conf_file $conf_dir diffusion.yaml)
+diffusion_conf=; [ $with_syn = false ] || diffusion_conf=$(conf_file $conf_dir diffusion.yaml)
 # Data dirs whose features stage 1 computes: the data, its speed-perturbed copies (every
 # utterance: the training job keeps only copies of its own training utterances) and noisy copies.
-sp_dirs=$(speed_dirs $data $augs)
+sp_dirs=$(for a in $augs; do echo ${aug_sp[$a]}; done | tr ' ' '\n' | awk 'NF && !seen[$0]++')
 feat_sources=$(echo $data $sp_dirs)
 # The scoring program and options of each test condition, one line each (ser.eval.conditions
 # owns the names: clean, snrN, fgsm, bim, fgsm_epsX, bim_epsX); a typo stops the run now.
@@ -130,10 +130,10 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
     for s in $noisy; do feat_sources="$feat_sources ${data}_snr$s"; done
   fi
   # The feature types each later stage reads: the classifiers (stages 3-4) $feat of $data, of its
-  # speed-perturbed copies (speed_dirs) and of its noisy copies (score_args); the
+  # speed-perturbed copies (aug_sp) and of its noisy copies (score_args); the
   # diffusion model and its report (stage 3, synthetic settings) mel of $data. $data also gets
   # every type of --feats (e.g. data/all_mel for the cross-corpus recipe); the copies get $feat only.
-  data_types=$(echo $feats $feat $(augs_use_synthetic $augs && echo mel) | tr ' ' '\n' | awk '!seen[$0]++')
+  data_types=$(echo $feats $feat $([ $with_syn = false ] || echo mel) | tr ' ' '\n' | awk '!seen[$0]++')
   declare -A feat_sig=() feat_type=()
   todo=()      # output dirs to compute
   for src in $feat_sources; do
@@ -196,7 +196,7 @@ nfolds() { ls -d $folds/[0-9]* 2>/dev/null | wc -l || true; }  # (no folds: ls f
 experiment_dir() {
   local model=$1 aug=$2 hash
   hash=$(classifier_hash ${train_conf[$model]} $train_feats $folds/1 $folds/classes.txt $(train_aug_args $aug 1))
-  echo $exp/${feat}_${model}_$(aug_key $aug)_$hash
+  echo $exp/${feat}_${model}_${aug_key[$aug]}_$hash
 }
 
 # diffusion_dir: exp/<dset>/diffusion_<config hash>, the per-fold diffusion models (paper 2).
@@ -207,13 +207,13 @@ diffusion_dir() {
 
 # train_aug_args AUG [FOLD]: train.py options of an augmentation setting (FOLD: JOB by default).
 train_aug_args() {
-  local syn_dir=; ! augs_use_synthetic $1 || syn_dir=$(diffusion_dir)/fold.${2:-JOB}/$syn
-  aug_train_options $1 $data $feat $syn_dir
+  local syn_dir=; [ ${aug_syn[$1]} = false ] || syn_dir=$(diffusion_dir)/fold.${2:-JOB}/$syn
+  aug_train_options $1 $syn_dir
 }
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   n=$(nfolds); [ $n -gt 0 ] || die "no folds in $folds: run stage 2"
-  if augs_use_synthetic $augs; then
+  if [ $with_syn = true ]; then
     # Paper 2: per fold, a diffusion model trained on that fold's training speakers only, and its
     # synthetic segments (conditioned on the training speakers) with a quality report.
     ddir=$(diffusion_dir)
@@ -242,8 +242,7 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
       $diffusion_conf ${data}_mel $data
   fi
   for aug in $augs; do
-    aug_sp=$(speed_dirs $data $aug)
-    [ -z "$aug_sp" ] || python3 -m ser.bin.check_folds $folds --data $data --aug-dirs "$(echo $aug_sp)"
+    [ -z "${aug_sp[$aug]}" ] || python3 -m ser.bin.check_folds $folds --data $data --aug-dirs "${aug_sp[$aug]}"
     for model in $models; do
       dir=$(experiment_dir $model $aug)
       aug_args=$(train_aug_args $aug)

@@ -54,9 +54,9 @@ for o in dev_fraction test_fraction; do check_number $o; done
 
 [ "$src" != "$tgt" ] || die "--src and --tgt are both '$src': cross-corpus needs two corpora"
 case $setup in split|adapt) ;; *) die "unknown --setup '$setup' (split or adapt)" ;; esac
-check_augs $augs
-with_syn=false; ! augs_use_synthetic $augs || with_syn=true
+with_syn=$(python3 -m ser.bin.aug_setting uses-synthetic $augs) || exit 1   # (an unknown name stops here)
 if [ -z "$feat" ]; then feat=spec; [ $with_syn = true ] && feat=mel; fi
+read_augs data/$src $feat $augs
 if [ -z "$models" ]; then
   models="cnn cnn_lstm densenet densenet_lstm densenet_lstm_highway"
   [ $with_syn = true ] && models=cnn_blstm
@@ -103,7 +103,7 @@ dfold=$(fold_parent 0)/1         # the diffusion model's fold: source training u
 
 # The source recipe's speed-perturbed copies the settings train on (../emodb/data/all_sp0.9), whose
 # features (+ _$feat) are imported as data/<src>_sp<factor>_$feat.
-sp_sources=$(speed_dirs ${src_data%_$feat} $augs)
+sp_sources=$(python3 -m ser.bin.aug_setting speed-dirs --data ${src_data%_$feat} $augs)
 
 # import_dir IN OUT CORPUS: a copy of data dir IN whose utterance and speaker ids start with
 # "CORPUS-" (EmoDB speaker 03 and RAVDESS actor 03 would otherwise be one speaker); the values
@@ -219,14 +219,14 @@ if [ $with_syn = true ] && [ $stop_stage -ge 3 ] && [ $stage -le 4 ]; then
 fi
 
 # train_aug_args AUG: train.py options of an augmentation setting.
-train_aug_args() { aug_train_options $1 data/$src $feat $ddir/fold.1/$syn; }
+train_aug_args() { aug_train_options $1 $ddir/fold.1/$syn; }
 
 # experiment_dir MODEL AUG VARIANT: <exp>/<feat>_<model>_<aug>[_f<F>]_<config hash>.
 experiment_dir() {
   local model=$1 aug=$2 hash name parent
   parent=$(fold_parent $3)
   hash=$(classifier_hash ${train_conf[$model]} $train_feats $parent/1 $parent/classes.txt $(train_aug_args $aug))
-  name=${feat}_${model}_$(aug_key $aug)
+  name=${feat}_${model}_${aug_key[$aug]}
   [ $setup = adapt ] && name=${name}_f$3
   echo $exp/${name}_$hash
 }
