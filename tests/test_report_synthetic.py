@@ -28,10 +28,11 @@ def write_fold(ddir, k, mads, done=True):
         yaml.safe_dump({"sampling_steps": 50, "num_per_combination": 1}, f)
     with open(os.path.join(sdir, "utt2spk"), "w") as f:
         f.write("".join(f"syn-{i} 03\n" for i in range(10 + k)))
-    rows = [{"emotion": e, "n_real": 20, "n_synthetic": 10, "mad": m, "mad_real": m / 2, "mad_nearest": m + 0.1}
+    # MAD real = MAD / (k + 1): the ratio differs per fold, so its mean is not a ratio of means
+    rows = [{"emotion": e, "n_real": 20, "n_synthetic": 10, "mad": m, "mad_real": m / (k + 1), "mad_nearest": m + 0.1}
             for e, m in zip(EMOTIONS, mads)]
     rows.append({"emotion": "all", "n_real": 40, "n_synthetic": 20, "mad": float(np.mean(mads)),
-                 "mad_real": float(np.mean(mads)) / 2, "mad_nearest": float(np.mean(mads)) + 0.1})
+                 "mad_real": float(np.mean(mads)) / (k + 1), "mad_nearest": float(np.mean(mads)) + 0.1})
     with open(os.path.join(sdir, "report", "mad.json"), "w") as f:
         json.dump({"rows": rows}, f)
     with open(os.path.join(sdir, "report", "mel_grid.png"), "wb") as f:
@@ -71,12 +72,33 @@ def test_section_aggregates_folds_and_copies_the_grid(tmp_path):
     for i, emo in enumerate(EMOTIONS):
         v = np.array([mads[1][i], mads[2][i]])
         pm = lambda x: f"{x.mean():.3f} ± {x.std(ddof=1):.3f}"
-        assert table[emo] == ["20", "10", pm(v), pm(v / 2), pm(v + 0.1)]
+        assert table[emo] == ["20", "10", pm(v), pm(v / np.array([2, 3])), "2.50 ± 0.71", pm(v + 0.1)]
     assert list(table) == ["anger", "sadness", "all"]
 
     grid = tmp_path / "figures" / "mel_grid_emodb_all_syn_s50_n1.png"
     assert grid.read_bytes() == b"\x89PNG fold 1"
     assert "](figures/mel_grid_emodb_all_syn_s50_n1.png)" in text
+
+
+def test_griffin_lim_audio_of_the_grid_fold_is_copied_and_linked(tmp_path):
+    exp = tmp_path / "exp" / "all"
+    ddir = str(exp / "diffusion_abcd1234")
+    for k in (1, 2):
+        write_fold(ddir, k, (0.3, 0.5))
+        audio = os.path.join(ddir, f"fold.{k}", "syn_s50_n1", "report", "audio")
+        os.makedirs(audio)
+        for name in ("anger_real_1", "anger_synthetic_2", "anger_synthetic_1", "sadness_synthetic_1"):
+            with open(os.path.join(audio, name + ".wav"), "wb") as f:
+                f.write(b"RIFF %s fold %d" % (name.encode(), k))
+    lines = synthetic_section({"emodb/all": str(exp)}, str(tmp_path / "RESULTS.md"), str(tmp_path / "figures"))
+    copied = tmp_path / "figures" / "audio_emodb_all_syn_s50_n1"
+    assert sorted(p.name for p in copied.iterdir()) == [
+        "anger_real_1.wav", "anger_synthetic_1.wav", "anger_synthetic_2.wav", "sadness_synthetic_1.wav"]
+    assert (copied / "anger_synthetic_2.wav").read_bytes() == b"RIFF anger_synthetic_2 fold 1"
+    d = "figures/audio_emodb_all_syn_s50_n1"
+    assert f"- anger: real [1]({d}/anger_real_1.wav); synthetic [1]({d}/anger_synthetic_1.wav) " \
+           f"[2]({d}/anger_synthetic_2.wav)" in lines
+    assert f"- sadness: synthetic [1]({d}/sadness_synthetic_1.wav)" in lines
 
 
 def test_folds_sharing_a_model_count_once(tmp_path):

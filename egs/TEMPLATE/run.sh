@@ -17,7 +17,6 @@ feat=spec              # the classifiers' input feature
 models="cnn cnn_lstm densenet densenet_lstm densenet_lstm_highway"  # classifiers (conf_dir/train_<model>.yaml); paper 2: cnn_blstm
 augs=none              # any of: none sp mixup sp+mixup (paper 1); syn real+syn real+syn+mixup (paper 2)
 conditions=clean       # test conditions scored in stage 4: clean snr0 snr10 snr20 fgsm bim (fgsm_epsX bim_epsX: radius X)
-snrs="0 10 20"         # SNRs of the noisy test copies (used when conditions name snrN)
 eps=0.08               # L-inf radius of fgsm/bim, in normalised feature units (paper: 0.08); BIM: 10 steps of eps/8
 nrepeats=1             # runs per fold with seeds 1..nrepeats
 max_jobs=2             # training jobs at once
@@ -45,7 +44,6 @@ if [ $# -ne 0 ]; then echo "run.sh: unexpected arguments: $*" >&2; exit 1; fi
 for o in stage stop_stage ngpu griffin_lim; do check_int $o 0; done
 for o in nj nrepeats max_jobs threads num_nodes sampling_steps num_synthetic; do check_int $o 1; done
 check_number eps
-for s in $snrs; do [[ $s =~ ^-?[0-9]{1,3}$ ]] || die "option --snrs needs integers (dB), got '$s'"; done
 
 corpus=${!corpus_var}
 dset=all; [ "$four_class" = true ] && dset=all4
@@ -72,7 +70,7 @@ score_args() {
   for c in $conditions; do i=$((i + 1)); [ $c != $1 ] || { sed -n ${i}p <<< "$score_cmds"; return; }; done
   die "test condition '$1' is not in --conditions"
 }
-noisy=
+noisy=    # SNRs of the noisy test copies: those the snrN conditions name
 for s in $(python3 -m ser.bin.score_command --list-snrs $conditions); do noisy="$noisy $s"; done
 
 lock_recipe_dir  # one run per recipe dir: a second one stops here, naming the first
@@ -199,24 +197,27 @@ experiment_dir() {
   echo $exp/${feat}_${model}_${aug_key[$aug]}_$hash
 }
 
-# diffusion_dir: exp/<dset>/diffusion_<config hash>, the per-fold diffusion models (paper 2).
+# ddir: exp/<dset>/diffusion_<config hash>, the per-fold diffusion models (paper 2). Its hash needs
+# the folds, so resolve_ddir sets it (once, in this shell) at the start of stages 3, 4 and 6.
 syn=syn_s${sampling_steps}_n$num_synthetic
-diffusion_dir() {
-  echo $exp/diffusion_$(diffusion_hash $diffusion_conf ${data}_mel $folds/1 $data)
+ddir=
+resolve_ddir() {
+  [ $with_syn = true ] && [ -z "$ddir" ] || return 0
+  ddir=$exp/diffusion_$(diffusion_hash $diffusion_conf ${data}_mel $folds/1 $data)
 }
 
 # train_aug_args AUG [FOLD]: train.py options of an augmentation setting (FOLD: JOB by default).
 train_aug_args() {
-  local syn_dir=; [ ${aug_syn[$1]} = false ] || syn_dir=$(diffusion_dir)/fold.${2:-JOB}/$syn
+  local syn_dir=; [ ${aug_syn[$1]} = false ] || syn_dir=$ddir/fold.${2:-JOB}/$syn
   aug_train_options $1 $syn_dir
 }
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   n=$(nfolds); [ $n -gt 0 ] || die "no folds in $folds: run stage 2"
+  resolve_ddir
   if [ $with_syn = true ]; then
     # Paper 2: per fold, a diffusion model trained on that fold's training speakers only, and its
     # synthetic segments (conditioned on the training speakers) with a quality report.
-    ddir=$(diffusion_dir)
     # Paired folds (test A, validate B / test B, validate A) train on the same speakers, so their
     # diffusion models and samples would be identical: one model per distinct train.list, listed
     # in $ddir/train_folds (job i trains fold $(sed -n ip train_folds)); the other folds' dirs
@@ -269,6 +270,7 @@ fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   n=$(nfolds); [ $n -gt 0 ] || die "no folds in $folds: run stage 2"
+  resolve_ddir
   for aug in $augs; do
     for model in $models; do
       dir=$(experiment_dir $model $aug)
@@ -325,6 +327,7 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   # clean LOSO scores of stage 4 in its model card; ser-infer --model-dir <dir>/packed uses it.
   case " $conditions " in
     *" clean "*)
+      resolve_ddir
       for aug in $augs; do
         for model in $models; do
           dir=$(experiment_dir $model $aug)

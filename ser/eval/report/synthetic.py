@@ -91,6 +91,7 @@ def collect(exp_dir):
                 samples.setdefault(syn, {})[k] = {
                     "rows": {r["emotion"]: r for r in mad["rows"]}, "info": info, "n_utts": n_utts,
                     "grid": os.path.join(sdir, "report", "mel_grid.png"),
+                    "audio": sorted(glob.glob(os.path.join(sdir, "report", "audio", "*.wav"))),
                     "seconds": accounted_seconds(os.path.join(ddir, "log", f"generate_{syn}.{job_of.get(k, k)}.log"))}
         if folds:
             trees.append({"dir": ddir, "folds": folds, "samples": samples, "unfinished": unfinished,
@@ -146,6 +147,37 @@ def training_data_table(corpus, summaries, descs, digits=1):
     header = ["Model", "training data", "tag"] + [f"{m} {c}" for c in conditions for m in ("UAR", "WA")]
     return (["Classifiers trained on real, synthetic and real + synthetic data (paper 2, Table 2 layout), "
              "%, mean ± std as in the UAR table:", ""] + table(header, rows) + [""])
+
+
+AUDIO_RE = re.compile(r"^(.+)_(real|synthetic)_(\d+)\.wav$")
+
+
+def audio_links(wavs, dest, out_dir, where):
+    """Copy the Griffin-Lim WAVs of a report (audio/<emotion>_{real,synthetic}_<k>.wav) into `dest`
+    and return markdown lines linking them per emotion ([] without WAVs)."""
+    by_emotion = {}
+    for wav in wavs:
+        m = AUDIO_RE.match(os.path.basename(wav))
+        if m:
+            by_emotion.setdefault(m.group(1), {}).setdefault(m.group(2), []).append((int(m.group(3)), wav))
+    if not by_emotion:
+        return []
+    os.makedirs(dest, exist_ok=True)
+    L = ["", f"Listen (Griffin-Lim reconstructions of the mel segments, {where}; a vocoder such as "
+             "HiFi-GAN, as in the paper, sounds far better):", ""]
+    for emo in sorted(by_emotion):
+        parts = []
+        for kind in ("real", "synthetic"):
+            links = []
+            for k, wav in sorted(by_emotion[emo].get(kind, [])):
+                target = os.path.join(dest, os.path.basename(wav))
+                with open(wav, "rb") as src, atomic_open(target, "wb") as f:
+                    shutil.copyfileobj(src, f)
+                links.append(f"[{k}]({rel(target, out_dir)})")
+            if links:
+                parts.append(f"{kind} {' '.join(links)}")
+        L.append(f"- {emo}: " + "; ".join(parts))
+    return L
 
 
 def synthetic_section(exp_dirs, out_path, fig_dir=None, summaries=(), descs=None):
@@ -205,18 +237,21 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None, summaries=(), descs=None
                 cells = [p["rows"][emo] for p in per_fold.values() if emo in p["rows"]]
                 rows.append([emo, int(round(np.mean([c["n_real"] for c in cells]))),
                              int(round(np.mean([c["n_synthetic"] for c in cells])))] +
-                            [mean_std_text([c[key] for c in cells]) for key in ("mad", "mad_real", "mad_nearest")])
+                            [mean_std_text([c[key] for c in cells]) for key in ("mad", "mad_real")] +
+                            [mean_std_text([c["mad"] / c["mad_real"] for c in cells if c["mad_real"] > 0], digits=2),
+                             mean_std_text([c["mad_nearest"] for c in cells])])
             L += ["", f"MAD per emotion (paper 2, Table 1), `{syn}`, mean ± std over {len(per_fold)} models, "
                       "in scaled-mel units ([-1, 1]): `MAD synthetic` is the mean |synthetic − M_e| with M_e the "
                       "emotion's mean real training segment; `MAD real` the same for the real segments (their "
-                      "natural spread); `MAD nearest` the distance of a synthetic segment to its nearest real "
-                      "one (near 0 would mean copies). Definitions: ser/diffusion/quality.py.", ""]
+                      "natural spread); `ratio` is MAD synthetic / MAD real per model (1: as varied around "
+                      "the emotion's mean as real data; noise is far above); `MAD nearest` the distance of a "
+                      "synthetic segment to its nearest real one (near 0 would mean copies). Definitions: ser/diffusion/quality.py.", ""]
             L += table(["Emotion", "real segments (per fold)", "synthetic segments (per fold)",
-                         "MAD synthetic", "MAD real", "MAD nearest"], rows)
+                         "MAD synthetic", "MAD real", "ratio", "MAD nearest"], rows)
             k = 1 if 1 in per_fold else min(per_fold)
             grid = per_fold[k]["grid"]
+            dest_dir = fig_dir if fig_dir else out_dir
             if os.path.exists(grid):
-                dest_dir = fig_dir if fig_dir else out_dir
                 dest = os.path.join(dest_dir, f"mel_grid_{corpus.replace('/', '_')}_{syn}.png")
                 with open(grid, "rb") as src, atomic_open(dest, "wb") as f:
                     shutil.copyfileobj(src, f)
@@ -224,5 +259,7 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None, summaries=(), descs=None
                 L += ["", f"Real (left) and synthetic (right) mel segments per emotion, fold {k} "
                           f"(paper 2, Figure 2 layout): [{os.path.basename(dest)}]({link})", "",
                       f"![real vs synthetic mel segments, {corpus}, fold {k}]({link})"]
+            L += audio_links(per_fold[k]["audio"], os.path.join(dest_dir, f"audio_{corpus.replace('/', '_')}_{syn}"),
+                             out_dir, f"fold {k}")
         L.append("")
     return L
