@@ -236,3 +236,20 @@ def test_report_without_runs_is_an_error(tmp_path):
     with pytest.raises(SerError, match="no scored runs"):
         report.main(["--exp-dir", str(tmp_path / "exp"), "--out", str(tmp_path / "R.md")])
     assert not (tmp_path / "R.md").exists()
+
+
+def test_notes_file_is_a_section_after_the_protocol(exp_tree, tmp_path):
+    _, exp, _ = exp_tree
+    notes = tmp_path / "results_note.md"
+    notes.write_text("Why the proposed model trails:\n\n- it underfits (training loss 0.71).\n")
+    out = tmp_path / "R.md"
+    assert report.main(["--exp-dir", exp, "--out", str(out), "--notes", str(notes)]) == 0
+    text = out.read_text()
+    assert "\n## Notes\n\nWhy the proposed model trails:\n\n- it underfits (training loss 0.71).\n\n## " in text
+    assert text.index("## Protocol") < text.index("## Notes") < text.index("## UAR (%)")
+    out2 = tmp_path / "R2.md"
+    assert report.main(["--exp-dir", exp, "--out", str(out2)]) == 0
+    assert "## Notes" not in out2.read_text()
+    with pytest.raises(SerError, match=r"--notes .*missing\.md: No such file"):
+        report.main(["--exp-dir", exp, "--out", str(tmp_path / "R3.md"), "--notes", str(tmp_path / "missing.md")])
+    assert not (tmp_path / "R3.md").exists()

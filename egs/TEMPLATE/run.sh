@@ -319,7 +319,9 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   note="Settings: conf/train_<model>.yaml as committed (CPU-sized unless run with --conf_dir conf/tuning, the papers' settings)."
   [ -f local/results_note.txt ] && note="$note $(cat local/results_note.txt)"
   partial=; [ "$allow_partial" = true ] && partial=--allow-partial
-  python3 -m ser.bin.report "${args[@]}" --out RESULTS.md --fig-dir figures --protocol-note "$note" $partial
+  # local/results_note.md (optional): the recipe's reading of its results, shown as '## Notes'.
+  notes=(); [ -f local/results_note.md ] && notes=(--notes local/results_note.md)
+  python3 -m ser.bin.report "${args[@]}" --out RESULTS.md --fig-dir figures --protocol-note "$note" $partial "${notes[@]}"
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then

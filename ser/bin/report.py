@@ -1,7 +1,7 @@
 """Aggregate scored experiments into a RESULTS.md report.
 
     python -m ser.bin.report --exp-dir EXP [--exp-dir EXP2 ...] --out RESULTS.md [--title T]
-        [--corpus-note "EmoDB (2.0 s copy), 7 classes" ...] [--protocol-note TEXT] [--fig-dir DIR]
+        [--corpus-note "EmoDB (2.0 s copy), 7 classes" ...] [--protocol-note TEXT] [--notes FILE] [--fig-dir DIR]
 
 Finds EXP/<tag>/fold.<k>/seed<s>/<condition>/metrics.json (with `done`), aggregates per tag and
 condition (per seed: mean over folds; mean ± sample std over seeds when there are >= 2 seeds,
@@ -39,6 +39,8 @@ def get_parser():
     p.add_argument("--corpus-note", action="append", default=[],
                    help="description of the corpus of each --exp-dir, e.g. 'EmoDB (2.0 s copy), 7 classes'")
     p.add_argument("--protocol-note", default=None, help="extra line for the protocol section")
+    p.add_argument("--notes", default=None, metavar="FILE",
+                   help="markdown file shown as the '## Notes' section after the protocol (e.g. local/results_note.md)")
     p.add_argument("--folds-note", default=None,
                    help="how the folds were made (default: the leave-one-speaker-out sentence)")
     p.add_argument("--fig-dir", default=None, help="write aggregated confusion PNGs here instead of EXP/<tag>/")
@@ -66,6 +68,13 @@ def main(argv=None):
         if not found:
             raise SerError(f"{exp}: no scored runs (<tag>/fold.<k>/seed<s>/<condition>/metrics.json with done)")
         runs += found
+    notes = None
+    if args.notes:
+        try:
+            with open(args.notes, encoding="utf-8") as f:
+                notes = f.read()
+        except OSError as e:
+            raise SerError(f"--notes {args.notes}: {e.strerror}")
     summaries = summarize(runs)
     for s in summaries:
         if s.missing_folds and not args.allow_partial:
@@ -83,7 +92,7 @@ def main(argv=None):
     os.makedirs(out_dir, exist_ok=True)
     bar_charts = write_uar_bar_charts(summaries, descs, out_dir)
     text = render(ReportInputs(summaries, descs, args.out, title=args.title, corpus_notes=corpus_notes,
-                               protocol_note=args.protocol_note, folds_note=args.folds_note,
+                               protocol_note=args.protocol_note, folds_note=args.folds_note, notes=notes,
                                confusion_paths=confusion_paths, bar_charts=bar_charts, exp_dirs=exp_dirs,
                                fig_dir=args.fig_dir, digits=args.digits))
     atomic_write_text(args.out, text)

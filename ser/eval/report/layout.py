@@ -23,6 +23,7 @@ class ReportInputs:
     corpus_notes: dict = field(default_factory=dict)     # corpus -> text
     protocol_note: Optional[str] = None  # an extra line of the protocol section
     folds_note: Optional[str] = None     # how the folds were made (default: leave-one-speaker-out)
+    notes: Optional[str] = None          # markdown of a '## Notes' section after the protocol
     confusion_paths: dict = field(default_factory=dict)  # (corpus, tag, condition) -> PNG
     bar_charts: dict = field(default_factory=dict)       # (corpus, condition) -> PNG
     exp_dirs: dict = field(default_factory=dict)         # corpus -> exp dir (diffusion models: paper 2)
