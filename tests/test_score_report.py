@@ -253,3 +253,25 @@ def test_notes_file_is_a_section_after_the_protocol(exp_tree, tmp_path):
     with pytest.raises(SerError, match=r"--notes .*missing\.md: No such file"):
         report.main(["--exp-dir", exp, "--out", str(tmp_path / "R3.md"), "--notes", str(tmp_path / "missing.md")])
     assert not (tmp_path / "R3.md").exists()
+
+
+def test_fit_table_from_the_selected_epoch_of_each_run(tmp_path):
+    exp = str(tmp_path / "exp")
+    cm = [[2, 0, 0], [0, 2, 0], [0, 0, 2]]
+    # (train_loss, valid_loss, valid_uar) per epoch; the first maximum of valid UAR is selected
+    histories = {1: [(1.5, 1.4, 0.40), (1.0, 1.1, 0.70), (0.6, 1.3, 0.70), (0.3, 1.6, 0.65)],
+                 2: [(1.2, 1.0, 0.50), (0.9, 0.9, 0.55), (0.8, 1.2, 0.60)]}
+    for fold, hist in histories.items():
+        make_run(exp, "cnn_spec_h1", fold, 1, "test_clean", 0.5, 0.5, cm, "cnn")
+        with open(os.path.join(exp, "cnn_spec_h1", f"fold.{fold}", "seed1", "history.tsv"), "w") as f:
+            f.write("epoch\tlr\ttrain_loss\tvalid_loss\tvalid_uar\tvalid_wa\ttime\n")
+            for e, (tl, vl, u) in enumerate(hist, 1):
+                f.write(f"{e}\t0.001\t{tl}\t{vl}\t{u}\t{u}\t1.0\n")
+    out = tmp_path / "R.md"
+    assert report.main(["--exp-dir", exp, "--out", str(out)]) == 0
+    text = out.read_text()
+    # fold 1: epoch 2 (1.0 / 1.1, UAR 70), lowest 0.3; fold 2: epoch 3 (0.8 / 1.2, UAR 60), lowest 0.8
+    block = text.split("How the runs fitted", 1)[1]
+    row = [c.strip() for c in block.split("\n| cnn (all_spec) |", 1)[1].split("\n", 1)[0].strip(" |").split("|")][1:]
+    assert row == ["2.5", "65.0", "0.90", "1.15", "0.55", "2"]
+    assert "means underfitting" in text

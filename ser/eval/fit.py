@@ -1,0 +1,29 @@
+"""How well each run fitted: from its history.tsv, the epoch the model was selected at (the first
+epoch with the best validation UAR, as the trainer keeps it), the training and validation loss
+there, and the lowest training loss of the run. A high training loss at the selected epoch means
+the model underfits; a low one with a validation loss far above it means it overfits."""
+import numpy as np
+
+from ser.eval.train_time import read_history
+
+KEYS = ("best_epoch", "valid_uar", "train_loss", "valid_loss", "min_train_loss")
+
+
+def run_fit(run_dir):
+    """{best_epoch, valid_uar, train_loss, valid_loss, min_train_loss} of a run, or None without a
+    history with validation scores."""
+    rows = read_history(run_dir)
+    if not rows or not all(k in rows[0] for k in ("valid_uar", "train_loss", "valid_loss")):
+        return None
+    best = int(np.argmax([r["valid_uar"] for r in rows]))     # argmax: the first of equal maxima
+    return {"best_epoch": best + 1, "valid_uar": rows[best]["valid_uar"],
+            "train_loss": rows[best]["train_loss"], "valid_loss": rows[best]["valid_loss"],
+            "min_train_loss": min(r["train_loss"] for r in rows)}
+
+
+def fit_summary(summary):
+    """The mean of run_fit over the runs behind an aggregated summary (None without histories)."""
+    fits = [f for f in (run_fit(r.run_dir) for r in summary.runs) if f is not None]
+    if not fits:
+        return None
+    return dict({k: float(np.mean([f[k] for f in fits])) for k in KEYS}, runs=len(fits))
