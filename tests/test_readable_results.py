@@ -40,3 +40,29 @@ def test_training_curves_png(tmp_path):
     (tmp_path / "diff").mkdir()
     write_diffusion_curves(str(tmp_path / "diff"), rows)
     assert (tmp_path / "diff" / "history.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_curves_writer_redraws_at_most_every_interval_and_at_the_end(tmp_path):
+    from ser.training.curves import CurvesWriter
+
+    now = [100.0]
+    png = tmp_path / "history.png"
+    writer = CurvesWriter(str(tmp_path), "training", min_interval=30.0, clock=lambda: now[0])
+    rows = [{"epoch": e, "lr": 1e-3, "train_loss": 1.0 / e, "valid_loss": 1.0, "valid_uar": 0.5,
+             "valid_wa": 0.5, "time": 1.0} for e in range(1, 5)]
+    writer.update(rows[:1])                  # first update of the process: drawn
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    png.unlink()
+    now[0] += 29.0
+    writer.update(rows[:2])                  # 29 s later: not redrawn
+    assert not png.exists()
+    now[0] += 1.0
+    writer.update(rows[:3])                  # 30 s after the last drawing: redrawn
+    assert png.exists()
+    png.unlink()
+    writer.update(rows, final=True)          # the last row: always drawn
+    assert png.exists()
+    diff = tmp_path / "diff"
+    diff.mkdir()
+    CurvesWriter(str(diff), "diffusion").update([{"step": 2, "lr": 1e-4, "loss": 0.5, "mse": 0.4, "vb": 0.1}])
+    assert (diff / "history.png").read_bytes()[:4] == b"\x89PNG"

@@ -50,7 +50,7 @@ from ser.runtime import precision as P
 from ser.runtime.checkpoint import kill_hook, rng_states, seed_rank_streams
 from ser.runtime.run_dir import RunDir
 from ser.runtime.torch_files import MODEL_FILE
-from ser.training.curves import write_diffusion_curves
+from ser.training.curves import CurvesWriter
 
 HISTORY_COLUMNS = ("step", "lr", "loss", "mse", "vb", "steps_per_s")
 LOGGER = "ser.train_diffusion"
@@ -100,6 +100,7 @@ class DiffusionTrainer:
         self.net = D.wrap_ddp(DiffusionLoss(self.nets, self.diffusion), self.device)
         seed_rank_streams(seed)
         self.config, self.outdir, self.meta = config, outdir, dict(meta)
+        self.curves = CurvesWriter(outdir, "diffusion", config.get("tensorboard", False))
         self.seed = seed
         # log, checkpoints and done; on_checkpoint is called after each checkpoint
         self.run_dir = RunDir(outdir, LOGGER, on_checkpoint if on_checkpoint is not None else kill_hook(KILL_ENV),
@@ -249,7 +250,7 @@ class DiffusionTrainer:
         self.history.append(row)   # on every rank: the same state everywhere
         if self.rank == 0:
             self._write_history()
-            write_diffusion_curves(self.outdir, self.history, self.config.get("tensorboard", False))
+            self.curves.update(self.history, final=self.step >= self.config["max_steps"])
         log.info(f"step {self.step}/{self.config['max_steps']} lr {row['lr']:.3g} loss {row['loss']:.4f} "
                  f"mse {row['mse']:.4f} vb {row['vb']:.4f} {row['steps_per_s']:.2f} steps/s")
         self.window = {"loss": 0.0, "mse": 0.0, "vb": 0.0, "n": 0, "time": 0.0}

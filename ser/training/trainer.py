@@ -40,7 +40,7 @@ from ser.runtime.checkpoint import kill_hook, rng_states, seed_rank_streams
 from ser.runtime.precision import autocast, check_precision, grad_scaler, prepare_model
 from ser.runtime.run_dir import RunDir
 from ser.runtime.torch_files import MODEL_FILE
-from ser.training.curves import write_training_curves
+from ser.training.curves import CurvesWriter
 from ser.training.inference import posteriors_of_segment_sets
 from ser.training.mixup import mixup_batch, sample_lambda, smooth_labels, soft_cross_entropy
 from ser.training.model_io import save_model
@@ -122,6 +122,7 @@ class Trainer:
         self.data = data
         self.config = config
         self.outdir = outdir
+        self.curves = CurvesWriter(outdir, "training", config["tensorboard"])
         self.num_classes = meta["num_classes"]
         self.meta = dict(meta, cmvn_mean=[float(v) for v in data.cmvn_mean],
                          cmvn_std=[float(v) for v in data.cmvn_std])
@@ -307,7 +308,7 @@ class Trainer:
         self.run_dir.save_checkpoint(self.state_dict())  # state_dict: a collective under torch.distributed
         if main:
             write_history(os.path.join(self.outdir, "history.tsv"), self.history)
-            write_training_curves(self.outdir, self.history, self.config["tensorboard"])
+            self.curves.update(self.history, final=self.finished)
         log.info(f"epoch {self.epoch}/{max_epochs} lr {lr:.3g} train_loss {train_loss:.4f} "
                  f"valid_loss {row['valid_loss']:.4f} valid_uar {row['valid_uar']:.4f} "
                  f"valid_wa {row['valid_wa']:.4f} time {row['time']:.1f}s{note}")
