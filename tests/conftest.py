@@ -44,7 +44,7 @@ def copy_recipe(name, dest):
     import shutil
 
     src = REPO / "egs" / name
-    skip = {"data", "exp", "feats", "downloads", "utils", "RESULTS.md"}
+    skip = {"data", "exp", "feats", "downloads", "utils", "RESULTS.md", "results"}
     shutil.copytree(src, dest, symlinks=False,
                     ignore=lambda d, names: skip & set(names) if Path(d) == src else set())
     (Path(dest) / "utils").symlink_to(REPO / "utils")

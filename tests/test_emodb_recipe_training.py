@@ -61,6 +61,9 @@ def test_stages_0_to_5_write_results(tmp_path, emodb_dir, script_env):
 
     results = (recipe / "RESULTS.md").read_text()
     assert "EmoDB (2.0 s copy" in results
+    # the recipe's reading of its results (local/results_note.md) is the Notes section
+    note = (recipe / "local" / "results_note.md").read_text().strip()
+    assert f"## Notes\n\n{note}\n" in results
     rows = [l for l in results.splitlines() if l.startswith("|") and re.search(r"\d+\.\d ± \d+\.\d", l)]
     assert any("cnn" in l for l in rows) and any("densenet_lstm_highway" in l for l in rows)
 
