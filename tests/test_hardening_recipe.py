@@ -212,6 +212,11 @@ def test_stages_3_and_4_skip_finished_folds_with_one_line(toy_state, script_env)
     assert len(c) == 1 and "JOB=2:2" in c[0] and "launch_train.sh" in c[0], c
     # stage 4 refuses fold 2, whose training has not finished
     assert r.returncode == 1 and "fold.2/seed1: training not finished (no done)" in r.stderr, r.stderr
+    # ... unless asked to score what finished: fold 1 alone
+    r = run(recipe, env, *args, "--stage", "4", "--stop_stage", "4", "--allow_partial", "true")
+    c = calls(recipe)
+    assert r.returncode == 0 and "not scoring folds 2 of cnn" in r.stdout, r.stdout + r.stderr
+    assert len(c) == 1 and "JOB=1:1" in c[0] and "ser.bin.score" in c[0], c
     run2 = d / "fold.2" / "seed1"
     os.makedirs(run2)
     for f in ("model.pt", "done"):

@@ -27,7 +27,7 @@ conf_dir=conf          # conf/tuning: the paper-faithful settings (for a GPU); a
 sampling_steps=50      # S: strided sampling steps of the diffusion model (paper 2)
 num_synthetic=1        # N: synthetic segments per (emotion, speaker, text) of a fold's training data
 griffin_lim=2          # Griffin-Lim WAVs per emotion (real and synthetic) in the quality report
-allow_partial=false    # true: stage 5 reports rows with unscored folds too, marked as partial
+allow_partial=false    # true: stage 4 scores the folds whose training finished, stage 5 reports such rows marked as partial
 help_message=$(sed -n '2,8p' "$0")
 help_options=true      # --help lists the options above, with their defaults and comments
 
@@ -276,20 +276,25 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
       dir=$(experiment_dir $model $aug)
       for seed in $(seq $nrepeats); do
         # An unfinished training (no `done`) is not scored: the fold would count with a partial model.
-        for k in $(pending $n $dir/fold.FOLD/seed$seed/done); do
-          die "Stage 4: $dir/fold.$k/seed$seed: training not finished (no done): run stage 3"
-        done
+        unfinished=$(pending $n $dir/fold.FOLD/seed$seed/done)
+        if [ -n "$unfinished" ]; then
+          k=${unfinished%% *}
+          [ "$allow_partial" = true ] || \
+            die "Stage 4: $dir/fold.$k/seed$seed: training not finished (no done): run stage 3 (or --allow_partial true)"
+          log "Stage 4: not scoring folds $(echo $unfinished) of $model ($aug, seed $seed): training not finished (--allow_partial true)"
+        fi
         for cond in $conditions; do
           prog=$(score_args $cond)
           feats_dir=$(echo "$prog" | sed 's/.*--feats-dir \([^ ]*\).*/\1/')
           # Scored folds (done newer than the model, features and list, as the scorer checks) are skipped.
           todo=
           for k in $(seq $n); do
+            [[ " $unfinished " != *" $k "* ]] || continue
             newer_than_all $dir/fold.$k/seed$seed/test_$cond/done $dir/fold.$k/seed$seed/model.pt \
               $feats_dir/feats.scp $folds/$k/test.list || todo="$todo $k"
           done
           if [ -z "$todo" ]; then
-            log "Stage 4: skipped ($n folds done): $model ($aug, seed $seed) on $cond: $dir"
+            log "Stage 4: skipped ($(( n - $(wc -w <<< "$unfinished") )) folds done): $model ($aug, seed $seed) on $cond: $dir"
             continue
           fi
           log "Stage 4: scoring $model ($aug, seed $seed) on $cond with ${prog%% *}: folds$todo of $n: $dir"
