@@ -54,13 +54,16 @@ def test_bad_numeric_options_fail_before_stage_0(recipe, script_env):
     env = dict(script_env, EMODB="/nowhere")
     for option, value in (("--stage", "abc"), ("--stop_stage", "xyz"), ("--nrepeats", "abc"),
                           ("--nj", "0"), ("--max_jobs", "-1"), ("--threads", "2x"), ("--ngpu", "one"),
-                          ("--num_nodes", ""), ("--sampling_steps", "1.5"), ("--eps", "0.0x"),
-                          ("--snrs", "0 ten")):
+                          ("--num_nodes", ""), ("--sampling_steps", "1.5"), ("--eps", "0.0x")):
         r = run(recipe, env, option, value)
         assert r.returncode == 1, (option, r.stdout, r.stderr)
-        assert r.stderr.count("\n") == 1 and option.lstrip("-") in r.stderr and repr(value) in r.stderr.replace('"', "'") \
-            or (option == "--snrs" and "'ten'" in r.stderr), (option, r.stderr)
+        assert r.stderr.count("\n") == 1 and option.lstrip("-") in r.stderr \
+            and repr(value) in r.stderr.replace('"', "'"), (option, r.stderr)
         assert "Stage" not in r.stdout and "integer expression expected" not in r.stderr
+    # the SNRs of the noisy test copies are those the snrN conditions name
+    r = run(recipe, env, "--conditions", "clean snrten")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "condition 'snrten'" in r.stderr, r.stderr
+    assert "Stage" not in r.stdout
     assert not (recipe / "data").exists()
 
 
