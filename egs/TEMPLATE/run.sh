@@ -276,7 +276,7 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
       dir=$(experiment_dir $model $aug)
       for seed in $(seq $nrepeats); do
         # An unfinished training (no `done`) is not scored: the fold would count with a partial model.
-        unfinished=$(pending $n $dir/fold.FOLD/seed$seed/done)
+        unfinished=$(echo $(pending $n $dir/fold.FOLD/seed$seed/done))   # one line: "8 9 10"
         if [ -n "$unfinished" ]; then
           k=${unfinished%% *}
           [ "$allow_partial" = true ] || \
