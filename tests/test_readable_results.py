@@ -4,7 +4,7 @@ import numpy as np
 
 from ser.eval.bar_chart import bar_chart_figure
 from ser.eval.confusion_plot import run_label, save_confusion_png
-from ser.training.curves import write_diffusion_curves, write_training_curves
+from ser.training.curves import CurvesWriter
 
 
 def test_bar_chart_draws_chance_inside_the_axis():
@@ -33,18 +33,16 @@ def test_per_run_confusion_title_names_fold_and_condition(tmp_path):
 def test_training_curves_png(tmp_path):
     history = [{"epoch": e, "lr": 1e-3 / e, "train_loss": 1.0 / e, "valid_loss": float("nan") if e == 2 else 1.2 / e,
                 "valid_uar": 0.3 + 0.1 * e, "valid_wa": 0.35 + 0.1 * e, "time": 1.0} for e in (1, 2, 3)]
-    write_training_curves(str(tmp_path), history)
+    CurvesWriter(str(tmp_path), "training").update(history)
     assert (tmp_path / "history.png").read_bytes()[:4] == b"\x89PNG"
     rows = [{"step": s, "lr": 1e-4, "loss": 1.0 / s, "mse": 0.9 / s, "vb": 0.1 / s, "steps_per_s": 2.0}
             for s in (2, 4)]
     (tmp_path / "diff").mkdir()
-    write_diffusion_curves(str(tmp_path / "diff"), rows)
+    CurvesWriter(str(tmp_path / "diff"), "diffusion").update(rows)
     assert (tmp_path / "diff" / "history.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_curves_writer_redraws_at_most_every_interval_and_at_the_end(tmp_path):
-    from ser.training.curves import CurvesWriter
-
     now = [100.0]
     png = tmp_path / "history.png"
     writer = CurvesWriter(str(tmp_path), "training", min_interval=30.0, clock=lambda: now[0])

@@ -6,6 +6,7 @@ renamed into place with os.replace, which is atomic on POSIX file systems.
 """
 import contextlib
 import os
+import shutil
 import tempfile
 
 # mkstemp creates files readable by the owner only; outputs get the usual umask permissions.
@@ -37,6 +38,12 @@ def atomic_save_png(path, fig, **savefig_kwargs):
     """Render a matplotlib Figure to `path` as PNG atomically (no half-written image on a kill)."""
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", **savefig_kwargs)
+
+
+def atomic_copy(src, path):
+    """Copy the file `src` to `path` atomically."""
+    with open(src, "rb") as f, atomic_open(path, "wb") as out:
+        shutil.copyfileobj(f, out)
 
 
 def atomic_write_text(path, text):

@@ -49,15 +49,8 @@ def _finish(ax, ylabel, legend=True):
         ax.legend(fontsize=7)
 
 
-def write_training_curves(outdir, history, tensorboard=False):
-    """history.png of a classifier run from the trainer's history rows (see trainer.HISTORY_COLUMNS)."""
-    if history:
-        _draw_training(outdir, history)
-        if tensorboard:
-            _tensorboard(outdir, history, "epoch", TRAINING_SCALARS)
-
-
 def _draw_training(outdir, history):
+    """history.png of a classifier run from the trainer's history rows (see trainer.HISTORY_COLUMNS)."""
     x = [r["epoch"] for r in history]
     fig, (loss, score, lr) = _figure(3)
     _plot(loss, x, _values(history, "train_loss"), "training loss")
@@ -76,15 +69,8 @@ def _draw_training(outdir, history):
     atomic_save_png(os.path.join(outdir, CURVES_FILE), fig)
 
 
-def write_diffusion_curves(outdir, history, tensorboard=False):
-    """history.png of a diffusion run from its history rows (step, lr, loss, mse, vb, ...)."""
-    if history:
-        _draw_diffusion(outdir, history)
-        if tensorboard:
-            _tensorboard(outdir, history, "step", DIFFUSION_SCALARS)
-
-
 def _draw_diffusion(outdir, history):
+    """history.png of a diffusion run from its history rows (step, lr, loss, mse, vb, ...)."""
     x = [r["step"] for r in history]
     fig, (loss, lr) = _figure(2)
     drawn = []

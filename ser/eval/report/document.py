@@ -12,15 +12,14 @@ from ser.eval.report.score_tables import per_class_section, per_fold_section, sc
 from ser.eval.report.synthetic import synthetic_section
 
 
-
 def notes_section(layout):
     """'## Notes': the recipe's reading of its results (local/results_note.md), verbatim."""
     notes = (layout.inputs.notes or "").strip("\n")
     return ["## Notes", "", notes, ""] if notes.strip() else []
 
 
-SECTIONS = (header_section, protocol_section, notes_section, environment_section, score_tables_section, noise_section,
-            attack_section, bar_chart_section, models_section, per_fold_section, per_class_section,
+SECTIONS = (header_section, protocol_section, notes_section, environment_section, score_tables_section,
+            noise_section, attack_section, bar_chart_section, models_section, per_fold_section, per_class_section,
             confusion_section)
 
 

@@ -13,13 +13,12 @@ import glob
 import json
 import os
 import re
-import shutil
 
 import numpy as np
 import yaml
 
 from ser.augment.settings import TRAINING_DATA as TABLE2_SETTINGS, key_of, training_data_label
-from ser.data.atomic import atomic_open
+from ser.data.atomic import atomic_copy
 from ser.eval.conditions import CLEAN_DIR
 from ser.eval.report.markdown import hms, mean_std_text, pm, rel, table
 
@@ -171,8 +170,7 @@ def audio_links(wavs, dest, out_dir, where):
             links = []
             for k, wav in sorted(by_emotion[emo].get(kind, [])):
                 target = os.path.join(dest, os.path.basename(wav))
-                with open(wav, "rb") as src, atomic_open(target, "wb") as f:
-                    shutil.copyfileobj(src, f)
+                atomic_copy(wav, target)
                 links.append(f"[{k}]({rel(target, out_dir)})")
             if links:
                 parts.append(f"{kind} {' '.join(links)}")
@@ -245,7 +243,8 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None, summaries=(), descs=None
                       "emotion's mean real training segment; `MAD real` the same for the real segments (their "
                       "natural spread); `ratio` is MAD synthetic / MAD real per model (1: as varied around "
                       "the emotion's mean as real data; noise is far above); `MAD nearest` the distance of a "
-                      "synthetic segment to its nearest real one (near 0 would mean copies). Definitions: ser/diffusion/quality.py.", ""]
+                      "synthetic segment to its nearest real one (near 0 would mean copies). Definitions: "
+                      "ser/diffusion/quality.py.", ""]
             L += table(["Emotion", "real segments (per fold)", "synthetic segments (per fold)",
                          "MAD synthetic", "MAD real", "ratio", "MAD nearest"], rows)
             k = 1 if 1 in per_fold else min(per_fold)
@@ -253,8 +252,7 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None, summaries=(), descs=None
             dest_dir = fig_dir if fig_dir else out_dir
             if os.path.exists(grid):
                 dest = os.path.join(dest_dir, f"mel_grid_{corpus.replace('/', '_')}_{syn}.png")
-                with open(grid, "rb") as src, atomic_open(dest, "wb") as f:
-                    shutil.copyfileobj(src, f)
+                atomic_copy(grid, dest)
                 link = rel(dest, out_dir)
                 L += ["", f"Real (left) and synthetic (right) mel segments per emotion, fold {k} "
                           f"(paper 2, Figure 2 layout): [{os.path.basename(dest)}]({link})", "",
