@@ -8,7 +8,7 @@
 # then times, --repeat times each:
 #   - the librosa loop (skipped when librosa is not installed: pip install -e .[bench]): read,
 #     resample to 16 kHz, spec and mel of every file; one row per --res-types entry with one
-#     thread (OMP/OPENBLAS/MKL_NUM_THREADS=1, as stage 1's jobs run torch), the reference of the
+#     thread (OMP/OPENBLAS/MKL_NUM_THREADS=1, as stage 1 runs its jobs), the reference of the
 #     ratios, and one row with the libraries' default threads: on a loaded machine their
 #     OpenBLAS threads spin and that row's CPU time grows several-fold without more work done;
 #   - ./run.sh --stage 1 --stop_stage 1 --nj N (defaults: spec and mel of data/all, one
@@ -75,7 +75,7 @@ stage1() {  # stage1 NJ: run.sh's stage 1 from scratch
 separate() {  # one make_feats.sh call per type, nj 2
   rm -rf "$work/sep"
   (cd "$recipe" && . ./path.sh && for f in spec mel; do
-     utils/make_feats.sh --nj 2 --config conf/feats/$f.yaml data/all "$work/sep/all_$f" "$work/sep/feats" || exit 1
+     utils/make_feats.sh --nj 2 --config "$repo/egs/TEMPLATE/conf/feats/$f.yaml" data/all "$work/sep/all_$f" "$work/sep/feats" || exit 1
    done)
 }
 

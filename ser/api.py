@@ -106,7 +106,7 @@ class EmotionClassifier:
         self.pack = pack
         self.classes = list(meta0["classes"])
         self.feat_conf = dict(meta0["feat_conf"])
-        self.extract = build_extractor(self.feat_conf, device=device, source=f"{source}: feat_conf")
+        self.extract = build_extractor(self.feat_conf, source=f"{source}: feat_conf")
 
     @classmethod
     def from_dir(cls, path, device="cpu", revision=None):

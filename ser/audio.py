@@ -1,18 +1,19 @@
 """Reading, resampling and writing audio.
 
 Audio is read with soundfile (torchaudio's load/save need torchcodec) and resampled with
-torchaudio's band-limited sinc interpolation (torchaudio.functional.resample's defaults; the
-kernel is built once per rate pair, see `resample_tensor`). torch is imported only when audio is
-resampled, so reading audio stays light. A wav.scp value is either a file path or, as in Kaldi,
+torchaudio's band-limited sinc interpolation, computed in numpy (`Resampler`), so neither reading
+nor resampling imports torch. A wav.scp value is either a file path or, as in Kaldi,
 a shell command ending in '|' whose standard output is a WAV file (used for lazy speed
 perturbation).
 """
 import io
+import math
 import subprocess
 
 import numpy as np
 import soundfile as sf
 
+from ser.banded import BandedMatrix
 from ser.errors import SerError
 
 
@@ -52,35 +53,65 @@ def read_wav_entry(entry):
     return (data[:, 0] if data.shape[1] == 1 else data.mean(axis=1)), int(sr)
 
 
+class Resampler:
+    """Band-limited sinc resampling from orig_sr to new_sr Hz in numpy: torchaudio's
+    `functional.resample` with its defaults (Hann-windowed sinc, lowpass_filter_width 6, rolloff
+    0.99), the same kernel and the same output length, ceil(len * new_sr / orig_sr), computed in
+    float64 (tests/test_audio_resample.py). numpy keeps torch out of the feature jobs: its import
+    costs more CPU than the features of a whole corpus.
+
+    With g = gcd(orig_sr, new_sr), every block of orig_sr / g input samples gives new_sr / g
+    outputs, one per kernel column: the filtering is the product of the signal's overlapping
+    blocks and the kernel, whose columns are nonzero on ~2 * 6 * orig / min(orig, new) rows only
+    (ser.banded)."""
+
+    def __init__(self, orig_sr, new_sr, lowpass_filter_width=6, rolloff=0.99):
+        orig_sr, new_sr = int(orig_sr), int(new_sr)
+        if orig_sr <= 0 or new_sr <= 0:
+            raise SerError(f"sample rates must be positive, got {orig_sr} and {new_sr}")
+        g = math.gcd(orig_sr, new_sr)
+        self.orig, self.new = orig_sr // g, new_sr // g
+        base = min(self.orig, self.new) * rolloff
+        self.width = math.ceil(lowpass_filter_width * self.orig / base)
+        idx = np.arange(-self.width, self.width + self.orig, dtype=np.float64) / self.orig
+        t = (np.arange(0, -self.new, -1, dtype=np.float64)[:, None] / self.new + idx[None, :]) * base
+        t = np.clip(t, -lowpass_filter_width, lowpass_filter_width)
+        # The Hann window ends at |t| = width: exact zeros there (cos(pi/2) ** 2 is 4e-33 in
+        # floating point), so the product skips them.
+        window = np.where(np.abs(t) < lowpass_filter_width, np.cos(t * math.pi / lowpass_filter_width / 2) ** 2, 0.0)
+        t *= math.pi
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sinc = np.where(t == 0, 1.0, np.sin(t) / t)
+        # (block length, outputs per block): block @ kernel gives one block's outputs
+        self.kernel = BandedMatrix((sinc * window * (base / self.orig)).T)
+
+    def __call__(self, wave):
+        """1-D float array -> the resampled 1-D array, float64 arithmetic, in the input's float
+        dtype (other dtypes: float32)."""
+        x = np.asarray(wave)
+        dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+        n = len(x)
+        padded = np.pad(x.astype(np.float64), (self.width, self.width + self.orig))
+        blocks = np.lib.stride_tricks.sliding_window_view(padded, self.kernel.shape[0])[::self.orig]
+        out = self.kernel.apply(blocks).reshape(-1)[:-(-self.new * n // self.orig)]
+        return out.astype(dtype, copy=False)
+
+
 _RESAMPLERS = {}
 
 
-def resample_tensor(x, orig_sr, new_sr):
-    """Resample a float tensor (..., time) from orig_sr to new_sr Hz: equal, bit for bit, to
-    torchaudio.functional.resample(x, orig_sr, new_sr) with its defaults (Hann-windowed sinc,
-    lowpass_filter_width 6, rolloff 0.99), whose kernel costs more than the filtering of a
-    few-second file: here it is built once per (rates, dtype, device) by
-    torchaudio.transforms.Resample and kept for the process."""
+def resample(wave, orig_sr, new_sr):
+    """Resample a 1-D float array (band-limited sinc, see Resampler; the kernel is built once per
+    rate pair and kept for the process). float32 or float64 in, the same dtype out (any other
+    dtype: float32); at the same rate the samples come back unfiltered."""
     orig_sr, new_sr = int(orig_sr), int(new_sr)
     if orig_sr == new_sr:
-        return x
-    key = (orig_sr, new_sr, x.dtype, x.device)
-    resampler = _RESAMPLERS.get(key)
+        x = np.asarray(wave)
+        return x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
+    resampler = _RESAMPLERS.get((orig_sr, new_sr))
     if resampler is None:
-        from torchaudio.transforms import Resample
-
-        resampler = _RESAMPLERS[key] = Resample(orig_sr, new_sr, dtype=x.dtype).to(x.device)
-    return resampler(x)
-
-
-def resample(wave, orig_sr, new_sr):
-    """Resample a 1-D float array with torchaudio (band-limited sinc interpolation)."""
-    if orig_sr == new_sr:
-        return np.asarray(wave, dtype=np.float32)
-    import torch
-
-    out = resample_tensor(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), orig_sr, new_sr)
-    return out.numpy()
+        resampler = _RESAMPLERS[(orig_sr, new_sr)] = Resampler(orig_sr, new_sr)
+    return resampler(wave)
 
 
 def load_audio(entry, sample_rate=None):

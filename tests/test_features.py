@@ -5,15 +5,10 @@ the closed-form Slaney formula (as librosa.filters.mel), all in float64, on 3 re
 and on synthetic tones.
 
 Tolerances:
-- float64 run of the extractor: the algorithm alone. Spectrogram: 1e-9 (only float64 roundoff).
-  Mel: torchaudio builds the filterbank in float32 (mel points in float32 Hz), its weights differ
-  from the closed form by < 1e-6 (max weight 0.026, i.e. ~4e-5 relative), so log mel differs by
-  < 4e-5 and the scaled value (x 2/13.8) by < 1e-5; we allow 3e-5.
-- float32 run (what the recipes write): FFT roundoff per bin is about eps32 * sqrt(log2 n) * ||x||
-  (Parseval), and ln(P + floor) turns an error dX into at most |dX| / sqrt(floor). The spectrogram
-  is checked against 10 * eps32 * ||windowed frame|| / sqrt(floor) per frame (measured: <= 3.1x
-  that without the 10). For the mel, errors sit where the mel value is near the 1e-5 clamp; we
-  allow 3e-4 in scaled units (2e-3 nats; measured <= 4e-5 on EmoDB).
+- float64 run of the extractor: the algorithm alone, 1e-9 (only float64 roundoff; the mel
+  filterbank is built in float64 too).
+- float32 output (what the recipes write): the float64 result rounded once, so within float32's
+  half-ulp (relative 6e-8) of the reference.
 """
 import math
 from pathlib import Path
@@ -25,11 +20,11 @@ import torch
 import torchaudio.functional as AF
 import yaml
 
-from ser.audio import load_audio
+from ser.audio import load_audio, resample
 from ser.errors import SerError
 from ser.features import (MelSpectrogram, Spectrogram, build_extractor, check_feats_config,
-                          mel_to_log, read_feats_config)
-from ser.features.mel import log_to_scaled
+                          extract_all, mel_to_log, read_feats_config)
+from ser.features.mel import log_to_scaled, mel_filterbank
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "egs" / "TEMPLATE" / "conf" / "feats"
@@ -83,12 +78,12 @@ def ref_scaled(log_mel, lo=math.log(1e-5), hi=math.log(10.0)):
 
 @pytest.fixture(scope="module")
 def spec():
-    return build_extractor(read_feats_config(CONF / "spec.yaml"), device="cpu")
+    return build_extractor(read_feats_config(CONF / "spec.yaml"))
 
 
 @pytest.fixture(scope="module")
 def mel():
-    return build_extractor(read_feats_config(CONF / "mel.yaml"), device="cpu")
+    return build_extractor(read_feats_config(CONF / "mel.yaml"))
 
 
 @pytest.fixture(scope="module")
@@ -112,22 +107,22 @@ def test_yaml_configs_build_the_paper_features(spec, mel):
 
 def test_spectrogram_float64_equals_numpy_reference(spec, waves):
     for wave, sr in waves + [(tone(440.0, 16000) + tone(3000.0, 16000, amp=0.01), 16000)]:
-        x = spec.prepare(wave, sr).double()
-        ref, _ = ref_spectrogram(x.numpy(), spec.log_floor)
-        out = spec.compute(x).numpy()
+        x = spec.prepare(wave, sr).astype(np.float64)
+        ref, _ = ref_spectrogram(x, spec.log_floor)
+        out = spec.compute(x)
+        assert out.dtype == np.float64
         assert out.shape == ref.shape
         np.testing.assert_allclose(out, ref, rtol=0, atol=1e-9)
 
 
-def test_spectrogram_float32_within_roundoff_bound(spec, waves):
+def test_spectrogram_float32_is_the_reference_rounded(spec, waves):
     silent_frames = 0
     for wave, sr in waves:
         out = spec(wave, sr)
         assert out.dtype == np.float32 and out.shape == (198, 128)  # 2.0 s files
-        x = spec.prepare(wave, sr).numpy().astype(np.float64)
+        x = spec.prepare(wave, sr).astype(np.float64)
         ref, frame_norm = ref_spectrogram(x, spec.log_floor)
-        bound = 10 * EPS32 * frame_norm[:, None] / math.sqrt(spec.log_floor) + 1e-5
-        assert np.all(np.abs(out - ref) <= bound), np.max(np.abs(out - ref) / bound)
+        np.testing.assert_allclose(out, ref, rtol=EPS32, atol=1e-9)
         # Digital silence (EmoDB's zero-padded tails) comes out exactly at the floor.
         silent = frame_norm == 0
         silent_frames += silent.sum()
@@ -158,37 +153,47 @@ def test_spectrogram_frame_count_is_snip_edges(spec, n, frames):
         assert spec(np.random.default_rng(0).standard_normal(n).astype(np.float32) * 0.1, 16000).shape == (frames, 128)
 
 
-def test_input_is_resampled_with_torchaudio(spec, mel, waves):
+def test_input_is_resampled_once_with_ser_audio(spec, mel, waves):
     wave, sr = waves[0]
     assert sr == 22050
-    direct = AF.resample(torch.from_numpy(wave), 22050, 16000).numpy()
+    direct = resample(wave.astype(np.float64), 22050, 16000)  # torchaudio's sinc: test_audio_resample.py
     np.testing.assert_array_equal(spec(wave, 22050), spec(direct, 16000))
     assert spec(wave, 22050).shape[0] == 1 + (len(direct) - 400) // 160
     w16 = tone(700.0, 16000)
-    up = AF.resample(torch.from_numpy(w16), 16000, 22050).numpy()
-    np.testing.assert_array_equal(mel(w16, 16000), mel(up, 22050))
+    np.testing.assert_array_equal(mel(w16, 16000), mel(resample(w16.astype(np.float64), 16000, 22050), 22050))
+    both = extract_all([spec, mel], wave, 22050)
+    np.testing.assert_array_equal(both[0], spec(wave, 22050))
+    np.testing.assert_array_equal(both[1], mel(wave, 22050))
 
 
 # ---------------------------------------------------------------- mel
 
 def test_mel_filterbank_equals_closed_form_slaney(mel):
     ref = ref_mel_filterbank()
-    fb = mel.fbank.numpy().T
+    fb = mel.fbank.T
     assert fb.shape == ref.shape == (80, 513)
-    np.testing.assert_allclose(fb, ref, rtol=0, atol=1e-6)
-    assert ref.max() > 0.02  # so 1e-6 is a relative 5e-5
+    np.testing.assert_allclose(fb, ref, rtol=0, atol=1e-12)
+    assert ref.max() > 0.02
+
+
+@pytest.mark.parametrize("scale, norm", [("slaney", "slaney"), ("htk", "slaney"), ("slaney", "none"), ("htk", "none")])
+def test_mel_filterbank_equals_torchaudio(scale, norm):
+    ours = mel_filterbank(1024, 22050, 80, 50.0, 7600.0, scale, norm)
+    ref = AF.melscale_fbanks(513, 50.0, 7600.0, 80, 22050, norm=None if norm == "none" else "slaney",
+                             mel_scale=scale).double().numpy()  # built in float32
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-5 * ref.max())
 
 
 def test_mel_float64_and_float32_equal_numpy_reference(mel, waves):
     for wave, sr in waves + [(tone(1234.5, 22050) * 0.3, 22050)]:
-        x = mel.prepare(wave, sr).double()
-        ref = ref_scaled(ref_log_mel(x.numpy()))
-        out64 = mel.compute(x).numpy()
+        x = mel.prepare(wave, sr).astype(np.float64)
+        ref = ref_scaled(ref_log_mel(x))
+        out64 = mel.compute(x)
         assert out64.shape == ref.shape == (len(x) // 256, 80)
-        np.testing.assert_allclose(out64, ref, rtol=0, atol=3e-5)
+        np.testing.assert_allclose(out64, ref, rtol=0, atol=1e-9)
         out32 = mel(wave, sr)
         assert out32.dtype == np.float32
-        np.testing.assert_allclose(out32, ref, rtol=0, atol=3e-4)
+        np.testing.assert_allclose(out32, ref, rtol=0, atol=EPS32)
 
 
 def test_pure_tone_lands_in_its_mel_band(mel):
@@ -217,7 +222,7 @@ def test_mel_too_short_is_an_error(mel):
 def test_scaling_is_fixed_clipped_and_invertible(mel, waves):
     wave, sr = waves[0]  # 03a01Fa: zero-padded tail
     x = mel.prepare(wave, sr)
-    log_mel = mel.log_mel(x).numpy()
+    log_mel = mel.log_mel(x)
     out = mel(wave, sr)
     assert out.min() >= -1.0 and out.max() <= 1.0
     assert out.min() == -1.0  # the silent tail is at the 1e-5 floor = log(scale_min_mel)

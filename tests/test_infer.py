@@ -25,7 +25,7 @@ def model_and_wavs(tmp_path, emodb_dir):
     # ones, so infer must take the extractor from the model's meta.
     conf = dict(read_feats_config(os.path.join(REPO, "egs", "TEMPLATE", "conf", "feats", "spec.yaml")), num_bins=64)
     wavs = [str(emodb_dir / "wav" / "03a01Wa.wav"), str(emodb_dir / "wav" / "08a01Lc.wav")]
-    extract = build_extractor(conf, device="cpu")
+    extract = build_extractor(conf)
     feats = {w: extract(*sf.read(w, dtype="float32")) for w in wavs}
     mean, std = compute_stats(feats.values())
     make_model_dir(str(tmp_path / "model"), 64, EMOTIONS, feat_conf=conf, cmvn=(mean, std), seed=2,

@@ -13,8 +13,7 @@ from ser.errors import SerError
 
 def speed_perturb(wave, sr, factor):
     """Return the 1-D float32 signal `wave` (rate `sr`) played at `factor` × speed, still at `sr`."""
-    import torch
-    import torchaudio.functional as AF
+    from ser.audio import resample
 
     try:
         factor = float(factor)
@@ -28,8 +27,7 @@ def speed_perturb(wave, sr, factor):
     orig = int(round(sr * factor))
     if orig == sr:
         return wave.copy()
-    out = AF.resample(torch.from_numpy(np.ascontiguousarray(wave)), orig_freq=orig, new_freq=int(sr))
-    return out.numpy().astype(np.float32, copy=False)
+    return resample(wave, orig, int(sr))
 
 
 # A wav.scp entry written by utils/perturb_data_dir_speed.sh: "[<source pipe> |] python3 -m
@@ -41,8 +39,8 @@ _LAZY_ENTRY = re.compile(r"^(?:(?P<pipe>.*\|)\s*)?python3? -m ser\.bin\.speed_pe
 def parse_lazy_entry(entry):
     """(factor, source entry) of a lazy speed-perturbation wav.scp entry, or None for any other.
 
-    Lets a reader apply `speed_perturb` in its own process instead of starting a Python (and
-    importing torch, ~1.5 s of CPU) per utterance: read the source entry, then perturb. The only
+    Lets a reader apply `speed_perturb` in its own process instead of starting a Python per
+    utterance: read the source entry, then perturb. The only
     difference from running the pipe is the pipe's 16-bit quantisation of the output.
     """
     m = _LAZY_ENTRY.match(entry.strip())

@@ -17,20 +17,28 @@ temporary names and renamed at the end, each scp last, so a killed job never lea
 complete-looking scp. An unreadable, empty or too short recording stops the job with a one-line
 error naming the wav.scp line, exit status 1 and no output files of any prefix.
 """
-import argparse
-import contextlib
+import ctypes
 import os
-import sys
 
-import kaldiio
-import torch
-from tqdm import tqdm
+# As a program, a feature job is one core's work (make_feats.sh runs nj of them side by side).
+# numpy's BLAS, which does the resampling, reads its thread count once, when numpy is first
+# imported: set it before. (Imported as a module, it leaves the caller's environment alone.)
+if __name__ == "__main__":
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
 
-from ser.audio import read_wav_entry
-from ser.data.atomic import atomic_open
-from ser.data.kvfile import read_kv
-from ser.errors import SerError, run_main
-from ser.features import build_extractor, extract_all, read_feats_config
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import sys  # noqa: E402
+
+import kaldiio  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from ser.audio import read_wav_entry  # noqa: E402
+from ser.data.atomic import atomic_open  # noqa: E402
+from ser.data.kvfile import read_kv  # noqa: E402
+from ser.errors import SerError, run_main  # noqa: E402
+from ser.features import build_extractor, extract_all, read_feats_config  # noqa: E402
 
 PROG = "compute_feats.py"
 
@@ -45,9 +53,6 @@ def parse_args(argv):
                    help="feature config YAML (e.g. conf/feats/spec.yaml); repeat for more types")
     p.add_argument("--write-num-frames", action="store_true",
                    help="also write PREFIX.utt2num_frames")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
-    p.add_argument("--num-threads", type=int, default=1,
-                   help="torch CPU threads (default 1: parallel jobs each get one core)")
     p.add_argument("args", nargs="+", metavar="DATA_DIR PREFIX",
                    help="a data dir with wav.scp, then one output prefix per --config; repeatable")
     return p.parse_args(argv)
@@ -155,19 +160,30 @@ def compute_feats(extractor, wav_scp, ark_path, scp_path, num_frames_path=None):
     return compute_feats_multi([_Output(extractor, ark_path, scp_path, num_frames_path)], wav_scp)[0]
 
 
+def keep_freed_memory():
+    """Each recording's arrays (a few MB) are allocated and freed again; by default glibc gives
+    such memory back to the kernel at once and the next recording faults it in again page by page,
+    which measured as half of a job's CPU time. Keep up to 64 MB of it (glibc's mallopt: trim
+    threshold, and a fixed mmap threshold; another C library: nothing happens)."""
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(m_mmap_threshold, 16 << 20)
+        libc.mallopt(m_trim_threshold, 64 << 20)
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv=None):
     args = parse_args(argv)
-    if args.num_threads < 1:
-        raise SerError(f"--num-threads must be >= 1, got {args.num_threads}")
     groups = group_args(args.args, len(args.config))
-    torch.set_num_threads(args.num_threads)
     for data_dir, _ in groups:
         if not os.path.isfile(os.path.join(data_dir, "wav.scp")):
             raise SerError(f"no wav.scp in data dir '{data_dir}'")
         if os.path.exists(os.path.join(data_dir, "segments")):
             raise SerError(f"{data_dir}/segments: segment files are not supported")
     configs = [read_feats_config(c) for c in args.config]
-    extractors = [build_extractor(c, device=args.device, source=path)
+    extractors = [build_extractor(c, source=path)
                   for c, path in zip(configs, args.config)]
     plans = []
     for data_dir, prefixes in groups:
@@ -199,4 +215,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    keep_freed_memory()
     run_main(main)

@@ -19,13 +19,13 @@ from ser.features.spectrogram import Spectrogram
 EXTRACTORS = {cls.TYPE: cls for cls in (Spectrogram, MelSpectrogram)}
 
 
-def build_extractor(config, device=None, source="<config>"):
-    """Validate `config` (a dict with `type`) and build its extractor on `device` ('auto': CUDA if
-    available). Bad keys/values raise SerError naming `source` (e.g. the YAML path)."""
+def build_extractor(config, source="<config>"):
+    """Validate `config` (a dict with `type`) and build its extractor. Bad keys/values raise
+    SerError naming `source` (e.g. the YAML path)."""
     config = check_feats_config(config, source)
     params = {k: v for k, v in config.items() if k != "type"}
     try:
-        return EXTRACTORS[config["type"]](device=device, **params)
+        return EXTRACTORS[config["type"]](**params)
     except SerError as e:
         raise SerError(f"{source}: {e}") from None
 

@@ -1,39 +1,34 @@
-"""What every feature extractor shares: parameter schema, device choice, resampling, numpy I/O.
+"""What every feature extractor shares: parameter schema, resampling, windows, numpy in and out.
 
 An extractor is built from a validated config dict (see ser.features.config). Subclasses declare
-`PARAMS = {key: (type, default)}` and implement `compute(wave)` on a 1-D torch tensor that is
-already at `self.sample_rate`; `__call__` accepts any rate, resamples on the extractor's device
-with torchaudio's sinc interpolation (ser.audio.resample_tensor: torchaudio.functional.resample,
-bit for bit, with the kernel built once) and returns float32 numpy (frames, dim).
+`PARAMS = {key: (type, default)}` and implement `compute(wave)` on a 1-D float64 array that is
+already at `self.sample_rate`, in float64; `__call__` accepts any rate, resamples with
+torchaudio's band-limited sinc (ser.audio.resample, in numpy) and returns the features rounded
+once to float32 (frames, dim). float64 costs little here (the FFTs of numpy are as fast in float64
+as in float32) and makes the result independent of how many threads numpy's BLAS uses.
 `extract_all` computes several feature types from one read of a waveform, resampling it once per
 target rate; each result equals the extractor's own call.
+
+Everything is numpy: a feature job never imports torch, whose import alone costs more CPU than
+the features of a whole corpus.
 """
 import numpy as np
-import torch
 
-from ser.audio import resample_tensor
+from ser.audio import resample
 from ser.errors import SerError
 
 
-def resolve_device(device=None):
-    """'auto' or None -> CUDA when available, else CPU; anything else is passed to torch.device."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 class FeatureExtractor:
-    """Base class: holds the parameters, the device and the resampling step."""
+    """Base class: holds the parameters and the resampling step."""
 
     #: key -> (python type, default); `type` is not listed (it selects the class).
     PARAMS = {}
 
-    def __init__(self, device=None, **params):
+    def __init__(self, **params):
         unknown = set(params) - set(self.PARAMS)
         if unknown:
             raise SerError(f"unknown parameter '{sorted(unknown)[0]}' for feature type '{self.TYPE}'")
         self.params = {k: params.get(k, default) for k, (_, default) in self.PARAMS.items()}
-        self.device = resolve_device(device)
         self.sample_rate = int(self.params["sample_rate"])
         if self.sample_rate <= 0:
             raise SerError(f"sample_rate must be positive, got {self.sample_rate}")
@@ -53,22 +48,12 @@ class FeatureExtractor:
         raise NotImplementedError
 
     def compute(self, wave):
-        """1-D tensor at self.sample_rate -> (frames, dim) tensor, same dtype and device."""
+        """1-D float64 array at self.sample_rate -> (frames, dim) float64 array."""
         raise NotImplementedError
 
-    def to_device(self, wave):
-        """A 1-D array/tensor as a float32 tensor on the device (not resampled)."""
-        x = torch.as_tensor(np.asarray(wave) if not torch.is_tensor(wave) else wave)
-        if x.dim() != 1:
-            raise SerError(f"expected a 1-D (mono) waveform, got shape {tuple(x.shape)}")
-        return x.to(device=self.device, dtype=torch.float32)
-
     def prepare(self, wave, sample_rate):
-        """Move a 1-D array/tensor to the device as float32 and resample it to self.sample_rate."""
-        x = self.to_device(wave)
-        if sample_rate != self.sample_rate:
-            x = resample_tensor(x, int(sample_rate), self.sample_rate)
-        return x
+        """A 1-D array as float64, resampled to self.sample_rate."""
+        return resample(as_mono_float64(wave), int(sample_rate), self.sample_rate)
 
     def __call__(self, wave, sample_rate):
         """Waveform (any rate) -> float32 numpy array (frames, dim).
@@ -78,39 +63,47 @@ class FeatureExtractor:
         return self.from_prepared(self.prepare(wave, sample_rate))
 
     def from_prepared(self, x):
-        """What __call__ returns, from the output of prepare() (float32, at self.sample_rate)."""
-        if x.numel() < self.min_samples:
+        """What __call__ returns, from the output of prepare() (float64, at self.sample_rate)."""
+        if x.size < self.min_samples:
             raise SerError(
-                f"signal too short: {x.numel()} samples at {self.sample_rate} Hz, "
+                f"signal too short: {x.size} samples at {self.sample_rate} Hz, "
                 f"'{self.TYPE}' needs at least {self.min_samples}")
-        with torch.no_grad():
-            feats = self.compute(x)
-        return feats.to("cpu", torch.float32).numpy()
+        return np.asarray(self.compute(x), dtype=np.float32)
+
+
+def as_mono_float64(wave):
+    """A 1-D array (or tensor: anything np.asarray takes) as float64; SerError for other shapes."""
+    x = np.asarray(wave, dtype=np.float64)
+    if x.ndim != 1:
+        raise SerError(f"expected a 1-D (mono) waveform, got shape {x.shape}")
+    return x
 
 
 def extract_all(extractors, wave, sample_rate):
     """Features of every extractor from one waveform: a list of float32 numpy arrays, each equal
-    to extractor(wave, sample_rate). The waveform is moved to each device once and resampled once
-    per (device, target rate), not once per extractor. SerError as the extractors' own calls."""
+    to extractor(wave, sample_rate). The waveform is resampled once per target rate, not once per
+    extractor. SerError as the extractors' own calls."""
+    native = as_mono_float64(wave)
     prepared = {}
     out = []
     for extractor in extractors:
-        key = (extractor.device, extractor.sample_rate)
-        if key not in prepared:
-            native = prepared.get((extractor.device, None))
-            if native is None:
-                native = prepared[(extractor.device, None)] = extractor.to_device(wave)
-            prepared[key] = (native if sample_rate == extractor.sample_rate
-                             else resample_tensor(native, int(sample_rate), extractor.sample_rate))
-        out.append(extractor.from_prepared(prepared[key]))
+        rate = extractor.sample_rate
+        if rate not in prepared:
+            prepared[rate] = resample(native, int(sample_rate), rate)
+        out.append(extractor.from_prepared(prepared[rate]))
     return out
 
 
-def window_tensor(name, length, periodic, dtype=torch.float64, device=None):
-    """A named analysis window: 'hamming' or 'hann' (periodic = DFT-even, as scipy's default).
+def analysis_window(name, length, periodic):
+    """A named analysis window in float64: 'hamming' (0.54 - 0.46 cos) or 'hann'; periodic =
+    DFT-even (scipy.signal.get_window's default), else symmetric."""
+    if name not in ("hamming", "hann"):
+        raise SerError(f"window must be one of ['hamming', 'hann'], got '{name}'")
+    denom = length if periodic else max(length - 1, 1)
+    phase = np.cos(2.0 * np.pi * np.arange(length) / denom)
+    return 0.54 - 0.46 * phase if name == "hamming" else 0.5 - 0.5 * phase
 
-    Built in float64 and cast to the signal's dtype at use, so a float64 run is exact."""
-    makers = {"hamming": torch.hamming_window, "hann": torch.hann_window}
-    if name not in makers:
-        raise SerError(f"window must be one of {sorted(makers)}, got '{name}'")
-    return makers[name](length, periodic=periodic, dtype=dtype, device=device)
+
+def frames_of(x, length, hop):
+    """(frames, length) strided view of a 1-D array: frame t = x[t * hop : t * hop + length]."""
+    return np.lib.stride_tricks.sliding_window_view(x, length)[::hop]

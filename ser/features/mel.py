@@ -12,8 +12,8 @@ be turned back into audio:
   (librosa's center=True would give 1 + N // 256). Needs N > 384 for the reflection;
 - magnitude |X_k| (not power), mel filterbank with the Slaney mel scale (linear below 1 kHz,
   logarithmic above) and Slaney area normalisation (2 / (f_right - f_left) per band), 0-8000 Hz:
-  librosa.filters.mel's defaults, which HiFi-GAN uses; built with
-  torchaudio.functional.melscale_fbanks(norm='slaney', mel_scale='slaney');
+  librosa.filters.mel's defaults, which HiFi-GAN uses (`mel_filterbank`, in float64; also the
+  HTK scale and no normalisation);
 - natural log of max(mel, mel_floor = 1e-5) (HiFi-GAN's dynamic_range_compression);
 - fixed linear map of the log value: log(scale_min_mel) -> -1, log(scale_max_mel) -> +1, values
   outside are clipped. The bounds do not depend on the data, so `mel_to_log` inverts the map
@@ -23,12 +23,10 @@ be turned back into audio:
 import math
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-import torchaudio.functional as AF
 
+from ser.banded import BandedMatrix
 from ser.errors import SerError
-from ser.features.base import FeatureExtractor, window_tensor
+from ser.features.base import FeatureExtractor, analysis_window, frames_of
 
 #: Default scaling bounds (mel magnitudes whose logs map to -1 and +1).
 DEFAULT_SCALE_MIN_MEL = 1e-5
@@ -43,7 +41,7 @@ def log_to_scaled(log_mel, scale_min_mel=DEFAULT_SCALE_MIN_MEL, scale_max_mel=DE
     """Map log-mel values linearly so log(scale_min_mel) -> -1, log(scale_max_mel) -> 1; clip."""
     lo, hi = _log_bounds(scale_min_mel, scale_max_mel)
     y = (log_mel - lo) * (2.0 / (hi - lo)) - 1.0
-    return y.clamp(-1.0, 1.0) if torch.is_tensor(y) else np.clip(y, -1.0, 1.0)
+    return y.clamp(-1.0, 1.0) if hasattr(y, "clamp") else np.clip(y, -1.0, 1.0)  # a tensor, or numpy
 
 
 def mel_to_log(x, scale_min_mel=DEFAULT_SCALE_MIN_MEL, scale_max_mel=DEFAULT_SCALE_MAX_MEL):
@@ -54,6 +52,39 @@ def mel_to_log(x, scale_min_mel=DEFAULT_SCALE_MIN_MEL, scale_max_mel=DEFAULT_SCA
     """
     lo, hi = _log_bounds(scale_min_mel, scale_max_mel)
     return (x + 1.0) * ((hi - lo) / 2.0) + lo
+
+
+def hz_to_mel(hz, scale):
+    """Mel value of frequencies in Hz: 'htk' (2595 log10(1 + f/700)) or 'slaney' (linear,
+    3 mels per 200 Hz, below 1 kHz; logarithmic, 27 mels per factor 6.4, above)."""
+    hz = np.asarray(hz, dtype=np.float64)
+    if scale == "htk":
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+    return np.where(hz >= 1000.0, 15.0 + np.log(np.maximum(hz, 1000.0) / 1000.0) * (27.0 / math.log(6.4)),
+                    hz * 3.0 / 200.0)
+
+
+def mel_to_hz(mel, scale):
+    """Inverse of hz_to_mel."""
+    mel = np.asarray(mel, dtype=np.float64)
+    if scale == "htk":
+        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    return np.where(mel >= 15.0, 1000.0 * np.exp((mel - 15.0) * (math.log(6.4) / 27.0)), mel * 200.0 / 3.0)
+
+
+def mel_filterbank(n_fft, sample_rate, num_mels, f_min, f_max, scale="slaney", norm="slaney"):
+    """(n_fft // 2 + 1, num_mels) float64 triangles, equally spaced on the mel scale between f_min
+    and f_max, over the rfft bins 0 .. sample_rate / 2; norm 'slaney' divides each by half its
+    width in Hz (equal area), 'none' keeps peak 1. librosa.filters.mel and
+    torchaudio.functional.melscale_fbanks build the same (tests/test_features.py)."""
+    bins_hz = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(f_min, scale), hz_to_mel(f_max, scale), num_mels + 2), scale)
+    rising = (bins_hz[:, None] - edges[None, :-2]) / (edges[1:-1] - edges[:-2])
+    falling = (edges[None, 2:] - bins_hz[:, None]) / (edges[2:] - edges[1:-1])
+    fb = np.maximum(0.0, np.minimum(rising, falling))
+    if norm == "slaney":
+        fb *= 2.0 / (edges[2:] - edges[:-2])
+    return fb
 
 
 class MelSpectrogram(FeatureExtractor):
@@ -76,8 +107,8 @@ class MelSpectrogram(FeatureExtractor):
         "scale_max_mel": (float, DEFAULT_SCALE_MAX_MEL),
     }
 
-    def __init__(self, device=None, **params):
-        super().__init__(device=device, **params)
+    def __init__(self, **params):
+        super().__init__(**params)
         p = self.params
         self.n_fft, self.win_length = int(p["n_fft"]), int(p["win_length"])
         self.hop_length, self.dim = int(p["hop_length"]), int(p["num_mels"])
@@ -95,12 +126,14 @@ class MelSpectrogram(FeatureExtractor):
             raise SerError("need 0 < mel_floor <= scale_min_mel < scale_max_mel, got "
                            f"{p['mel_floor']}, {p['scale_min_mel']}, {p['scale_max_mel']}")
         self.pad = (self.n_fft - self.hop_length) // 2
-        self.window = window_tensor(p["window"], self.win_length, True, device=self.device)
-        # (n_freqs, n_mels); torchaudio builds the same triangles as librosa.filters.mel
-        self.fbank = AF.melscale_fbanks(
-            self.n_fft // 2 + 1, float(p["f_min"]), float(p["f_max"]), self.dim, self.sample_rate,
-            norm=None if p["mel_norm"] == "none" else "slaney", mel_scale=p["mel_scale"],
-        ).to(self.device)
+        # A window shorter than n_fft sits in the middle of the frame, zeros around it (torch.stft).
+        window = np.zeros(self.n_fft)
+        left = (self.n_fft - self.win_length) // 2
+        window[left:left + self.win_length] = analysis_window(p["window"], self.win_length, True)
+        self.window = window
+        self.fbank = mel_filterbank(self.n_fft, self.sample_rate, self.dim, float(p["f_min"]),
+                                    float(p["f_max"]), p["mel_scale"], p["mel_norm"])
+        self._fbank_product = BandedMatrix(self.fbank, group_size=8)  # bands span 2-30 bins
         self.min_samples = max(self.pad + 1, self.n_fft - 2 * self.pad)
 
     def num_frames(self, num_samples):
@@ -109,13 +142,12 @@ class MelSpectrogram(FeatureExtractor):
         return 1 + (num_samples + 2 * self.pad - self.n_fft) // self.hop_length
 
     def log_mel(self, wave):
-        """1-D tensor at self.sample_rate -> natural-log mel magnitudes (frames, num_mels)."""
-        x = F.pad(wave[None, None], (self.pad, self.pad), mode="reflect")[0, 0]
-        window = self.window.to(dtype=wave.dtype, device=wave.device)
-        spec = torch.stft(x, self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
-                          window=window, center=False, return_complex=True).abs()  # (freq, T)
-        mel = spec.transpose(0, 1) @ self.fbank.to(dtype=spec.dtype, device=spec.device)
-        return torch.log(mel.clamp(min=self.params["mel_floor"]))
+        """1-D float array at self.sample_rate -> natural-log mel magnitudes (frames, num_mels),
+        float64."""
+        x = np.pad(np.asarray(wave, dtype=np.float64), self.pad, mode="reflect")
+        frames = frames_of(x, self.n_fft, self.hop_length) * self.window
+        magnitude = np.abs(np.fft.rfft(frames, axis=-1))  # (frames, n_fft // 2 + 1)
+        return np.log(np.maximum(self._fbank_product.apply(magnitude), self.params["mel_floor"]))
 
     def compute(self, wave):
         return log_to_scaled(self.log_mel(wave), self.params["scale_min_mel"], self.params["scale_max_mel"])

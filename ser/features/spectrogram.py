@@ -19,16 +19,14 @@ spectrogram equal to 128". Choices made here (the paper does not state them):
   the quietest real content instead of 5 nats further down (measurements in
   egs/TEMPLATE/conf/feats/spec.yaml).
 
-The framing is done with Tensor.unfold + torch.fft.rfft rather than torch.stft because torch.stft
-takes n_fft-sample frames (it centres the 400-sample window inside 512), which gives fewer frames
-than the snip-edges count above.
+The frames are strided views of the signal, windowed, zero-padded to n_fft by numpy's rfft.
 """
 import math
 
-import torch
+import numpy as np
 
 from ser.errors import SerError
-from ser.features.base import FeatureExtractor, window_tensor
+from ser.features.base import FeatureExtractor, analysis_window, frames_of
 
 
 class Spectrogram(FeatureExtractor):
@@ -46,8 +44,8 @@ class Spectrogram(FeatureExtractor):
         "log_floor": (float, 1e-8),
     }
 
-    def __init__(self, device=None, **params):
-        super().__init__(device=device, **params)
+    def __init__(self, **params):
+        super().__init__(**params)
         p = self.params
         self.win_length = int(round(self.sample_rate * p["frame_length_ms"] / 1000.0))
         self.hop_length = int(round(self.sample_rate * p["frame_shift_ms"] / 1000.0))
@@ -62,8 +60,7 @@ class Spectrogram(FeatureExtractor):
             raise SerError(f"num_bins must be in 1..{self.n_fft // 2 + 1}, got {self.dim}")
         if not (self.log_floor > 0 and math.isfinite(self.log_floor)):
             raise SerError(f"log_floor must be a positive number, got {self.log_floor}")
-        self.window = window_tensor(p["window"], self.win_length, bool(p["periodic_window"]),
-                                    device=self.device)
+        self.window = analysis_window(p["window"], self.win_length, bool(p["periodic_window"]))
         self.min_samples = self.win_length
 
     def num_frames(self, num_samples):
@@ -76,8 +73,6 @@ class Spectrogram(FeatureExtractor):
         return [k * self.sample_rate / self.n_fft for k in range(self.dim)]
 
     def compute(self, wave):
-        frames = wave.unfold(0, self.win_length, self.hop_length)  # (T, win), a view
-        window = self.window.to(dtype=wave.dtype, device=wave.device)
-        spec = torch.fft.rfft(frames * window, n=self.n_fft, dim=-1)[:, : self.dim]
-        power = spec.real.square() + spec.imag.square()
-        return torch.log(power + self.log_floor)
+        frames = frames_of(np.asarray(wave, dtype=np.float64), self.win_length, self.hop_length) * self.window
+        spec = np.fft.rfft(frames, n=self.n_fft, axis=-1)[:, : self.dim]
+        return np.log(np.square(spec.real) + np.square(spec.imag) + self.log_floor)
