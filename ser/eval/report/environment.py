@@ -29,6 +29,24 @@ def _cpu_name():
     return platform.processor() or "?"
 
 
+def config_ref(path, out_dir):
+    """Markdown for the config file a run named, seen from the recipe dir `out_dir`
+    (<root>/egs/<recipe>): a link when it is there; a file of another checkout (a worktree that
+    ran the experiment) as the same path in this one; a file gone from the recipe as the name the
+    recipe's config lookup now falls back to (egs/TEMPLATE/...). Never a link out of the tree."""
+    out_dir = os.path.abspath(out_dir)
+    root = os.path.dirname(os.path.dirname(out_dir))
+    m = re.search(r"(?:^|/)(egs/[^/]+)/(.+)$", os.path.abspath(path))
+    here = os.path.join(root, m.group(1), m.group(2)) if m else os.path.abspath(path)
+    if os.path.exists(here) and not rel(here, out_dir).startswith("../.."):
+        return f"[{rel(here, out_dir)}]({rel(here, out_dir)})"
+    fallback = os.path.join(root, "egs", "TEMPLATE", m.group(2)) if m else None
+    if fallback and os.path.exists(fallback):
+        return (f"`{rel(here, out_dir)}` (not in this checkout; the recipe now reads "
+                f"[{rel(fallback, out_dir)}]({rel(fallback, out_dir)}))")
+    return f"`{path}` (not in this checkout)"
+
+
 def environment_section(layout):
     from importlib import metadata
 
@@ -63,7 +81,6 @@ def environment_section(layout):
          f"{counted(threads)}; precision {counted(precisions)}."]
     if configs:
         out_dir = layout.out_dir
-        L.append("- Configs: " + "; ".join(
-            f"`{t}`: " + (f"[{rel(p, out_dir)}]({rel(p, out_dir)})" if os.path.exists(p) else f"`{p}` (gone)")
-            for t, p in sorted(configs.items())) + ".")
+        L.append("- Configs: " + "; ".join(f"`{t}`: {config_ref(p, out_dir)}"
+                                           for t, p in sorted(configs.items())) + ".")
     return L + [""]
