@@ -110,12 +110,13 @@ def write_json(path, obj):
         json.dump(obj, f)
 
 
-def make_run(exp, tag, fold, seed, cond, uar, wa, cm, model, epochs_time=(10.0, 20.5), done=True):
+def make_run(exp, tag, fold, seed, cond, uar, wa, cm, model, epochs_time=(10.0, 20.5), done=True,
+             speakers=None):
     run = os.path.join(exp, tag, f"fold.{fold}", f"seed{seed}")
     cdir = os.path.join(run, cond)
     write_json(os.path.join(cdir, "metrics.json"),
                {"uar": uar, "wa": wa, "confusion": cm, "classes": CLASSES, "num_utts": int(np.sum(cm)),
-                "per_class_recall": {}, "speakers": [f"s{fold}"]})
+                "per_class_recall": {}, "speakers": speakers or [f"s{fold}"]})
     if done:
         open(os.path.join(cdir, "done"), "w").close()
     cfg = {"model": model, "max_epochs": 7, "mixup": {"enabled": False},
@@ -229,6 +230,27 @@ def test_report_single_seed_is_over_folds(exp_tree):
         f"{100 * np.mean(u):.2f} ± {100 * np.std(u, ddof=1):.2f}"
     assert "(../egs/emodb/exp/hw_spec_h2/fold.1/seed1/test_clean/confusion.png)" not in text  # no per-run PNGs written
     assert "[all folds](../egs/emodb/exp/hw_spec_h2/confusion_test_clean.png)" in text
+
+
+def test_protocol_names_the_fold_scheme(exp_tree, tmp_path):
+    _, exp, _ = exp_tree
+    out = tmp_path / "loso.md"
+    assert report.main(["--exp-dir", exp, "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "Leave-one-speaker-out, 3 folds (each tests on one speaker" in text
+    assert "| Fold | Test speaker |" in text
+    # folds of several test speakers each (RAVDESS's actor groups)
+    groups = tmp_path / "groups" / "exp"
+    for fold in (1, 2):
+        make_run(str(groups), "cnn_spec_g", fold, 1, "test_clean", 0.5, 0.5, [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+                 "cnn", speakers=[f"{2 * fold - 1:02d}", f"{2 * fold:02d}"])
+    out = tmp_path / "groups.md"
+    assert report.main(["--exp-dir", str(groups), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "Leave-one-speaker-out" not in text
+    assert "Speaker-independent folds, 2 of them (each tests on 2 speakers" in text
+    assert "UAR / WA (%) of each fold's test speakers." in text and "| Fold | Test speakers |" in text
+    assert table_row(text, "Per fold: groups test_clean", "2")[1] == "03, 04"
 
 
 def test_report_without_runs_is_an_error(tmp_path):

@@ -3,6 +3,17 @@ mean ± std mean in the tables, and which repeats were left out."""
 from ser.eval.aggregate import DDOF
 
 
+def folds_description(summaries, folds):
+    """How the folds split the speakers, from the test speakers of each fold (info.yaml)."""
+    sizes = sorted({len(s.fold_speakers[f]) for s in summaries for f in s.folds if s.fold_speakers.get(f)})
+    if len(sizes) < 1 or sizes == [1]:
+        return (f"Leave-one-speaker-out, {len(folds)} folds (each tests on one speaker, another "
+                "speaker validates, the rest train)")
+    k = str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
+    return (f"Speaker-independent folds, {len(folds)} of them (each tests on {k} speakers, listed in the "
+            "per-fold table; other speakers validate, the rest train)")
+
+
 def protocol_section(layout):
     inputs, summaries = layout.inputs, layout.summaries
     L = ["## Protocol", ""]
@@ -11,8 +22,7 @@ def protocol_section(layout):
         folds = sorted({f for s in cs for f in s.folds})
         seeds = sorted({x for s in cs for x in s.seed_uar})
         note = inputs.corpus_notes.get(c)
-        protocol = (inputs.folds_note or f"Leave-one-speaker-out, {len(folds)} folds (each tests on one "
-                                         f"speaker, another speaker validates, the rest train)").rstrip(". ")
+        protocol = (inputs.folds_note or folds_description(cs, folds)).rstrip(". ")
         L.append(f"- **{c}**" + (f": {note}" if note else "") + ". " + protocol +
                  f". Repeats (seeds): {len(seeds)} ({', '.join(str(x) for x in seeds)}).")
     excluded = []

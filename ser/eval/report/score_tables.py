@@ -45,8 +45,9 @@ def per_fold_section(layout):
     for c, cond in layout.columns:
         ss = layout.column_summaries(c, cond)
         folds = sorted({f for s in ss for f in s.folds})
+        several = any(len(s.fold_speakers.get(f) or ()) > 1 for s in ss for f in folds)
         L += [f"## Per fold: {c} {cond}", "",
-              "UAR / WA (%) of each fold's test speaker" +
+              f"UAR / WA (%) of each fold's test speaker{'s' if several else ''}" +
               (", averaged over the repeats" if any(len(s.seed_uar) > 1 for s in ss) else "") + ".", ""]
         rows = []
         for f in folds:
@@ -58,7 +59,8 @@ def per_fold_section(layout):
             rows.append(row)
         rows.append(["mean", ""] + [f"{pct(mean_of(s.fold_uar), digits)} / {pct(mean_of(s.fold_wa), digits)}"
                                     for s in ss])
-        L += table(["Fold", "Test speaker"] + [layout.labels[s.tag] for s in ss], rows) + [""]
+        L += table(["Fold", "Test speakers" if several else "Test speaker"] + [layout.labels[s.tag] for s in ss],
+                   rows) + [""]
     return L
 
 
