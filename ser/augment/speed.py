@@ -40,8 +40,8 @@ def parse_lazy_entry(entry):
     """(factor, source entry) of a lazy speed-perturbation wav.scp entry, or None for any other.
 
     Lets a reader apply `speed_perturb` in its own process instead of starting a Python per
-    utterance: read the source entry, then perturb. The only
-    difference from running the pipe is the pipe's 16-bit quantisation of the output.
+    utterance: read the source entry, then perturb. The only difference from running the pipe is
+    the pipe's 16-bit quantisation of the output.
     """
     m = _LAZY_ENTRY.match(entry.strip())
     if m is None:
