@@ -53,8 +53,11 @@ def test_generate_writes_a_valid_data_dir(corpus, trained, generated):
 
 
 def test_generate_is_reproducible_and_subsamples(corpus, trained, generated, capsys, tmp_path):
+    info = yaml.safe_load((generated / "synthetic.yaml").read_text())
+    assert info["sampling_seconds"] > 0                 # a record of the sampling, not an argument:
     assert generate.main(gen_args(trained, generated)) == 0
     assert "already generated" in capsys.readouterr().err
+    assert yaml.safe_load((generated / "synthetic.yaml").read_text()) == info   # the skip leaves it
     a, b = tmp_path / "a", tmp_path / "b"
     for out in (a, b):
         assert generate.main(gen_args(trained, out, 1, 3, 5, "--max-combinations", "3")) == 0

@@ -115,6 +115,17 @@ def test_folds_sharing_a_model_count_once(tmp_path):
     text = "\n".join(synthetic_section({"emodb/all": str(exp)}, str(tmp_path / "R.md")))
     assert "2 models (fold 1, 3)" in text and "generation 2m40s in all, 1m20s per model" in text
     assert "- Shared: fold 2 uses fold 1's model and samples" in text
+    # synthetic.yaml's own record wins; a log of a run that only found the samples complete is no time
+    info = ddir / "fold.1" / "syn_s50_n1" / "synthetic.yaml"
+    info.write_text(yaml.safe_dump({"sampling_steps": 50, "num_per_combination": 1, "sampling_seconds": 130.4}))
+    (ddir / "log" / "generate_syn_s50_n1.2.log").write_text(
+        "x: already generated (same arguments)\n# Accounting: time=2 threads=1\n")
+    text = "\n".join(synthetic_section({"emodb/all": str(exp)}, str(tmp_path / "R.md")))
+    assert "generation 2m10s in all, 2m10s per model (1 of 2 models recorded it)." in text
+    info.write_text(yaml.safe_dump({"sampling_steps": 50, "num_per_combination": 1}))
+    (ddir / "log" / "generate_syn_s50_n1.1.log").write_text("x: already generated (same arguments)\n")
+    text = "\n".join(synthetic_section({"emodb/all": str(exp)}, str(tmp_path / "R.md")))
+    assert "per model (mean) over 2 models; generation time not recorded." in text
     assert "mean ± std over 2 models" in text
 
 

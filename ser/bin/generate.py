@@ -31,6 +31,7 @@ import contextlib
 import hashlib
 import os
 import sys
+import time
 
 import kaldiio
 import numpy as np
@@ -160,7 +161,9 @@ def main(argv=None):
     conditions = [condition_text(text, emo, spk) for spk, emo, text in combos for _ in range(n)]
     print(f"generating {len(combos)} combinations x {n} = {len(conditions)} segments with "
           f"{args.sampling_steps} of {T} steps on {device}", file=sys.stderr)
+    started = time.monotonic()
     samples = sample_segments(nets, meta, conditions, args.sampling_steps, args.batch_size, device, args.seed)
+    sampling_seconds = round(time.monotonic() - started, 1)
 
     mats, tables = {}, {n_: {} for n_ in ("utt2spk", "utt2emo", "text", "utt2cond", "utt2num_frames")}
     k = 0
@@ -185,7 +188,8 @@ def main(argv=None):
             atomic_write_text(os.path.join(args.out_data, "conf.yaml"), f.read())
     with open(os.path.join(args.model_dir, "train_utts.list"), encoding="utf-8") as f:
         atomic_write_text(os.path.join(args.out_data, "model_train.list"), f.read())
-    atomic_write_text(info_path, yaml.safe_dump(info, sort_keys=False))
+    # the time is a record, not an argument: a re-run compares only the keys of `info`
+    atomic_write_text(info_path, yaml.safe_dump(dict(info, sampling_seconds=sampling_seconds), sort_keys=False))
     order = {u: mats[u] for u in sorted(mats, key=lambda u: u.encode("utf-8"))}
     write_feats(order, args.out_feats, ark_name(args.out_data), scp_path)
     print(f"{args.out_data}: {len(mats)} synthetic utterances of {len(set(tables['utt2spk'].values()))} speakers",

@@ -6,8 +6,10 @@ Reads what the recipe leaves in an experiment dir, per diffusion model tree
 EXP/diffusion_<hash>/fold.<k>/ (one model per fold, trained on the fold's training speakers):
 config.yaml (the resolved diffusion config), history.tsv (step, ..., steps_per_s), `done`, and per
 sample set <syn> = syn_s<S>_n<N>: synthetic.yaml (sampling steps, segments per combination),
-utt2spk, report/mad.json (ser.bin.diffusion_report) and report/mel_grid.png; generation wall
-times come from EXP/diffusion_<hash>/log/generate_<syn>.<k>.log ("# Accounting: time=...").
+utt2spk, report/mad.json (ser.bin.diffusion_report) and report/mel_grid.png; generation times are
+the sampling time synthetic.yaml records, else the wall time of the sampling job's log
+EXP/diffusion_<hash>/log/generate_<syn>.<k>.log ("# Accounting: time=...") unless that job only
+found its samples complete.
 """
 import glob
 import json
@@ -55,6 +57,21 @@ def accounted_seconds(log_path):
     return int(m[-1]) if m else None
 
 
+def generation_seconds(info, log_path):
+    """Seconds a sample set took to generate: synthetic.yaml's `sampling_seconds`, else the job
+    log's wall time; None when neither says (a later run that skipped the complete samples
+    rewrites the log with its own few seconds)."""
+    if info.get("sampling_seconds") is not None:
+        return float(info["sampling_seconds"])
+    try:
+        with open(log_path) as f:
+            if "already generated" in f.read():
+                return None
+    except OSError:
+        return None
+    return accounted_seconds(log_path)
+
+
 def collect(exp_dir):
     """[{dir, folds: {k: {config, steps, seconds}}, samples: {syn: {k: {...}}}}] per diffusion tree."""
     trees = []
@@ -91,7 +108,8 @@ def collect(exp_dir):
                     "rows": {r["emotion"]: r for r in mad["rows"]}, "info": info, "n_utts": n_utts,
                     "grid": os.path.join(sdir, "report", "mel_grid.png"),
                     "audio": sorted(glob.glob(os.path.join(sdir, "report", "audio", "*.wav"))),
-                    "seconds": accounted_seconds(os.path.join(ddir, "log", f"generate_{syn}.{job_of.get(k, k)}.log"))}
+                    "seconds": generation_seconds(
+                        info, os.path.join(ddir, "log", f"generate_{syn}.{job_of.get(k, k)}.log"))}
         if folds:
             trees.append({"dir": ddir, "folds": folds, "samples": samples, "unfinished": unfinished,
                           "shared": shared})
@@ -194,8 +212,8 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None, summaries=(), descs=None
          "segments, conditioned on text, emotion and speaker); its samples are conditioned on the same "
          "training speakers' (text, emotion) combinations, so no test or validation speaker is generated. "
          "Training time: the time spent in training steps (history.tsv), summed over the models (it "
-         "includes time the jobs waited for the CPU); generation: the sampling jobs' wall time "
-         "(log/generate_*.log).", ""]
+         "includes time the jobs waited for the CPU); generation: the sampling time (synthetic.yaml, "
+         "else the sampling job's log; not shown when neither recorded it).", ""]
     for corpus, tree in found:
         folds = tree["folds"]
         # the folds' configs differ only in their data paths (data.fold_dir), unless edited between runs
@@ -226,7 +244,9 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None, summaries=(), descs=None
             L.append(f"- Samples `{syn}`: S = {info.get('sampling_steps')} strided sampling steps, "
                      f"N = {info.get('num_per_combination')} per (text, emotion, speaker) combination, "
                      f"{int(np.mean(n_utts))} synthetic utterances per model (mean) over {len(per_fold)} models" +
-                     (f"; generation {hms(sum(gen))} in all, {hms(np.mean(gen))} per model" if gen else "") + ".")
+                     (f"; generation {hms(sum(gen))} in all, {hms(np.mean(gen))} per model"
+                      + (f" ({len(gen)} of {len(per_fold)} models recorded it)" if len(gen) < len(per_fold) else "")
+                      if gen else "; generation time not recorded") + ".")
         for syn, per_fold in sorted(tree["samples"].items()):
             emotions = list(dict.fromkeys(e for p in per_fold.values() for e in p["rows"]))
             emotions = sorted(e for e in emotions if e != "all") + (["all"] if "all" in emotions else [])
