@@ -91,7 +91,7 @@ class Resampler:
         x = np.asarray(wave)
         dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float32)
         n = len(x)
-        padded = np.pad(x.astype(np.float64), (self.width, self.width + self.orig))
+        padded = np.pad(np.asarray(x, dtype=np.float64), (self.width, self.width + self.orig))
         blocks = np.lib.stride_tricks.sliding_window_view(padded, self.kernel.shape[0])[::self.orig]
         out = self.kernel.apply(blocks).reshape(-1)[:-(-self.new * n // self.orig)]
         return out.astype(dtype, copy=False)

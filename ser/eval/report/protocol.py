@@ -6,7 +6,7 @@ from ser.eval.aggregate import DDOF
 def folds_description(summaries, folds):
     """How the folds split the speakers, from the test speakers of each fold (info.yaml)."""
     sizes = sorted({len(s.fold_speakers[f]) for s in summaries for f in s.folds if s.fold_speakers.get(f)})
-    if len(sizes) < 1 or sizes == [1]:
+    if not sizes or sizes == [1]:
         return (f"Leave-one-speaker-out, {len(folds)} folds (each tests on one speaker, another "
                 "speaker validates, the rest train)")
     k = str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"

@@ -47,29 +47,19 @@ def read_history(history_path):
     return last, total
 
 
-def accounted_seconds(log_path):
-    """The wall time utils/run.py wrote into a job log, or None."""
-    try:
-        with open(log_path) as f:
-            m = ACCOUNTING_RE.findall(f.read())
-    except OSError:
-        return None
-    return int(m[-1]) if m else None
-
-
 def generation_seconds(info, log_path):
-    """Seconds a sample set took to generate: synthetic.yaml's `sampling_seconds`, else the job
-    log's wall time; None when neither says (a later run that skipped the complete samples
-    rewrites the log with its own few seconds)."""
+    """Seconds a sample set took to generate: synthetic.yaml's `sampling_seconds`, else the wall
+    time utils/run.py wrote into the sampling job's log; None when neither says (a later run that
+    skipped the complete samples rewrites the log with its own few seconds)."""
     if info.get("sampling_seconds") is not None:
         return float(info["sampling_seconds"])
     try:
         with open(log_path) as f:
-            if "already generated" in f.read():
-                return None
+            log = f.read()
     except OSError:
         return None
-    return accounted_seconds(log_path)
+    m = ACCOUNTING_RE.findall(log)
+    return int(m[-1]) if m and "already generated" not in log else None
 
 
 def collect(exp_dir):
