@@ -3,6 +3,7 @@ import os
 
 import numpy as np
 import torch
+import yaml
 
 CLASSES = ["anger", "boredom", "neutral"]
 
@@ -44,3 +45,14 @@ def write_feats_dir(d, feats, utt2emo, utt2spk=None):
         if table is not None:
             with open(os.path.join(d, name), "w") as f:
                 f.writelines(f"{k} {table[k]}\n" for k in sorted(table))
+
+
+def write_training_run(run_dir, config, valid_uars, epoch_times):
+    """A training run's config.yaml and history.tsv (one row per epoch: its validation UAR and time)."""
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "config.yaml"), "w") as f:
+        yaml.safe_dump(config, f)
+    with open(os.path.join(run_dir, "history.tsv"), "w") as f:
+        f.write("epoch\tlr\ttrain_loss\tvalid_loss\tvalid_uar\tvalid_wa\ttime\n")
+        for e, (v, t) in enumerate(zip(valid_uars, epoch_times), 1):
+            f.write(f"{e}\t0.001\t1\t1\t{v}\t{v}\t{t}\n")

@@ -77,6 +77,32 @@ def test_stages_0_to_5_write_results(tmp_path, emodb_dir, script_env):
     logs = "".join(p.read_text() for p in (exp / tags[0] / "log").glob("train.seed1.*.log"))
     assert "already trained" not in logs
 
+    # A second setting of cnn (its own conf dir), chosen per fold on validation UAR; stage 5
+    # refreshes the selection and reports it as a row of its own.
+    smooth = recipe / "conf" / "smooth"
+    smooth.mkdir()
+    (smooth / "train_cnn.yaml").write_text((recipe / "conf" / "tiny" / "train_cnn.yaml").read_text()
+                                           + "label_smoothing: 0.1\n")
+    env = dict(script_env, EMODB=str(corpus))
+    r = subprocess.run(["./run.sh", "--feats", "spec", "--conf_dir", "conf/smooth", "--models", "cnn",
+                        "--stage", "3", "--stop_stage", "4"], cwd=recipe, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    candidates = sorted(p.name for p in exp.iterdir() if p.name.startswith("spec_cnn_none_"))
+    assert len(candidates) == 2
+    r = subprocess.run(["python3", "-m", "ser.bin.select_on_valid", "--exp-dir", "exp/all", "--out-tag", "cnn_sel",
+                        *candidates], cwd=recipe, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(["./run.sh", "--stage", "5", "--stop_stage", "5"], cwd=recipe, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "Stage 5: refreshing the per-fold selection exp/all/cnn_sel with ser.bin.select_on_valid" in r.stdout
+    results = (recipe / "RESULTS.md").read_text()
+    assert "| cnn (spec; chosen per fold on validation UAR) |" in results
+    assert "| cnn (spec; label_smoothing 0.1) |" in results and "| cnn (spec; label_smoothing 0.0) |" in results
+    # the second setting was scored on clean data only, so the selection reports no FGSM row
+    assert not (exp / "cnn_sel" / "fold.1" / "seed1" / "test_fgsm").exists()
+    assert (exp / "cnn_sel" / "fold.1" / "seed1" / "test_clean" / "metrics.json").exists()
+
 
 DIFFUSION = """process: {steps: 20}
 denoiser: {channels: 16, num_layers: 2, num_res_blocks: 1, heads: 2, time_dim: 16, cond_dim: 16, norm_groups: 4}

@@ -8,9 +8,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from eval_helpers import CLASSES, make_model_dir, write_feats_dir
+from eval_helpers import CLASSES, make_model_dir, write_feats_dir, write_training_run
 from ser.bin import report, score
 from ser.errors import SerError
 
@@ -121,12 +120,7 @@ def make_run(exp, tag, fold, seed, cond, uar, wa, cm, model, epochs_time=(10.0, 
         open(os.path.join(cdir, "done"), "w").close()
     cfg = {"model": model, "max_epochs": 7, "mixup": {"enabled": False},
            "data": {"feats_dir": "data/all_spec", "fold_dir": f"data/folds/loso/{fold}"}, "seed": seed}
-    with open(os.path.join(run, "config.yaml"), "w") as f:
-        yaml.safe_dump(cfg, f)
-    with open(os.path.join(run, "history.tsv"), "w") as f:
-        f.write("epoch\tlr\ttrain_loss\tvalid_loss\tvalid_uar\tvalid_wa\ttime\n")
-        for e, t in enumerate(epochs_time, 1):
-            f.write(f"{e}\t0.001\t1\t1\t0.5\t0.5\t{t}\n")
+    write_training_run(run, cfg, [0.5] * len(epochs_time), epochs_time)
 
 
 @pytest.fixture

@@ -319,6 +319,12 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     args+=(--exp-dir $d --corpus-note "$(cat local/corpus_note.txt), $(cut -d' ' -f2 data/$s/utt2emo | sort -u | wc -l) classes")
   done
   [ ${#args[@]} -gt 0 ] || die "nothing to report in exp/: run stages 3-4"
+  # per-fold choices between settings (ser.bin.select_on_valid): redone, as their candidates may have changed
+  for sel in exp/*/*/selection.tsv; do
+    [ -f "$sel" ] || continue
+    log "Stage 5: refreshing the per-fold selection $(dirname $sel) with ser.bin.select_on_valid"
+    python3 -m ser.bin.select_on_valid --refresh $(dirname $sel)
+  done
   log "Stage 5: report with ser.bin.report: exp -> RESULTS.md"
   # local/results_note.txt (optional): what a reader must know to compare, e.g. published numbers.
   note="Settings: conf/train_<model>.yaml as committed (CPU-sized unless run with --conf_dir conf/tuning, the papers' settings)."

@@ -83,7 +83,7 @@ def corpus_name(exp_dir):
     return parts[-1]
 
 
-def _sorted_dirs(path, pattern=None):
+def sorted_subdirs(path, pattern=None):
     try:
         names = sorted(os.listdir(path))
     except FileNotFoundError:
@@ -112,12 +112,12 @@ def collect_runs(exp_dir, corpus=None):
         raise SerError(f"no experiment directory '{exp_dir}'")
     corpus = corpus or corpus_name(exp_dir)
     runs = []
-    for tag, _ in _sorted_dirs(exp_dir):
-        for fold_name, fm in _sorted_dirs(os.path.join(exp_dir, tag), FOLD_RE):
+    for tag, _ in sorted_subdirs(exp_dir):
+        for fold_name, fm in sorted_subdirs(os.path.join(exp_dir, tag), FOLD_RE):
             fold_dir = os.path.join(exp_dir, tag, fold_name)
-            for seed_name, sm in _sorted_dirs(fold_dir, SEED_RE):
+            for seed_name, sm in sorted_subdirs(fold_dir, SEED_RE):
                 run_dir = os.path.join(fold_dir, seed_name)
-                for cond, _ in _sorted_dirs(run_dir):
+                for cond, _ in sorted_subdirs(run_dir):
                     cdir = os.path.join(run_dir, cond)
                     mpath = os.path.join(cdir, "metrics.json")
                     if os.path.isfile(mpath) and os.path.exists(os.path.join(cdir, "done")):
@@ -159,7 +159,7 @@ def expected_folds(exp_dir, tag, runs):
     """The folds a tag's rows must cover: its fold.<k> dirs and the folds next to the fold dir
     its runs trained on (config.yaml data.fold_dir, e.g. data/all_folds/3 -> 1..N), so that a
     report over the folds scored so far cannot pass for a complete one."""
-    folds = {int(m.group(1)) for _, m in _sorted_dirs(os.path.join(exp_dir, tag), FOLD_RE)}
+    folds = {int(m.group(1)) for _, m in sorted_subdirs(os.path.join(exp_dir, tag), FOLD_RE)}
     for r in runs[:1]:
         cfg = run_config(r.run_dir)
         fold_dir = (cfg.get("data") or {}).get("fold_dir") if cfg else None
@@ -284,6 +284,7 @@ def describe(cfg, tag_yaml, tag, exp_dir="."):
         "max_epochs": cfg.get("max_epochs"),
         "fold_dir": data.get("fold_dir"),
         "aug_key": augmentation_settings.key_of(name),
+        "config": cfg,
     }
     desc.update({k: v for k, v in tag_yaml.items() if v is not None})
     return desc

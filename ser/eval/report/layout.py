@@ -7,6 +7,7 @@ from typing import Optional
 
 from ser.augment.settings import order as aug_order
 from ser.eval.conditions import sort_key as condition_sort_key
+from ser.eval.config_diff import config_differences, describe_values
 from ser.eval.report.markdown import pm
 
 # Row order of paper 1's tables; other models follow alphabetically.
@@ -41,18 +42,32 @@ def model_sort_key(desc):
 
 
 def plain_label(d):
-    """'model (features[, augmentation])' of a tag description."""
+    """'model (features[, augmentation][; setting])' of a tag description (setting: from tag.yaml)."""
     extra = [str(d.get("features"))] + ([str(d["augmentation"])] if d.get("augmentation") not in (None, "none") else [])
-    return f"{d.get('model')} ({', '.join(extra)})"
+    setting = f"; {d['setting']}" if d.get("setting") else ""
+    return f"{d.get('model')} ({', '.join(extra)}{setting})"
 
 
-def row_labels(descs):
-    """tag -> display label 'model (features, augmentation)', the tag added where labels repeat."""
-    labels = {tag: plain_label(d) for tag, d in descs.items()}
+def _repeats(labels):
     counts = {}
     for lab in labels.values():
         counts[lab] = counts.get(lab, 0) + 1
-    return {tag: (lab if counts[lab] == 1 else f"{lab} `{tag}`") for tag, lab in labels.items()}
+    return {lab for lab, n in counts.items() if n > 1}
+
+
+def row_labels(descs):
+    """tag -> display label 'model (features, augmentation)'. Rows that would share a label get the
+    config settings they differ in (e.g. '; label_smoothing 0.1'), and the tag where that is not enough."""
+    labels = {tag: plain_label(d) for tag, d in descs.items()}
+    for lab in _repeats(labels):
+        tags = [t for t in labels if labels[t] == lab and not descs[t].get("setting")]
+        if len(tags) > 1:
+            diffs = config_differences([descs[t].get("config") for t in tags])
+            for i, t in enumerate(tags):
+                if diffs:
+                    labels[t] = f"{lab[:-1]}; {describe_values(diffs, i)})"
+    repeated = _repeats(labels)
+    return {tag: (lab if lab not in repeated else f"{lab} `{tag}`") for tag, lab in labels.items()}
 
 
 class Layout:

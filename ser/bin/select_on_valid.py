@@ -1,0 +1,55 @@
+"""Choose, per fold, between finished experiments of one model by validation UAR.
+
+    python -m ser.bin.select_on_valid --exp-dir EXP --out-tag TAG CANDIDATE_TAG CANDIDATE_TAG [...]
+    python -m ser.bin.select_on_valid --refresh EXP/TAG
+
+Each candidate is an experiment tag under EXP (e.g. the same model trained with and without
+regularisation: run.sh --conf_dir with another train_<model>.yaml). For every fold x seed the run
+with the best validation UAR of that fold is chosen (ties: the earlier candidate), so a setting
+is never chosen on test speakers, and EXP/TAG becomes an experiment the report reads like any
+other (fold dirs link to the chosen runs; selection.tsv lists every candidate's validation UAR
+and the choice; tag.yaml the config keys the candidates differ in). See ser.eval.selection.
+Re-running replaces TAG; --refresh redoes an existing selection from the candidates its tag.yaml
+names (run.sh stage 5 refreshes every selection before its report).
+"""
+import argparse
+import os
+from collections import Counter
+
+from ser.errors import SerError, run_main
+from ser.eval.config_diff import describe_values
+from ser.eval.selection import selection_candidates, write_selection
+
+
+def get_parser():
+    p = argparse.ArgumentParser(prog="select_on_valid", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--exp-dir", help="experiment directory holding the candidate tags")
+    p.add_argument("--out-tag", help="tag of the selection written under --exp-dir")
+    p.add_argument("--refresh", metavar="DIR", help="redo the selection DIR (EXP/TAG) from its tag.yaml")
+    p.add_argument("candidates", nargs="*", help="candidate experiment tags (the simpler setting first)")
+    return p
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    if args.refresh:
+        if args.exp_dir or args.out_tag or args.candidates:
+            raise SerError("--refresh DIR takes no --exp-dir, --out-tag or candidate tags")
+        args.exp_dir, args.out_tag = os.path.split(os.path.normpath(args.refresh))
+        args.candidates = selection_candidates(args.refresh)
+    elif not (args.exp_dir and args.out_tag):
+        raise SerError("give --exp-dir and --out-tag with the candidate tags, or --refresh DIR")
+    rows, diffs = write_selection(args.exp_dir, args.candidates, args.out_tag)
+    chosen = Counter(c for *_, c, _ in rows)
+    for i, tag in enumerate(args.candidates):
+        mean = sum(r[2][i] for r in rows) / len(rows)
+        setting = describe_values(diffs, i) or "same config"
+        print(f"select_on_valid: {tag} ({setting}): mean valid UAR {100 * mean:.1f}, chosen in "
+              f"{chosen[i]} of {len(rows)} runs")
+    print(f"select_on_valid: wrote {args.exp_dir}/{args.out_tag}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

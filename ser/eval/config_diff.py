@@ -1,0 +1,28 @@
+"""Which settings two or more training configs differ in (what tells apart report rows of one model)."""
+
+IGNORED_KEYS = ("data", "seed", "outdir")   # differ between folds and runs, not between settings
+
+
+def flatten(cfg, prefix=""):
+    """{'optim.lr': 0.001, ...} of a nested config dict."""
+    out = {}
+    for k, v in (cfg or {}).items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_differences(configs):
+    """{key: [value per config]} for the flattened keys whose values differ between the configs
+    (a key one config lacks has the value None there)."""
+    flat = [flatten({k: v for k, v in (c or {}).items() if k not in IGNORED_KEYS}) for c in configs]
+    keys = sorted(set().union(*flat)) if flat else []
+    return {k: [f.get(k) for f in flat] for k in keys if len({repr(f.get(k)) for f in flat}) > 1}
+
+
+def describe_values(diffs, i):
+    """'label_smoothing 0.1, weight_decay 0.0001' for config i of config_differences' result."""
+    return ", ".join(f"{k} {diffs[k][i]}" for k in diffs)

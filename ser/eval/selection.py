@@ -1,0 +1,156 @@
+"""Per-fold choice between training settings by validation UAR (nested selection).
+
+Under leave-one-speaker-out every speaker is a test speaker somewhere, so a setting chosen once
+for the whole table from the folds' validation scores has seen, through those validation
+speakers, speakers that other folds test on. Choosing per fold keeps each fold honest: fold k
+takes, among the candidate experiments, the run with the best validation UAR on fold k's own
+validation speakers (ser.eval.fit: the selected epoch's score), and its test scores are reported
+as they are. Ties go to the earlier candidate, so list the simpler setting first.
+
+The choice is written as an experiment tag the report reads like any other:
+
+    <exp>/<out_tag>/fold.<k>/seed<s>/<entry> -> the chosen run's entry (relative symlinks): its
+        training outputs, and the test conditions every candidate has scored in that fold (so no
+        condition is reported from a choice the other candidates could not compete in)
+    <exp>/<out_tag>/selection.tsv    fold, seed, every candidate's validation UAR, the chosen tag
+    <exp>/<out_tag>/tag.yaml         the row's name and the config keys the candidates differ in
+"""
+import os
+import shutil
+import tempfile
+
+import yaml
+
+from ser.data.atomic import atomic_write_text
+from ser.errors import SerError
+from ser.eval.aggregate import FOLD_RE, SEED_RE, run_config, sorted_subdirs
+from ser.eval.config_diff import config_differences
+from ser.eval.fit import run_fit
+
+
+SETTING = "chosen per fold on validation UAR"   # the report row's label names it
+
+
+def _finished_runs(exp_dir, tag):
+    """{(fold, seed): run_dir} of a tag's finished trainings (those with `done`)."""
+    base = os.path.join(exp_dir, tag)
+    if not os.path.isdir(base):
+        raise SerError(f"candidate '{tag}': no directory {base}")
+    runs = {}
+    for fold_name, fm in sorted_subdirs(base, FOLD_RE):
+        for seed_name, sm in sorted_subdirs(os.path.join(base, fold_name), SEED_RE):
+            run_dir = os.path.join(base, fold_name, seed_name)
+            if os.path.exists(os.path.join(run_dir, "done")):
+                runs[(int(fm.group(1)), int(sm.group(1)))] = run_dir
+    if not runs:
+        raise SerError(f"candidate '{tag}': no finished training under {base} (fold.<k>/seed<s>/done)")
+    return runs
+
+
+def _fold_dir(run_dir):
+    cfg = run_config(run_dir)
+    if cfg is None:
+        raise SerError(f"{run_dir}: no config.yaml")
+    return (cfg.get("data") or {}).get("fold_dir")
+
+
+def select_per_fold(exp_dir, candidates):
+    """[(fold, seed, [valid UAR per candidate], chosen index, [run dir per candidate])], sorted.
+
+    Every candidate must have finished the same folds x seeds on the same fold dirs."""
+    if len(candidates) < 2 or len(set(candidates)) != len(candidates):
+        raise SerError(f"give at least two distinct candidate tags, not {' '.join(candidates) or 'none'}")
+    runs = [_finished_runs(exp_dir, t) for t in candidates]
+    for tag, r in zip(candidates[1:], runs[1:]):
+        if set(r) != set(runs[0]):
+            only = sorted(set(r) ^ set(runs[0]))
+            k, s = only[0]
+            raise SerError(f"candidates '{candidates[0]}' and '{tag}' did not finish the same runs: "
+                           f"fold {k} seed {s} is finished in only one of them")
+    rows = []
+    for key in sorted(runs[0]):
+        dirs = [r[key] for r in runs]
+        fold_dirs = {_fold_dir(d) for d in dirs}
+        if len(fold_dirs) != 1:
+            raise SerError(f"fold {key[0]} seed {key[1]}: the candidates trained on different fold dirs "
+                           f"({', '.join(sorted(map(str, fold_dirs)))})")
+        scores = []
+        for d in dirs:
+            fit = run_fit(d)
+            if fit is None:
+                raise SerError(f"{d}: no validation UAR in history.tsv (a run without validation data "
+                               f"cannot take part in a selection)")
+            scores.append(fit["valid_uar"])
+        chosen = max(range(len(scores)), key=lambda i: (scores[i], -i))
+        rows.append((key[0], key[1], scores, chosen, dirs))
+    return rows
+
+
+def _scored(run_dir, name):
+    cond = os.path.join(run_dir, name)
+    return os.path.isfile(os.path.join(cond, "metrics.json")) and os.path.exists(os.path.join(cond, "done"))
+
+
+def _link_run(dirs, chosen, build_dir, final_dir):
+    """build_dir (to become final_dir) with relative links to the chosen run's entries, test
+    conditions only where every candidate run has scored them."""
+    os.makedirs(build_dir)
+    src = dirs[chosen]
+    for name in sorted(os.listdir(src)):
+        if os.path.isdir(os.path.join(src, name)) and os.path.exists(os.path.join(src, name, "metrics.json")):
+            if not all(_scored(d, name) for d in dirs):
+                continue
+        target = os.path.relpath(os.path.abspath(os.path.join(src, name)), os.path.abspath(final_dir))
+        os.symlink(target, os.path.join(build_dir, name))
+
+
+def selection_candidates(selection_dir):
+    """The candidate tags an existing selection was made from (its tag.yaml)."""
+    path = os.path.join(selection_dir, "tag.yaml")
+    if not os.path.exists(os.path.join(selection_dir, "selection.tsv")):
+        raise SerError(f"{selection_dir}: not a selection (no selection.tsv)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            tags = (yaml.safe_load(f) or {}).get("selected_from")
+    except (OSError, yaml.YAMLError, AttributeError) as e:
+        raise SerError(f"{path}: unreadable ({' '.join(str(e).split())})") from None
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise SerError(f"{path}: 'selected_from' is not a list of experiment tags")
+    return tags
+
+
+def write_selection(exp_dir, candidates, out_tag):
+    """Write <exp_dir>/<out_tag> (see the module docstring), replacing an older one; the rows."""
+    if out_tag in candidates:
+        raise SerError(f"--out-tag '{out_tag}' is one of the candidates")
+    rows = select_per_fold(exp_dir, candidates)
+    configs = [run_config(rows[0][4][i]) or {} for i in range(len(candidates))]
+    diffs = config_differences(configs)
+    out = os.path.join(exp_dir, out_tag)
+    if os.path.exists(out) and not os.path.exists(os.path.join(out, "selection.tsv")):
+        raise SerError(f"{out} exists and is not a selection (no selection.tsv): choose another --out-tag")
+    tmp = tempfile.mkdtemp(prefix=f".{out_tag}.", dir=exp_dir)
+    try:
+        os.chmod(tmp, 0o755)
+        for fold, seed, _, chosen, dirs in rows:
+            _link_run(dirs, chosen, os.path.join(tmp, f"fold.{fold}", f"seed{seed}"),
+                      os.path.join(out, f"fold.{fold}", f"seed{seed}"))
+        header = ["fold", "seed"] + [f"valid_uar:{t}" for t in candidates] + ["chosen"]
+        lines = ["\t".join(header)] + ["\t".join([str(f), str(s)] + [f"{v:.4f}" for v in sc] + [candidates[c]])
+                                        for f, s, sc, c, _ in rows]
+        atomic_write_text(os.path.join(tmp, "selection.tsv"), "\n".join(lines) + "\n")
+        tag_yaml = {"setting": SETTING, "selected_from": list(candidates),
+                    "differences": {k: v for k, v in diffs.items()}}
+        atomic_write_text(os.path.join(tmp, "tag.yaml"), yaml.safe_dump(tag_yaml, sort_keys=False))
+        old = None
+        if os.path.exists(out):
+            old = out + ".old"
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(out, old)
+        os.rename(tmp, out)
+        if old:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return rows, diffs

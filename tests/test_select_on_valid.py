@@ -1,0 +1,165 @@
+"""Per-fold selection between experiments by validation UAR (ser.bin.select_on_valid), and how the
+report labels rows of one model that differ only in their config."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from ser.bin import report, select_on_valid
+from ser.errors import SerError
+from eval_helpers import write_training_run
+
+CLASSES = ["ang", "neu", "sad"]
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def make_run(exp, tag, fold, valid_curve, test_uar, label_smoothing, fold_dir=None, done=True):
+    """A finished training (config.yaml, history.tsv, done) with a scored test_clean condition."""
+    run = os.path.join(exp, tag, f"fold.{fold}", "seed1")
+    cond = os.path.join(run, "test_clean")
+    os.makedirs(cond)
+    cfg = {"model": "densenet", "max_epochs": 9, "label_smoothing": label_smoothing, "optim": {"lr": 0.001},
+           "mixup": {"enabled": False}, "seed": 1,
+           "data": {"feats_dir": "data/all_spec", "fold_dir": fold_dir or f"data/all_folds/{fold}"}}
+    write_training_run(run, cfg, valid_curve, [3.0] * len(valid_curve))
+    if done:
+        open(os.path.join(run, "done"), "w").close()
+    cm = [[3, 1, 0], [0, 4, 0], [1, 0, 3]]
+    with open(os.path.join(cond, "metrics.json"), "w") as f:
+        json.dump({"uar": test_uar, "wa": test_uar, "confusion": cm, "classes": CLASSES, "num_utts": 12,
+                   "per_class_recall": {}, "speakers": [f"s{fold}"]}, f)
+    open(os.path.join(cond, "done"), "w").close()
+
+
+# fold -> (valid curve, test UAR) of the plain and the smoothed candidate
+PLAIN = {1: ([0.5, 0.7, 0.6], 0.61), 2: ([0.4, 0.6], 0.52), 3: ([0.55, 0.65], 0.70)}
+SMOOTH = {1: ([0.6, 0.65], 0.80), 2: ([0.5, 0.75, 0.7], 0.58), 3: ([0.65, 0.5], 0.40)}
+
+
+@pytest.fixture
+def exp(tmp_path):
+    exp = str(tmp_path / "all")          # feats dirs resolve against the exp dir's parent
+    os.makedirs(tmp_path / "data" / "all_spec")
+    (tmp_path / "data" / "all_spec" / "conf.yaml").write_text("type: spec\n")
+    for fold in PLAIN:
+        make_run(exp, "spec_densenet_none_aaaa", fold, *PLAIN[fold], label_smoothing=0.0)
+        make_run(exp, "spec_densenet_none_bbbb", fold, *SMOOTH[fold], label_smoothing=0.1)
+    return exp
+
+
+def test_each_fold_takes_the_candidate_with_the_best_validation_uar(exp, capsys):
+    assert select_on_valid.main(["--exp-dir", exp, "--out-tag", "sel",
+                                 "spec_densenet_none_aaaa", "spec_densenet_none_bbbb"]) == 0
+    # best valid UAR per fold: plain 0.7 / 0.6 / 0.65, smoothed 0.65 / 0.75 / 0.65 (a tie: plain)
+    expected = {1: "spec_densenet_none_aaaa", 2: "spec_densenet_none_bbbb", 3: "spec_densenet_none_aaaa"}
+    for fold, tag in expected.items():
+        for entry in ("config.yaml", "history.tsv", "done", "test_clean"):
+            link = os.path.join(exp, "sel", f"fold.{fold}", "seed1", entry)
+            assert os.path.islink(link) and not os.path.isabs(os.readlink(link))
+            assert os.path.realpath(link) == os.path.realpath(os.path.join(exp, tag, f"fold.{fold}", "seed1", entry))
+    lines = open(os.path.join(exp, "sel", "selection.tsv")).read().splitlines()
+    assert lines[0].split("\t") == ["fold", "seed", "valid_uar:spec_densenet_none_aaaa",
+                                    "valid_uar:spec_densenet_none_bbbb", "chosen"]
+    assert lines[2].split("\t") == ["2", "1", "0.6000", "0.7500", "spec_densenet_none_bbbb"]
+    tag_yaml = yaml.safe_load(open(os.path.join(exp, "sel", "tag.yaml")))
+    assert tag_yaml["differences"] == {"label_smoothing": [0.0, 0.1]}
+    out = capsys.readouterr().out
+    assert "spec_densenet_none_aaaa (label_smoothing 0.0): mean valid UAR 65.0, chosen in 2 of 3 runs" in out
+    assert "spec_densenet_none_bbbb (label_smoothing 0.1): mean valid UAR 68.3, chosen in 1 of 3 runs" in out
+
+    # the report reads the selection as a row of its own, mean over folds of the chosen runs' test UAR
+    results = os.path.join(os.path.dirname(exp), "RESULTS.md")
+    assert report.main(["--exp-dir", exp, "--out", results]) == 0
+    text = open(results).read()
+    chosen_test = [PLAIN[1][1], SMOOTH[2][1], PLAIN[3][1]]
+    sel_cell = f"{100 * np.mean(chosen_test):.1f} ± {100 * np.std(chosen_test, ddof=1):.1f}"
+    row = [ln for ln in text.splitlines() if ln.startswith("| densenet (spec; chosen per fold on validation UAR)")]
+    assert row and sel_cell in row[0]
+    # the two candidates are told apart by the setting they differ in, not by their hashes
+    assert any(ln.startswith("| densenet (spec; label_smoothing 0.1) |") for ln in text.splitlines())
+    assert any(ln.startswith("| densenet (spec; label_smoothing 0.0) |") for ln in text.splitlines())
+
+
+def test_a_rerun_replaces_the_selection(exp):
+    args = ["--exp-dir", exp, "--out-tag", "sel", "spec_densenet_none_aaaa", "spec_densenet_none_bbbb"]
+    select_on_valid.main(args)
+    hist = os.path.join(exp, "spec_densenet_none_bbbb", "fold.3", "seed1", "history.tsv")
+    with open(hist, "a") as f:
+        f.write("3\t0.001\t0.5\t0.9\t0.9\t0.9\t3.0\n")
+    select_on_valid.main(args)
+    assert os.path.realpath(os.path.join(exp, "sel", "fold.3", "seed1", "history.tsv")).endswith(
+        os.path.join("spec_densenet_none_bbbb", "fold.3", "seed1", "history.tsv"))
+    assert sorted(os.listdir(exp)) == ["sel", "spec_densenet_none_aaaa", "spec_densenet_none_bbbb"]
+
+
+@pytest.mark.parametrize("case, message", [
+    ("unfinished", "did not finish the same runs: fold 2 seed 1 is finished in only one of them"),
+    ("fold_dir", "fold 1 seed 1: the candidates trained on different fold dirs"),
+    ("out_is_candidate", "--out-tag 'spec_densenet_none_aaaa' is one of the candidates"),
+    ("foreign_out", "exists and is not a selection (no selection.tsv)"),
+    ("one_candidate", "give at least two distinct candidate tags"),
+    ("missing", "candidate 'nope': no directory"),
+])
+def test_refusals_name_the_problem(exp, case, message):
+    candidates = ["spec_densenet_none_aaaa", "spec_densenet_none_cccc"]
+    out = "sel"
+    if case == "unfinished":
+        for fold in PLAIN:
+            make_run(exp, "spec_densenet_none_cccc", fold, *PLAIN[fold], label_smoothing=0.2, done=fold != 2)
+    elif case == "fold_dir":
+        for fold in PLAIN:
+            make_run(exp, "spec_densenet_none_cccc", fold, *PLAIN[fold], label_smoothing=0.2,
+                     fold_dir=f"data/other_folds/{fold}")
+    elif case == "out_is_candidate":
+        candidates[1], out = "spec_densenet_none_bbbb", "spec_densenet_none_aaaa"
+    elif case == "foreign_out":
+        candidates[1] = "spec_densenet_none_bbbb"
+        os.makedirs(os.path.join(exp, "sel"))
+    elif case == "one_candidate":
+        candidates = candidates[:1]
+    elif case == "missing":
+        candidates[1] = "nope"
+    with pytest.raises(SerError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        select_on_valid.main(["--exp-dir", exp, "--out-tag", out] + candidates)
+    assert not os.path.exists(os.path.join(exp, "sel", "selection.tsv"))
+
+
+def test_the_program_exits_1_with_a_one_line_message(exp):
+    r = subprocess.run([sys.executable, "-m", "ser.bin.select_on_valid", "--exp-dir", exp, "--out-tag", "sel",
+                        "spec_densenet_none_aaaa", "nope"], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [f"select_on_valid.py: error: candidate 'nope': no directory {exp}/nope"]
+
+
+def test_refresh_redoes_a_selection_from_its_tag_yaml(exp, capsys):
+    select_on_valid.main(["--exp-dir", exp, "--out-tag", "sel", "spec_densenet_none_aaaa", "spec_densenet_none_bbbb"])
+    hist = os.path.join(exp, "spec_densenet_none_bbbb", "fold.1", "seed1", "history.tsv")
+    with open(hist, "a") as f:
+        f.write("3\t0.001\t0.5\t0.9\t0.95\t0.95\t3.0\n")
+    assert select_on_valid.main(["--refresh", os.path.join(exp, "sel")]) == 0
+    lines = open(os.path.join(exp, "sel", "selection.tsv")).read().splitlines()
+    assert lines[1].split("\t") == ["1", "1", "0.7000", "0.9500", "spec_densenet_none_bbbb"]
+    assert "chosen in 2 of 3 runs" in capsys.readouterr().out
+    with pytest.raises(SerError, match="--refresh DIR takes no --exp-dir"):
+        select_on_valid.main(["--refresh", os.path.join(exp, "sel"), "--exp-dir", exp])
+    with pytest.raises(SerError, match="not a selection"):
+        select_on_valid.main(["--refresh", os.path.join(exp, "spec_densenet_none_aaaa")])
+    with pytest.raises(SerError, match="give --exp-dir and --out-tag"):
+        select_on_valid.main(["spec_densenet_none_aaaa", "spec_densenet_none_bbbb"])
+
+
+def test_a_condition_is_linked_only_where_every_candidate_scored_it(exp):
+    """fold 1 chooses the plain run; a condition only it has scored is left out of the selection."""
+    for tag, folds in (("spec_densenet_none_aaaa", (1, 2)), ("spec_densenet_none_bbbb", (2,))):
+        for fold in folds:
+            cond = os.path.join(exp, tag, f"fold.{fold}", "seed1", "test_fgsm")
+            shutil.copytree(os.path.join(os.path.dirname(cond), "test_clean"), cond)
+    select_on_valid.main(["--exp-dir", exp, "--out-tag", "sel", "spec_densenet_none_aaaa", "spec_densenet_none_bbbb"])
+    assert sorted(os.listdir(os.path.join(exp, "sel", "fold.1", "seed1"))) == [
+        "config.yaml", "done", "history.tsv", "test_clean"]
+    assert "test_fgsm" in os.listdir(os.path.join(exp, "sel", "fold.2", "seed1"))
