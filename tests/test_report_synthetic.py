@@ -1,6 +1,7 @@
 """report.py's section on synthetic data (paper 2): diffusion settings, times, MAD over folds, mel grid."""
 import json
 import os
+import re
 
 import numpy as np
 import yaml
@@ -112,8 +113,15 @@ def test_folds_sharing_a_model_count_once(tmp_path):
     (ddir / "train_folds").write_text("1\n3\n")
     (ddir / "log" / "generate_syn_s50_n1.2.log").write_text("# Accounting: time=100 threads=1\n")  # job 2 = fold 3
     (ddir / "log" / "generate_syn_s50_n1.3.log").unlink()
+    # files next to the model dirs (a job's own log, a note) are not folds or models
+    (ddir / "fold.1.train.log").write_text("x\n")
+    (exp / "diffusion_abcd1234.log").write_text("x\n")
+    for k in range(4, 11):   # fold order is numeric: fold.10 after fold.4
+        os.symlink("fold.3", ddir / f"fold.{k}")
     text = "\n".join(synthetic_section({"emodb/all": str(exp)}, str(tmp_path / "R.md")))
     assert "2 models (fold 1, 3)" in text and "generation 2m40s in all, 1m20s per model" in text
+    shared = [ln for ln in text.splitlines() if ln.startswith("- Shared: ")][0]
+    assert [int(k) for k in re.findall(r"fold (\d+) uses", shared)] == [2, 4, 5, 6, 7, 8, 9, 10]
     assert "- Shared: fold 2 uses fold 1's model and samples" in text
     # synthetic.yaml's own record wins; a log of a run that only found the samples complete is no time
     info = ddir / "fold.1" / "syn_s50_n1" / "synthetic.yaml"

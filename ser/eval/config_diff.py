@@ -1,6 +1,7 @@
 """Which settings two or more training configs differ in (what tells apart report rows of one model)."""
 
-IGNORED_KEYS = ("data", "seed", "outdir")   # differ between folds and runs, not between settings
+IGNORED_KEYS = ("data", "seed", "outdir",   # differ between folds and runs, not between settings
+                "augmentation")           # the report labels it already (ser.augment.settings)
 
 
 def flatten(cfg, prefix=""):

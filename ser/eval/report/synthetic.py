@@ -21,6 +21,7 @@ import yaml
 
 from ser.augment.settings import TRAINING_DATA as TABLE2_SETTINGS, key_of, training_data_label
 from ser.data.atomic import atomic_copy
+from ser.eval.aggregate import FOLD_RE, sorted_subdirs
 from ser.eval.conditions import CLEAN_DIR
 from ser.eval.report.markdown import hms, mean_std_text, pm, rel, table
 
@@ -65,7 +66,7 @@ def generation_seconds(info, log_path):
 def collect(exp_dir):
     """[{dir, folds: {k: {config, steps, seconds}}, samples: {syn: {k: {...}}}}] per diffusion tree."""
     trees = []
-    for ddir in sorted(glob.glob(os.path.join(exp_dir, "diffusion_*"))):
+    for ddir in sorted(d for d in glob.glob(os.path.join(exp_dir, "diffusion_*")) if os.path.isdir(d)):
         folds, samples, unfinished, shared = {}, {}, [], {}
         # run.sh trains one model per distinct training set: job i of the logs is fold train_folds[i]
         # and the other folds' dirs are links (fold.2 -> fold.1)
@@ -73,8 +74,9 @@ def collect(exp_dir):
         if os.path.exists(os.path.join(ddir, "train_folds")):
             with open(os.path.join(ddir, "train_folds")) as f:
                 job_of = {int(k): i for i, k in enumerate(f.read().split(), start=1)}
-        for fdir in sorted(glob.glob(os.path.join(ddir, "fold.*")), key=_fold_number):
-            k = _fold_number(fdir)
+        # fold.<k> dirs only (not e.g. a fold.1.log), in fold order
+        for name, m in sorted(sorted_subdirs(ddir, FOLD_RE), key=lambda d: int(d[1].group(1))):
+            fdir, k = os.path.join(ddir, name), int(m.group(1))
             if os.path.islink(fdir):
                 shared[k] = _fold_number(os.readlink(fdir).rstrip("/"))
                 continue
