@@ -12,6 +12,7 @@ import yaml
 
 from ser.bin import report, select_on_valid
 from ser.errors import SerError
+from ser.eval.aggregate import collect_runs
 from eval_helpers import write_training_run
 
 CLASSES = ["ang", "neu", "sad"]
@@ -95,6 +96,9 @@ def test_a_rerun_replaces_the_selection(exp):
     assert os.path.realpath(os.path.join(exp, "sel", "fold.3", "seed1", "history.tsv")).endswith(
         os.path.join("spec_densenet_none_bbbb", "fold.3", "seed1", "history.tsv"))
     assert sorted(os.listdir(exp)) == ["sel", "spec_densenet_none_aaaa", "spec_densenet_none_bbbb"]
+    # a selection left half-written by a killed run (a hidden dir) is not read as an experiment
+    shutil.copytree(os.path.join(exp, "sel"), os.path.join(exp, ".sel.x1y2"), symlinks=True)
+    assert {r.tag for r in collect_runs(exp)} == {"sel", "spec_densenet_none_aaaa", "spec_densenet_none_bbbb"}
 
 
 @pytest.mark.parametrize("case, message", [

@@ -84,13 +84,15 @@ def corpus_name(exp_dir):
 
 
 def sorted_subdirs(path, pattern=None):
+    """[(name, match)] of the sub-directories of `path` (matching `pattern` if given), by name;
+    hidden ones (e.g. a selection being written, ser.eval.selection) are not experiments."""
     try:
         names = sorted(os.listdir(path))
     except FileNotFoundError:
         return []
     out = []
     for n in names:
-        if os.path.isdir(os.path.join(path, n)):
+        if not n.startswith(".") and os.path.isdir(os.path.join(path, n)):
             m = pattern.match(n) if pattern is not None else None
             if pattern is None or m:
                 out.append((n, m))

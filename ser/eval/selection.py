@@ -140,7 +140,7 @@ def write_selection(exp_dir, candidates, out_tag):
                                         for f, s, sc, c, _ in rows]
         atomic_write_text(os.path.join(tmp, "selection.tsv"), "\n".join(lines) + "\n")
         tag_yaml = {"setting": SETTING, "selected_from": list(candidates),
-                    "differences": {k: v for k, v in diffs.items()}}
+                    "differences": dict(diffs)}
         atomic_write_text(os.path.join(tmp, "tag.yaml"), yaml.safe_dump(tag_yaml, sort_keys=False))
         old = None
         if os.path.exists(out):
