@@ -2,6 +2,7 @@
 report labels rows of one model that differ only in their config."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -128,7 +129,7 @@ def test_refusals_name_the_problem(exp, case, message):
         candidates = candidates[:1]
     elif case == "missing":
         candidates[1] = "nope"
-    with pytest.raises(SerError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(SerError, match=re.escape(message)):
         select_on_valid.main(["--exp-dir", exp, "--out-tag", out] + candidates)
     assert not os.path.exists(os.path.join(exp, "sel", "selection.tsv"))
 
