@@ -168,3 +168,20 @@ def test_a_condition_is_linked_only_where_every_candidate_scored_it(exp):
     assert sorted(os.listdir(os.path.join(exp, "sel", "fold.1", "seed1"))) == [
         "config.yaml", "done", "history.tsv", "test_clean"]
     assert "test_fgsm" in os.listdir(os.path.join(exp, "sel", "fold.2", "seed1"))
+
+
+def test_rows_of_one_setting_on_two_corpora_share_a_table_row(tmp_path):
+    """The same setting on two corpora is one row with both columns, even when a second setting of
+    the model on one corpus needs the config difference in its label."""
+    exps = {}
+    for corpus in ("all", "all4"):
+        exps[corpus] = str(tmp_path / corpus)
+        os.makedirs(tmp_path / "data" / "all_spec", exist_ok=True)
+        (tmp_path / "data" / "all_spec" / "conf.yaml").write_text("type: spec\n")
+        make_run(exps[corpus], f"spec_densenet_none_{corpus}", 1, [0.5], 0.6 if corpus == "all" else 0.7, 0.0)
+    make_run(exps["all"], "spec_densenet_none_smooth", 1, [0.5], 0.5, 0.1)
+    out = str(tmp_path / "R.md")
+    assert report.main(["--exp-dir", exps["all"], "--exp-dir", exps["all4"], "--out", out]) == 0
+    uar = open(out).read().split("## UAR (%)", 1)[1].split("\n## ", 1)[0]
+    assert "| densenet (spec; label_smoothing 0.0) | 60.0 | 70.0 |" in uar
+    assert "| densenet (spec; label_smoothing 0.1) | 50.0 | – |" in uar

@@ -1,6 +1,5 @@
 """The score tables: UAR and WA with one row per model and one column per corpus x condition
 (paper 1's Table 1 layout), UAR / WA of every fold's test speaker, and per-class recall."""
-from ser.eval.report.layout import plain_label
 from ser.eval.report.markdown import mean_of, pct, table
 
 
@@ -9,8 +8,8 @@ def table1_rows(tags, descs, labels, columns, by_key):
     setting on different corpora (their config hashes differ with the data) share a row; tags
     that would fill the same cell keep rows of their own, labelled with the tag."""
     groups = {}
-    for t in tags:
-        groups.setdefault(plain_label(descs[t]), []).append(t)
+    for t in tags:   # the label without the tag that row_labels adds to labels that repeat
+        groups.setdefault(labels[t].split(" `")[0], []).append(t)
     rows = []
     for label, ts in groups.items():
         used = [{col for col in columns if (col[0], t, col[1]) in by_key} for t in ts]
