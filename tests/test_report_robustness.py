@@ -200,17 +200,20 @@ def test_table1_merges_one_setting_across_corpora():
     """Paper 1's Table 1: one row per model, one column per corpus, although each corpus's run of
     the model has its own tag (the config hash depends on the data); tags competing for the same
     cell keep separate rows."""
+    from ser.eval.report.layout import row_labels, setting_labels
     from ser.eval.report.score_tables import table1_rows
 
     descs = {"a_x": {"model": "cnn", "features": "spec", "augmentation": "none"},
              "a_y": {"model": "cnn", "features": "spec", "augmentation": "none"},
              "b_x": {"model": "densenet", "features": "spec", "augmentation": "none"}}
-    labels = {"a_x": "cnn (spec) `a_x`", "a_y": "cnn (spec) `a_y`", "b_x": "densenet (spec)"}
+    settings = setting_labels(descs)
+    labels = row_labels(settings)
+    assert labels == {"a_x": "cnn (spec) `a_x`", "a_y": "cnn (spec) `a_y`", "b_x": "densenet (spec)"}
     columns = [("emodb/all", "test_clean"), ("emodb/all4", "test_clean")]
     by_key = {("emodb/all", "a_x", "test_clean"): 1, ("emodb/all4", "a_y", "test_clean"): 2,
               ("emodb/all", "b_x", "test_clean"): 3}
-    rows = table1_rows(["a_x", "a_y", "b_x"], descs, labels, columns, by_key)
+    rows = table1_rows(["a_x", "a_y", "b_x"], settings, labels, columns, by_key)
     assert rows == [("cnn (spec)", ["a_x", "a_y"]), ("densenet (spec)", ["b_x"])]
     by_key[("emodb/all", "a_y", "test_clean")] = 4   # both runs on the same corpus: two rows
-    rows = table1_rows(["a_x", "a_y", "b_x"], descs, labels, columns, by_key)
+    rows = table1_rows(["a_x", "a_y", "b_x"], settings, labels, columns, by_key)
     assert rows[:2] == [("cnn (spec) `a_x`", ["a_x"]), ("cnn (spec) `a_y`", ["a_y"])]

@@ -108,6 +108,21 @@ def read_metrics(path):
     return m
 
 
+def tag_run_dirs(exp_dir, tag):
+    """[(fold, seed, run_dir)] of an experiment tag: its <tag>/fold.<k>/seed<s> dirs, in name order."""
+    out = []
+    for fold_name, fm in sorted_subdirs(os.path.join(exp_dir, tag), FOLD_RE):
+        fold_dir = os.path.join(exp_dir, tag, fold_name)
+        for seed_name, sm in sorted_subdirs(fold_dir, SEED_RE):
+            out.append((int(fm.group(1)), int(sm.group(1)), os.path.join(fold_dir, seed_name)))
+    return out
+
+
+def is_scored(cond_dir):
+    """Whether a condition dir holds a finished score (metrics.json and done)."""
+    return os.path.isfile(os.path.join(cond_dir, "metrics.json")) and os.path.exists(os.path.join(cond_dir, "done"))
+
+
 def collect_runs(exp_dir, corpus=None):
     """Every scored condition (with metrics.json and done) below an experiment directory."""
     if not os.path.isdir(exp_dir):
@@ -115,16 +130,12 @@ def collect_runs(exp_dir, corpus=None):
     corpus = corpus or corpus_name(exp_dir)
     runs = []
     for tag, _ in sorted_subdirs(exp_dir):
-        for fold_name, fm in sorted_subdirs(os.path.join(exp_dir, tag), FOLD_RE):
-            fold_dir = os.path.join(exp_dir, tag, fold_name)
-            for seed_name, sm in sorted_subdirs(fold_dir, SEED_RE):
-                run_dir = os.path.join(fold_dir, seed_name)
-                for cond, _ in sorted_subdirs(run_dir):
-                    cdir = os.path.join(run_dir, cond)
-                    mpath = os.path.join(cdir, "metrics.json")
-                    if os.path.isfile(mpath) and os.path.exists(os.path.join(cdir, "done")):
-                        runs.append(Run(corpus, exp_dir, tag, int(fm.group(1)), int(sm.group(1)), cond,
-                                        read_metrics(mpath), cdir, run_dir))
+        for fold, seed, run_dir in tag_run_dirs(exp_dir, tag):
+            for cond, _ in sorted_subdirs(run_dir):
+                cdir = os.path.join(run_dir, cond)
+                if is_scored(cdir):
+                    runs.append(Run(corpus, exp_dir, tag, fold, seed, cond,
+                                    read_metrics(os.path.join(cdir, "metrics.json")), cdir, run_dir))
     return runs
 
 

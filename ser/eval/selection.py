@@ -23,7 +23,7 @@ import yaml
 
 from ser.data.atomic import atomic_write_text
 from ser.errors import SerError
-from ser.eval.aggregate import FOLD_RE, SEED_RE, run_config, sorted_subdirs
+from ser.eval.aggregate import is_scored, run_config, tag_run_dirs
 from ser.eval.config_diff import config_differences
 from ser.eval.fit import run_fit
 
@@ -36,12 +36,8 @@ def _finished_runs(exp_dir, tag):
     base = os.path.join(exp_dir, tag)
     if not os.path.isdir(base):
         raise SerError(f"candidate '{tag}': no directory {base}")
-    runs = {}
-    for fold_name, fm in sorted_subdirs(base, FOLD_RE):
-        for seed_name, sm in sorted_subdirs(os.path.join(base, fold_name), SEED_RE):
-            run_dir = os.path.join(base, fold_name, seed_name)
-            if os.path.exists(os.path.join(run_dir, "done")):
-                runs[(int(fm.group(1)), int(sm.group(1)))] = run_dir
+    runs = {(fold, seed): d for fold, seed, d in tag_run_dirs(exp_dir, tag)
+            if os.path.exists(os.path.join(d, "done"))}
     if not runs:
         raise SerError(f"candidate '{tag}': no finished training under {base} (fold.<k>/seed<s>/done)")
     return runs
@@ -86,20 +82,15 @@ def select_per_fold(exp_dir, candidates):
     return rows
 
 
-def _scored(run_dir, name):
-    cond = os.path.join(run_dir, name)
-    return os.path.isfile(os.path.join(cond, "metrics.json")) and os.path.exists(os.path.join(cond, "done"))
-
-
 def _link_run(dirs, chosen, build_dir, final_dir):
     """build_dir (to become final_dir) with relative links to the chosen run's entries, test
     conditions only where every candidate run has scored them."""
     os.makedirs(build_dir)
     src = dirs[chosen]
     for name in sorted(os.listdir(src)):
-        if os.path.isdir(os.path.join(src, name)) and os.path.exists(os.path.join(src, name, "metrics.json")):
-            if not all(_scored(d, name) for d in dirs):
-                continue
+        if os.path.exists(os.path.join(src, name, "metrics.json")) and not all(
+                is_scored(os.path.join(d, name)) for d in dirs):
+            continue
         target = os.path.relpath(os.path.abspath(os.path.join(src, name)), os.path.abspath(final_dir))
         os.symlink(target, os.path.join(build_dir, name))
 

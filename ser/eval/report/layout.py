@@ -55,9 +55,10 @@ def _repeats(labels):
     return {lab for lab, n in counts.items() if n > 1}
 
 
-def row_labels(descs):
-    """tag -> display label 'model (features, augmentation)'. Rows that would share a label get the
-    config settings they differ in (e.g. '; label_smoothing 0.1'), and the tag where that is not enough."""
+def setting_labels(descs):
+    """tag -> 'model (features, augmentation)'; tags that would share one get the config settings they
+    differ in (e.g. 'model (spec; label_smoothing 0.1)'). Equal labels left are the same setting
+    (e.g. on two corpora)."""
     labels = {tag: plain_label(d) for tag, d in descs.items()}
     for lab in _repeats(labels):
         tags = [t for t in labels if labels[t] == lab and not descs[t].get("setting")]
@@ -66,8 +67,13 @@ def row_labels(descs):
             for i, t in enumerate(tags):
                 if diffs:
                     labels[t] = f"{lab[:-1]}; {describe_values(diffs, i)})"
-    repeated = _repeats(labels)
-    return {tag: (lab if lab not in repeated else f"{lab} `{tag}`") for tag, lab in labels.items()}
+    return labels
+
+
+def row_labels(settings):
+    """tag -> display label: its setting label (setting_labels), with the tag where that repeats."""
+    repeated = _repeats(settings)
+    return {tag: (lab if lab not in repeated else f"{lab} `{tag}`") for tag, lab in settings.items()}
 
 
 class Layout:
@@ -88,7 +94,8 @@ class Layout:
         for s in summaries:
             self.tag_desc.setdefault(s.tag, inputs.descs[(s.corpus, s.tag)])
         self.tags = sorted(dict.fromkeys(s.tag for s in summaries), key=lambda t: model_sort_key(self.tag_desc[t]))
-        self.labels = row_labels(self.tag_desc)
+        self.setting_labels = setting_labels(self.tag_desc)   # one per setting: rows may merge corpora
+        self.labels = row_labels(self.setting_labels)           # one per tag
         self.modes = {s.mode for s in summaries}
         self.mixed = len(self.modes) > 1
         self.partial = any(not s.complete for s in summaries)

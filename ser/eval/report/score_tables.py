@@ -3,13 +3,13 @@
 from ser.eval.report.markdown import mean_of, pct, table
 
 
-def table1_rows(tags, descs, labels, columns, by_key):
+def table1_rows(tags, settings, labels, columns, by_key):
     """[(label, [tags])]: one row per model setting as in paper 1's Table 1. Tags of the same
     setting on different corpora (their config hashes differ with the data) share a row; tags
     that would fill the same cell keep rows of their own, labelled with the tag."""
     groups = {}
-    for t in tags:   # the label without the tag that row_labels adds to labels that repeat
-        groups.setdefault(labels[t].split(" `")[0], []).append(t)
+    for t in tags:
+        groups.setdefault(settings[t], []).append(t)
     rows = []
     for label, ts in groups.items():
         used = [{col for col in columns if (col[0], t, col[1]) in by_key} for t in ts]
@@ -28,7 +28,7 @@ def score_tables_section(layout):
     for name, key in (("UAR", "uar"), ("WA", "wa")):
         L += [f"## {name} (%)", ""]
         rows = []
-        for label, ts in table1_rows(layout.tags, layout.tag_desc, layout.labels, columns, by_key):
+        for label, ts in table1_rows(layout.tags, layout.setting_labels, layout.labels, columns, by_key):
             row = [label]
             for c, cond in columns:
                 s = next((by_key[(c, t, cond)] for t in ts if (c, t, cond) in by_key), None)
