@@ -195,3 +195,44 @@ def test_training_data_table_has_paper_2_rows_per_model():
         ["cnn_blstm (mel)", "synthetic only", "`mel_cnn_blstm_syn_3`", "31.6 ± 10.0", "31.2", "–", "–"],
         ["cnn_blstm (mel)", "real + synthetic", "`mel_cnn_blstm_real_syn_2`", "64.2 ± 10.0", "67.0", "–", "–"]]
     assert training_data_table("emodb/all4", summaries[4:6], descs) == []
+
+
+def test_description_carries_the_diffusion_model_behind_the_synthetic_data(tmp_path):
+    """A classifier trained on samples carries its diffusion model's config and sampling settings
+    (from synthetic.yaml), also when the tree moved and synthetic.yaml's model_dir is gone."""
+    from ser.eval.aggregate import describe
+
+    exp = tmp_path / "egs" / "emodb" / "exp" / "all4"
+    ddir = str(exp / "diffusion_ab12")
+    write_fold(ddir, 1, (0.3, 0.4))
+    syn_yaml = os.path.join(ddir, "fold.1", "syn_s50_n1", "synthetic.yaml")
+    with open(syn_yaml, "w") as f:
+        yaml.safe_dump({"model_dir": "/moved/away/fold.1", "sampling_steps": 50, "num_per_combination": 1}, f)
+    cfg = {"augmentation": "real+syn", "data": {"train_source": "both",
+                                                 "synthetic_dirs": ["exp/all4/diffusion_ab12/fold.1/syn_s50_n1"]}}
+    config = describe(cfg, {}, "mel_cnn_blstm_real_syn_1", str(exp))["config"]
+    assert config["diffusion"]["max_steps"] == 100 and config["diffusion"]["sampling_steps"] == 50
+    assert "data" not in config["diffusion"] and config["data"] == cfg["data"]
+    assert "diffusion" not in describe({"augmentation": "none"}, {}, "t", str(exp))["config"]
+
+
+def test_two_synthetic_sources_of_one_setting_get_a_row_each():
+    """Two real + synthetic runs whose samples came from diffusion models trained for different
+    numbers of steps: each keeps its own numbers, labelled by the setting they differ in."""
+    from types import SimpleNamespace as S
+
+    from ser.eval.report.synthetic import training_data_table
+
+    def summ(tag, uar):
+        return S(corpus="c", tag=tag, condition="test_clean", uar_mean=uar, uar_std=0.1, wa_mean=uar, wa_std=float("nan"))
+
+    def desc(aug, steps=None):
+        config = {"model": "cnn_blstm"} if steps is None else {"model": "cnn_blstm", "diffusion": {"max_steps": steps}}
+        return {"model": "cnn_blstm", "features": "mel", "aug_key": aug, "config": config}
+
+    descs = {("c", "none_1"): desc("none"), ("c", "rs_a"): desc("real_syn", 8000), ("c", "rs_b"): desc("real_syn", 3000)}
+    lines = training_data_table("c", [summ("none_1", 0.645), summ("rs_a", 0.66), summ("rs_b", 0.615)], descs)
+    rows = [[c.strip() for c in l.strip().strip("|").split("|")][1:4] for l in lines if l.startswith("| ")]
+    assert rows[1:] == [["real", "`none_1`", "64.5 ± 10.0"],
+                        ["real + synthetic (diffusion.max_steps 8000)", "`rs_a`", "66.0 ± 10.0"],
+                        ["real + synthetic (diffusion.max_steps 3000)", "`rs_b`", "61.5 ± 10.0"]]

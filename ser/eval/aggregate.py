@@ -76,11 +76,14 @@ class Summary:
 def corpus_name(exp_dir):
     """'egs/emodb/exp' -> 'emodb', 'egs/emodb/exp/all4' -> 'emodb/all4' (the recipe names the
     corpus, what follows exp/ the data set); a path without an `exp` part -> its own name."""
+    parts, i = _exp_component(exp_dir)
+    return "/".join([parts[i - 1]] + parts[i + 1:]) if i else parts[-1]
+
+
+def _exp_component(exp_dir):
+    """(the absolute path's components, index of its last `exp` component or None)."""
     parts = os.path.abspath(exp_dir).split(os.sep)
-    if "exp" in parts[1:]:
-        i = len(parts) - 1 - parts[::-1].index("exp")
-        return "/".join([parts[i - 1]] + parts[i + 1:])
-    return parts[-1]
+    return parts, (len(parts) - 1 - parts[::-1].index("exp") if "exp" in parts[1:] else None)
 
 
 def sorted_subdirs(path, pattern=None):
@@ -242,7 +245,8 @@ def resolve_path(path, exp_dir):
     directory that holds `exp_dir` (configs store paths relative to egs/<corpus>)."""
     if os.path.isabs(path) or os.path.exists(path):
         return path
-    return os.path.join(os.path.dirname(os.path.abspath(exp_dir)), path)
+    parts, i = _exp_component(exp_dir)   # egs/<corpus>/exp[/<data set>]: the recipe holds `exp`
+    return os.path.join(os.sep.join(parts[:i]) if i else os.path.dirname(os.path.abspath(exp_dir)), path)
 
 
 def _read_yaml(path):
@@ -285,9 +289,31 @@ def _feature_name(feats_dir, exp_dir):
     return os.path.basename(os.path.normpath(feats_dir))
 
 
+def synthetic_source(cfg, exp_dir="."):
+    """What made a training config's synthetic data (its first synthetic dir): the diffusion model's
+    config (less data paths and seed) with the sampling settings of synthetic.yaml, or None. Rows
+    trained on samples of differently trained diffusion models differ here, not in their own config."""
+    syn_dirs = (cfg.get("data") or {}).get("synthetic_dirs") or []
+    if not syn_dirs:
+        return None
+    syn_dir = resolve_path(syn_dirs[0], exp_dir)
+    info = _read_yaml(os.path.join(syn_dir, "synthetic.yaml")) or {}
+    model_dir = info.get("model_dir")
+    if not (model_dir and os.path.isdir(model_dir)):   # moved tree: the sample dir sits in its model's dir
+        model_dir = os.path.dirname(os.path.normpath(syn_dir))
+    model = _read_yaml(os.path.join(model_dir, "config.yaml"))
+    if model is None and not info:
+        return None
+    source = {k: v for k, v in (model or {}).items() if k not in ("data", "seed")}
+    source.update({k: info[k] for k in ("sampling_steps", "num_per_combination") if k in info})
+    return source
+
+
 def describe(cfg, tag_yaml, tag, exp_dir="."):
-    """Display fields of a tag from its training config and optional tag.yaml overrides."""
+    """Display fields of a tag from its training config and optional tag.yaml overrides. Its
+    `config` also holds, under `diffusion`, the source of its synthetic data (synthetic_source)."""
     data = cfg.get("data") or {}
+    source = synthetic_source(cfg, exp_dir)
     name, label = augmentation_settings.describe_config(cfg)
     desc = {
         "name": tag,
@@ -297,7 +323,7 @@ def describe(cfg, tag_yaml, tag, exp_dir="."):
         "max_epochs": cfg.get("max_epochs"),
         "fold_dir": data.get("fold_dir"),
         "aug_key": augmentation_settings.key_of(name),
-        "config": cfg,
+        "config": cfg if source is None else {**cfg, "diffusion": source},
     }
     desc.update({k: v for k, v in tag_yaml.items() if v is not None})
     return desc

@@ -23,6 +23,7 @@ from ser.augment.settings import TRAINING_DATA as TABLE2_SETTINGS, key_of, train
 from ser.data.atomic import atomic_copy
 from ser.eval.aggregate import FOLD_RE, sorted_subdirs
 from ser.eval.conditions import CLEAN_DIR
+from ser.eval.config_diff import config_differences, describe_values
 from ser.eval.report.markdown import hms, mean_std_text, pm, rel, table
 
 ACCOUNTING_RE = re.compile(r"^# Accounting: time=(\d+)", re.M)
@@ -129,30 +130,33 @@ TRAINING_DATA = {key_of(n): training_data_label(n) for n in TABLE2_SETTINGS}
 
 def training_data_table(corpus, summaries, descs, digits=1):
     """Paper 2's Table 2 layout for one corpus: for every (model, features) trained on synthetic
-    data, one row per training-data setting (real, synthetic, real + synthetic, + mixup) and a UAR
-    and a WA column per test condition. [] when no model of the corpus used synthetic data."""
-    by_model = {}     # (model, features) -> aug_key -> condition -> Summary
+    data, one row per training-data setting (real, synthetic, real + synthetic, + mixup) and tag,
+    and a UAR and a WA column per test condition. Tags of one setting (e.g. samples of diffusion
+    models trained for different numbers of steps) are told apart by the config keys they differ
+    in. [] when no model of the corpus used synthetic data."""
+    by_model = {}     # (model, features) -> aug_key -> tag -> condition -> Summary
     for s in summaries:
         d = descs[(s.corpus, s.tag)]
         if s.corpus == corpus and d["aug_key"] in TRAINING_DATA:
-            by_model.setdefault((d["model"], d["features"]), {}).setdefault(d["aug_key"], {})[s.condition] = s
+            by_model.setdefault((d["model"], d["features"]), {}).setdefault(d["aug_key"], {}) \
+                .setdefault(s.tag, {})[s.condition] = s
     models = sorted(m for m, augs in by_model.items() if set(augs) != {"none"})
     if not models:
         return []
-    conditions = sorted({c for m in models for cells in by_model[m].values() for c in cells},
-                        key=lambda c: (c != CLEAN_DIR, c))
+    conditions = sorted({c for m in models for tags in by_model[m].values() for cells in tags.values()
+                         for c in cells}, key=lambda c: (c != CLEAN_DIR, c))
     rows = []
     for model, feat in models:
         for aug, label in TRAINING_DATA.items():
-            cells = by_model[(model, feat)].get(aug)
-            if not cells:
-                continue
-            tags = sorted({s.tag for s in cells.values()})
-            row = [f"{model} ({feat})", label, ", ".join(f"`{t}`" for t in tags)]
-            for c in conditions:
-                s = cells.get(c)
-                row += [pm(s.uar_mean, s.uar_std, digits), pm(s.wa_mean, s.wa_std, digits)] if s else ["–", "–"]
-            rows.append(row)
+            tags = sorted(by_model[(model, feat)].get(aug, {}))
+            diffs = config_differences([descs[(corpus, t)].get("config") for t in tags])
+            for i, tag in enumerate(tags):
+                cells = by_model[(model, feat)][aug][tag]
+                row = [f"{model} ({feat})", f"{label} ({describe_values(diffs, i)})" if diffs else label, f"`{tag}`"]
+                for c in conditions:
+                    s = cells.get(c)
+                    row += [pm(s.uar_mean, s.uar_std, digits), pm(s.wa_mean, s.wa_std, digits)] if s else ["–", "–"]
+                rows.append(row)
     header = ["Model", "training data", "tag"] + [f"{m} {c}" for c in conditions for m in ("UAR", "WA")]
     return (["Classifiers trained on real, synthetic and real + synthetic data (paper 2, Table 2 layout), "
              "%, mean ± std as in the UAR table:", ""] + table(header, rows) + [""])
