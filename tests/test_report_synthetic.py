@@ -236,3 +236,23 @@ def test_two_synthetic_sources_of_one_setting_get_a_row_each():
     assert rows[1:] == [["real", "`none_1`", "64.5 ± 10.0"],
                         ["real + synthetic (diffusion.max_steps 8000)", "`rs_a`", "66.0 ± 10.0"],
                         ["real + synthetic (diffusion.max_steps 3000)", "`rs_b`", "61.5 ± 10.0"]]
+
+
+def test_two_diffusion_trees_of_a_corpus_keep_their_own_grids(tmp_path):
+    """A corpus with diffusion models of two configs: one heading for the corpus, one block per
+    tree with its own training steps, and grids under distinct names (neither overwrites the other)."""
+    exp = tmp_path / "exp" / "all4"
+    for name, steps in (("diffusion_aaaa1111", 100), ("diffusion_bbbb2222", 200)):
+        write_fold(str(exp / name), 1, (0.3, 0.4))
+        with open(exp / name / "fold.1" / "config.yaml", "w") as f:
+            yaml.safe_dump(dict(CONFIG, max_steps=steps), f)
+        with open(exp / name / "fold.1" / "syn_s50_n1" / "report" / "mel_grid.png", "wb") as f:
+            f.write(name.encode())
+    text = "\n".join(synthetic_section({"emodb/all4": str(exp)}, str(tmp_path / "R.md"), str(tmp_path / "figures")))
+    assert text.count("### emodb/all4\n") == 1
+    blocks = text.split("#### Diffusion models ")[1:]
+    assert [b.split("\n")[0] for b in blocks] == ["`diffusion_aaaa1111`", "`diffusion_bbbb2222`"]
+    assert "max steps 100" in blocks[0] and "max steps 200" in blocks[1]
+    for name in ("diffusion_aaaa1111", "diffusion_bbbb2222"):
+        grid = tmp_path / "figures" / f"mel_grid_emodb_all4_{name}_syn_s50_n1.png"
+        assert grid.read_bytes() == name.encode()

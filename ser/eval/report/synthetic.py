@@ -197,7 +197,8 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None, summaries=(), descs=None
     models (none without): the training-data table of the classifiers (from `summaries`/`descs`,
     as in ser.bin.report), the diffusion settings and times, MAD per emotion; copies fold 1's (or
     the first fold's) mel grid next to the report (or into fig_dir) as mel_grid_<corpus>_<syn>.png
-    and links it."""
+    (mel_grid_<corpus>_<diffusion dir>_<syn>.png where a corpus has several diffusion trees) and
+    links it."""
     out_dir = os.path.dirname(os.path.abspath(out_path))
     found = [(c, t) for c, exp in exp_dirs.items() for t in collect(exp)]
     if not found:
@@ -210,15 +211,24 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None, summaries=(), descs=None
          "Training time: the time spent in training steps (history.tsv), summed over the models (it "
          "includes time the jobs waited for the CPU); generation: the sampling time (synthetic.yaml, "
          "else the sampling job's log; not shown when neither recorded it).", ""]
+    trees_of = {}
     for corpus, tree in found:
+        trees_of.setdefault(corpus, []).append(tree)
+    for corpus, tree in found:
+        several = len(trees_of[corpus]) > 1
+        if tree is trees_of[corpus][0]:
+            L += [f"### {corpus}", ""]
+            if descs is not None:
+                L += training_data_table(corpus, summaries, descs)
         folds = tree["folds"]
         # the folds' configs differ only in their data paths (data.fold_dir), unless edited between runs
         configs = {yaml.safe_dump({k: v for k, v in f["config"].items() if k != "data"}, sort_keys=True)
                    for f in folds.values()}
         first = folds[min(folds)]["config"]
-        L += [f"### {corpus}: `{os.path.basename(tree['dir'])}`", ""]
-        if descs is not None:
-            L += training_data_table(corpus, summaries, descs)
+        tree_name = os.path.basename(tree["dir"])
+        L += [f"#### Diffusion models `{tree_name}`", ""]
+        # figures of a corpus's second diffusion tree must not overwrite the first's
+        fig_key = corpus.replace("/", "_") + (f"_{tree_name}" if several else "")
         L.append(f"- Diffusion model: {describe_diffusion(first)}" +
                  ("" if len(configs) == 1 else " (folds differ in their configs: see each fold's config.yaml)") + ".")
         steps = sorted({f["steps"] for f in folds.values()})
@@ -267,13 +277,13 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None, summaries=(), descs=None
             grid = per_fold[k]["grid"]
             dest_dir = fig_dir if fig_dir else out_dir
             if os.path.exists(grid):
-                dest = os.path.join(dest_dir, f"mel_grid_{corpus.replace('/', '_')}_{syn}.png")
+                dest = os.path.join(dest_dir, f"mel_grid_{fig_key}_{syn}.png")
                 atomic_copy(grid, dest)
                 link = rel(dest, out_dir)
                 L += ["", f"Real (left) and synthetic (right) mel segments per emotion, fold {k} "
                           f"(paper 2, Figure 2 layout): [{os.path.basename(dest)}]({link})", "",
                       f"![real vs synthetic mel segments, {corpus}, fold {k}]({link})"]
-            L += audio_links(per_fold[k]["audio"], os.path.join(dest_dir, f"audio_{corpus.replace('/', '_')}_{syn}"),
+            L += audio_links(per_fold[k]["audio"], os.path.join(dest_dir, f"audio_{fig_key}_{syn}"),
                              out_dir, f"fold {k}")
         L.append("")
     return L
