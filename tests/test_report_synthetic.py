@@ -170,7 +170,8 @@ def test_training_data_table_has_paper_2_rows_per_model():
     from ser.eval.report.synthetic import training_data_table
 
     def summ(tag, cond, uar, wa, corpus="emodb/all4"):
-        return S(corpus=corpus, tag=tag, condition=cond, uar_mean=uar, uar_std=0.1, wa_mean=wa, wa_std=float("nan"))
+        return S(corpus=corpus, tag=tag, condition=cond, uar_mean=uar, uar_std=0.1, wa_mean=wa, wa_std=float("nan"),
+                 fold_uar={1: uar - 0.1, 2: uar + 0.1})
 
     descs = {("emodb/all4", t): {"model": m, "features": f, "aug_key": a} for t, m, f, a in (
         ("mel_cnn_blstm_real_syn_2", "cnn_blstm", "mel", "real_syn"),
@@ -189,11 +190,14 @@ def test_training_data_table_has_paper_2_rows_per_model():
     lines = training_data_table("emodb/all4", summaries, descs)
     rows = [[c.strip() for c in l.strip().strip("|").split("|")] for l in lines if l.startswith("| ")]
     assert rows[0] == ["Model", "training data", "tag", "UAR test_clean", "WA test_clean",
-                       "UAR test_snr0", "WA test_snr0"]
+                       "UAR test_snr0", "WA test_snr0", "UAR test_clean − real, paired"]
+    # paired over folds 1, 2: both differ by the difference of the means (stderr 0)
     assert rows[1:] == [
-        ["cnn_blstm (mel)", "real", "`mel_cnn_blstm_none_1`", "58.5 ± 10.0", "63.8", "30.0 ± 10.0", "31.0"],
-        ["cnn_blstm (mel)", "synthetic only", "`mel_cnn_blstm_syn_3`", "31.6 ± 10.0", "31.2", "–", "–"],
-        ["cnn_blstm (mel)", "real + synthetic", "`mel_cnn_blstm_real_syn_2`", "64.2 ± 10.0", "67.0", "–", "–"]]
+        ["cnn_blstm (mel)", "real", "`mel_cnn_blstm_none_1`", "58.5 ± 10.0", "63.8", "30.0 ± 10.0", "31.0", "–"],
+        ["cnn_blstm (mel)", "synthetic only", "`mel_cnn_blstm_syn_3`", "31.6 ± 10.0", "31.2", "–", "–",
+         "-26.9 ± 0.0 (better in 0 of 2)"],
+        ["cnn_blstm (mel)", "real + synthetic", "`mel_cnn_blstm_real_syn_2`", "64.2 ± 10.0", "67.0", "–", "–",
+         "+5.7 ± 0.0 (better in 2 of 2)"]]
     assert training_data_table("emodb/all4", summaries[4:6], descs) == []
 
 
@@ -224,7 +228,10 @@ def test_two_synthetic_sources_of_one_setting_get_a_row_each():
     from ser.eval.report.synthetic import training_data_table
 
     def summ(tag, uar):
-        return S(corpus="c", tag=tag, condition="test_clean", uar_mean=uar, uar_std=0.1, wa_mean=uar, wa_std=float("nan"))
+        # 3 folds: per-fold values uar - 0.05, uar, uar + 0.05 (the real row's fold 3 is missing)
+        folds = {1: uar - 0.05, 2: uar, 3: uar + 0.05} if tag != "none_1" else {1: 0.60, 2: 0.65}
+        return S(corpus="c", tag=tag, condition="test_clean", uar_mean=uar, uar_std=0.1, wa_mean=uar,
+                 wa_std=float("nan"), fold_uar=folds)
 
     def desc(aug, steps=None):
         config = {"model": "cnn_blstm"} if steps is None else {"model": "cnn_blstm", "diffusion": {"max_steps": steps}}
@@ -232,10 +239,12 @@ def test_two_synthetic_sources_of_one_setting_get_a_row_each():
 
     descs = {("c", "none_1"): desc("none"), ("c", "rs_a"): desc("real_syn", 8000), ("c", "rs_b"): desc("real_syn", 3000)}
     lines = training_data_table("c", [summ("none_1", 0.645), summ("rs_a", 0.66), summ("rs_b", 0.615)], descs)
-    rows = [[c.strip() for c in l.strip().strip("|").split("|")][1:4] for l in lines if l.startswith("| ")]
-    assert rows[1:] == [["real", "`none_1`", "64.5 ± 10.0"],
-                        ["real + synthetic (diffusion.max_steps 8000)", "`rs_a`", "66.0 ± 10.0"],
-                        ["real + synthetic (diffusion.max_steps 3000)", "`rs_b`", "61.5 ± 10.0"]]
+    rows = [[c.strip() for c in l.strip().strip("|").split("|")][1:] for l in lines if l.startswith("| ")]
+    # paired over folds 1 and 2 only; differences (0.61 - 0.60, 0.66 - 0.65) and (0.565 - 0.60, 0.615 - 0.65)
+    assert [r[:3] + r[4:] for r in rows[1:]] == [
+        ["real", "`none_1`", "64.5 ± 10.0", "–"],
+        ["real + synthetic (diffusion.max_steps 8000)", "`rs_a`", "66.0 ± 10.0", "+1.0 ± 0.0 (better in 2 of 2)"],
+        ["real + synthetic (diffusion.max_steps 3000)", "`rs_b`", "61.5 ± 10.0", "-3.5 ± 0.0 (better in 0 of 2)"]]
 
 
 def test_two_diffusion_trees_of_a_corpus_keep_their_own_grids(tmp_path):

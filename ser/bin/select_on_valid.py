@@ -18,6 +18,7 @@ from collections import Counter
 
 from ser.errors import SerError, run_main
 from ser.eval.config_diff import describe_values
+from ser.eval.paired import paired_difference, paired_text
 from ser.eval.selection import selection_candidates, write_selection
 
 
@@ -42,11 +43,14 @@ def main(argv=None):
         raise SerError("give --exp-dir and --out-tag with the candidate tags, or --refresh DIR")
     rows, diffs = write_selection(args.exp_dir, args.candidates, args.out_tag)
     chosen = Counter(c for *_, c, _ in rows)
+    valid = [{(k, s): scores[i] for k, s, scores, *_ in rows} for i in range(len(args.candidates))]
     for i, tag in enumerate(args.candidates):
-        mean = sum(r[2][i] for r in rows) / len(rows)
+        mean = sum(valid[i].values()) / len(rows)
         setting = describe_values(diffs, i) or "same config"
+        against_first = (f"; against {args.candidates[0]}, paired: "
+                         f"{paired_text(paired_difference(valid[i], valid[0]))}" if i else "")
         print(f"select_on_valid: {tag} ({setting}): mean valid UAR {100 * mean:.1f}, chosen in "
-              f"{chosen[i]} of {len(rows)} runs")
+              f"{chosen[i]} of {len(rows)} runs{against_first}")
     print(f"select_on_valid: wrote {args.exp_dir}/{args.out_tag}")
     return 0
 
