@@ -67,9 +67,16 @@ def test_new_recipe_is_a_recipe_of_its_own(new_recipe, tmp_path, emodb_dir, scri
     assert sorted(f for f in files if f.startswith("conf/")) == ["conf/classes.txt", "conf/folds.yaml"]
     r = make("--from", "emodb", "other")
     assert r.returncode == 0, r.stderr
-    assert sorted(str(p.relative_to(egs / "other" / "conf")) for p in (egs / "other" / "conf").rglob("*.yaml")) == [
-        "diffusion.yaml", "folds.yaml"]   # emodb's own diffusion config; folds.yaml is the skeleton
-    assert "Copied from egs/emodb/conf" in (egs / "other" / "conf" / "diffusion.yaml").read_text()
+    # emodb's own configs (its diffusion config and config variants); folds.yaml is the skeleton
+    conf = egs / "other" / "conf"
+    own = sorted(str(p.relative_to(EGS / "emodb" / "conf")) for p in (EGS / "emodb" / "conf").rglob("*.yaml"))
+    assert "diffusion.yaml" in own and "folds.yaml" in own
+    assert sorted(str(p.relative_to(conf)) for p in conf.rglob("*.yaml")) == own
+    assert "Copied from egs/emodb/conf" in (conf / "diffusion.yaml").read_text()
+    for link in (EGS / "emodb" / "conf").rglob("*.yaml"):   # a variant's link to a shared config still resolves
+        if link.is_symlink():
+            copy = conf / link.relative_to(EGS / "emodb" / "conf")
+            assert copy.is_symlink() and copy.read_text() == link.read_text()
     assert "emodb" not in (recipe / "local" / "corpus_note.txt").read_text().lower()
 
     # an existing recipe is not overwritten; a bad name is refused (one line each)

@@ -41,12 +41,13 @@ ln -s ../../utils "$tmp/utils"
 
 # --from: that recipe's own configs (classes and folds are the corpus's own: skeletons below).
 if [ -n "$src" ]; then
-  (cd "$src" && find . -type f ! -name classes.txt ! -name folds.yaml) | while read -r f; do
+  # links (e.g. a variant dir's link to a shared TEMPLATE config) stay links: relative to egs/
+  (cd "$src" && find . \( -type f -o -type l \) ! -name classes.txt ! -name folds.yaml) | while read -r f; do
     mkdir -p "$(dirname "$tmp/conf/$f")"
-    cp "$src/$f" "$tmp/conf/$f"
+    cp -P "$src/$f" "$tmp/conf/$f"
   done
   # Their comments may quote measurements of the source corpus: say where they come from.
-  find "$tmp/conf" -name '*.yaml' | while read -r f; do
+  find "$tmp/conf" -type f -name '*.yaml' | while read -r f; do
     { echo "# Copied from egs/$from/conf by utils/new_recipe.sh (comments about $from's data describe $from)."
       cat "$f"; } > "$f.tmp" && mv "$f.tmp" "$f"
   done
