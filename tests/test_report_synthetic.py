@@ -265,3 +265,26 @@ def test_two_diffusion_trees_of_a_corpus_keep_their_own_grids(tmp_path):
     for name in ("diffusion_aaaa1111", "diffusion_bbbb2222"):
         grid = tmp_path / "figures" / f"mel_grid_emodb_all4_{name}_syn_s50_n1.png"
         assert grid.read_bytes() == name.encode()
+
+
+def test_a_selection_between_training_data_settings_is_its_own_row():
+    """A per-fold choice between real and real + synthetic (tag.yaml `setting`, its config the first
+    candidate's) gets a row under its setting, and the paired column stays against the real run."""
+    from types import SimpleNamespace as S
+
+    from ser.eval.report.synthetic import training_data_table
+
+    def summ(tag, folds):
+        return S(corpus="c", tag=tag, condition="test_clean", uar_mean=sum(folds.values()) / 2, uar_std=0.1,
+                 wa_mean=0.5, wa_std=float("nan"), fold_uar=folds)
+
+    base = {"model": "cnn_blstm", "features": "mel", "config": {}}
+    descs = {("c", "a_real"): dict(base, aug_key="none"), ("c", "b_rs"): dict(base, aug_key="real_syn"),
+             ("c", "0_sel"): dict(base, aug_key="none", setting="chosen per fold on validation UAR")}
+    lines = training_data_table("c", [summ("a_real", {1: 0.6, 2: 0.7}), summ("b_rs", {1: 0.7, 2: 0.6}),
+                                      summ("0_sel", {1: 0.7, 2: 0.7})], descs)
+    rows = [[c.strip() for c in l.strip().strip("|").split("|")] for l in lines if l.startswith("| ")]
+    assert [(r[1], r[2], r[-1]) for r in rows[1:]] == [
+        ("real", "`a_real`", "–"),
+        ("real + synthetic", "`b_rs`", "+0.0 ± 10.0 (better in 1 of 2)"),
+        ("chosen per fold on validation UAR", "`0_sel`", "+5.0 ± 5.0 (better in 1 of 2)")]

@@ -135,13 +135,15 @@ def training_data_table(corpus, summaries, descs, digits=1):
     and a UAR and a WA column per test condition. Tags of one setting (e.g. samples of diffusion
     models trained for different numbers of steps) are told apart by the config keys they differ
     in. [] when no model of the corpus used synthetic data."""
-    by_model = {}     # (model, features) -> aug_key -> tag -> condition -> Summary
+    by_model = {}     # (model, features) -> aug_key or selection setting -> tag -> condition -> Summary
     for s in summaries:
         d = descs[(s.corpus, s.tag)]
         if s.corpus == corpus and d["aug_key"] in TRAINING_DATA:
-            by_model.setdefault((d["model"], d["features"]), {}).setdefault(d["aug_key"], {}) \
+            # a per-fold selection (tag.yaml `setting`) is a row of its own, never the real-data row
+            key = d["setting"] if d.get("setting") else d["aug_key"]
+            by_model.setdefault((d["model"], d["features"]), {}).setdefault(key, {}) \
                 .setdefault(s.tag, {})[s.condition] = s
-    models = sorted(m for m, augs in by_model.items() if set(augs) != {"none"})
+    models = sorted(m for m, augs in by_model.items() if set(augs) & set(TRAINING_DATA) - {"none"})
     if not models:
         return []
     conditions = sorted({c for m in models for tags in by_model[m].values() for cells in tags.values()
@@ -150,7 +152,8 @@ def training_data_table(corpus, summaries, descs, digits=1):
     for model, feat in models:
         real = by_model[(model, feat)].get("none", {})
         real_clean = real[min(real)].get(CLEAN_DIR) if real else None   # the first real run
-        for aug, label in TRAINING_DATA.items():
+        selections = sorted(k for k in by_model[(model, feat)] if k not in TRAINING_DATA)
+        for aug, label in list(TRAINING_DATA.items()) + [(k, k) for k in selections]:
             tags = sorted(by_model[(model, feat)].get(aug, {}))
             diffs = config_differences([descs[(corpus, t)].get("config") for t in tags])
             for i, tag in enumerate(tags):
