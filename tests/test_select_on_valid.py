@@ -20,7 +20,8 @@ CLASSES = ["ang", "neu", "sad"]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def make_run(exp, tag, fold, valid_curve, test_uar, label_smoothing, fold_dir=None, done=True):
+def make_run(exp, tag, fold, valid_curve, test_uar, label_smoothing, fold_dir=None, done=True,
+             augmentation=None, synthetic_dir=None):
     """A finished training (config.yaml, history.tsv, done) with a scored test_clean condition."""
     run = os.path.join(exp, tag, f"fold.{fold}", "seed1")
     cond = os.path.join(run, "test_clean")
@@ -28,6 +29,10 @@ def make_run(exp, tag, fold, valid_curve, test_uar, label_smoothing, fold_dir=No
     cfg = {"model": "densenet", "max_epochs": 9, "label_smoothing": label_smoothing, "optim": {"lr": 0.001},
            "mixup": {"enabled": False}, "seed": 1,
            "data": {"feats_dir": "data/all_spec", "fold_dir": fold_dir or f"data/all_folds/{fold}"}}
+    if augmentation:
+        cfg["augmentation"] = augmentation
+    if synthetic_dir:
+        cfg["data"].update(train_source="both", synthetic_dirs=[synthetic_dir])
     write_training_run(run, cfg, valid_curve, [3.0] * len(valid_curve))
     if done:
         open(os.path.join(run, "done"), "w").close()
@@ -87,6 +92,37 @@ def test_each_fold_takes_the_candidate_with_the_best_validation_uar(exp, capsys)
     # the two candidates are told apart by the setting they differ in, not by their hashes
     assert any(ln.startswith("| densenet (spec; label_smoothing 0.1) |") for ln in text.splitlines())
     assert any(ln.startswith("| densenet (spec; label_smoothing 0.0) |") for ln in text.splitlines())
+
+
+def test_candidates_that_differ_in_training_data_are_labelled_by_it(tmp_path, capsys):
+    """Real against real + synthetic: the augmentation tells them apart; two real + synthetic
+    candidates from diffusion models trained for different numbers of steps: that number does."""
+    exp = str(tmp_path / "egs" / "emodb" / "exp" / "all4")
+    for steps in (3000, 8000):
+        model_dir = os.path.join(exp, f"diffusion_{steps}", "fold.1")
+        os.makedirs(os.path.join(model_dir, "syn_s50_n1"))
+        with open(os.path.join(model_dir, "config.yaml"), "w") as f:
+            yaml.safe_dump({"max_steps": steps, "optim": {"lr": 0.001}, "data": {"fold_dir": "x"}}, f)
+        with open(os.path.join(model_dir, "syn_s50_n1", "synthetic.yaml"), "w") as f:
+            yaml.safe_dump({"model_dir": model_dir, "sampling_steps": 50, "num_per_combination": 1}, f)
+        for fold in PLAIN:
+            make_run(exp, f"mel_cnn_blstm_real_syn_{steps}", fold, *SMOOTH[fold], label_smoothing=0.0,
+                     augmentation="real+syn", synthetic_dir=f"exp/all4/diffusion_{steps}/fold.1/syn_s50_n1")
+    for fold in PLAIN:
+        make_run(exp, "mel_cnn_blstm_none_1", fold, *PLAIN[fold], label_smoothing=0.0, augmentation="none")
+
+    select_on_valid.main(["--exp-dir", exp, "--out-tag", "sel", "mel_cnn_blstm_none_1", "mel_cnn_blstm_real_syn_8000"])
+    out = capsys.readouterr().out
+    assert "mel_cnn_blstm_none_1 (augmentation none): mean valid UAR 65.0" in out
+    assert "mel_cnn_blstm_real_syn_8000 (augmentation real+syn): mean valid UAR 68.3" in out
+    tag_yaml = yaml.safe_load(open(os.path.join(exp, "sel", "tag.yaml")))
+    assert tag_yaml["differences"] == {"augmentation": ["none", "real+syn"]}
+
+    select_on_valid.main(["--exp-dir", exp, "--out-tag", "sel2",
+                          "mel_cnn_blstm_real_syn_3000", "mel_cnn_blstm_real_syn_8000"])
+    out = capsys.readouterr().out
+    assert "mel_cnn_blstm_real_syn_3000 (diffusion.max_steps 3000): mean valid UAR 68.3" in out
+    assert "mel_cnn_blstm_real_syn_8000 (diffusion.max_steps 8000): mean valid UAR 68.3" in out
 
 
 def test_a_rerun_replaces_the_selection(exp):

@@ -309,11 +309,17 @@ def synthetic_source(cfg, exp_dir="."):
     return source
 
 
-def describe(cfg, tag_yaml, tag, exp_dir="."):
-    """Display fields of a tag from its training config and optional tag.yaml overrides. Its
-    `config` also holds, under `diffusion`, the source of its synthetic data (synthetic_source)."""
-    data = cfg.get("data") or {}
+def setting_config(cfg, exp_dir="."):
+    """A training config with, under `diffusion`, the source of its synthetic data (synthetic_source):
+    what tells apart the settings of runs, for labels."""
     source = synthetic_source(cfg, exp_dir)
+    return cfg if source is None else {**cfg, "diffusion": source}
+
+
+def describe(cfg, tag_yaml, tag, exp_dir="."):
+    """Display fields of a tag from its training config and optional tag.yaml overrides; its
+    `config` is the setting_config."""
+    data = cfg.get("data") or {}
     name, label = augmentation_settings.describe_config(cfg)
     desc = {
         "name": tag,
@@ -323,7 +329,7 @@ def describe(cfg, tag_yaml, tag, exp_dir="."):
         "max_epochs": cfg.get("max_epochs"),
         "fold_dir": data.get("fold_dir"),
         "aug_key": augmentation_settings.key_of(name),
-        "config": cfg if source is None else {**cfg, "diffusion": source},
+        "config": setting_config(cfg, exp_dir),
     }
     desc.update({k: v for k, v in tag_yaml.items() if v is not None})
     return desc

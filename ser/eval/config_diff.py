@@ -16,10 +16,11 @@ def flatten(cfg, prefix=""):
     return out
 
 
-def config_differences(configs):
+def config_differences(configs, keep=()):
     """{key: [value per config]} for the flattened keys whose values differ between the configs
-    (a key one config lacks has the value None there)."""
-    flat = [flatten({k: v for k, v in (c or {}).items() if k not in IGNORED_KEYS}) for c in configs]
+    (a key one config lacks has the value None there); IGNORED_KEYS count only where in KEEP."""
+    ignored = set(IGNORED_KEYS) - set(keep)
+    flat = [flatten({k: v for k, v in (c or {}).items() if k not in ignored}) for c in configs]
     keys = sorted(set().union(*flat)) if flat else []
     return {k: [f.get(k) for f in flat] for k in keys if len({repr(f.get(k)) for f in flat}) > 1}
 

@@ -13,7 +13,7 @@ The choice is written as an experiment tag the report reads like any other:
         training outputs, and the test conditions every candidate has scored in that fold (so no
         condition is reported from a choice the other candidates could not compete in)
     <exp>/<out_tag>/selection.tsv    fold, seed, every candidate's validation UAR, the chosen tag
-    <exp>/<out_tag>/tag.yaml         the row's name and the config keys the candidates differ in
+    <exp>/<out_tag>/tag.yaml         the row's name and the config keys (training data included) the candidates differ in
 """
 import os
 import shutil
@@ -23,7 +23,7 @@ import yaml
 
 from ser.data.atomic import atomic_write_text
 from ser.errors import SerError
-from ser.eval.aggregate import is_scored, run_config, tag_run_dirs
+from ser.eval.aggregate import is_scored, run_config, setting_config, tag_run_dirs
 from ser.eval.config_diff import config_differences
 from ser.eval.fit import run_fit
 
@@ -115,8 +115,14 @@ def write_selection(exp_dir, candidates, out_tag):
     if out_tag in candidates:
         raise SerError(f"--out-tag '{out_tag}' is one of the candidates")
     rows = select_per_fold(exp_dir, candidates)
+    # A selection row has no augmentation label of its own, so the candidates' training data count
+    # here; the diffusion models behind synthetic data only where every candidate has some (else
+    # the augmentation already tells them apart).
     configs = [run_config(rows[0][4][i]) or {} for i in range(len(candidates))]
-    diffs = config_differences(configs)
+    with_source = [setting_config(c, exp_dir) for c in configs]
+    if all("diffusion" in c for c in with_source):
+        configs = with_source
+    diffs = config_differences(configs, keep=("augmentation",))
     out = os.path.join(exp_dir, out_tag)
     if os.path.exists(out) and not os.path.exists(os.path.join(out, "selection.tsv")):
         raise SerError(f"{out} exists and is not a selection (no selection.tsv): choose another --out-tag")
