@@ -36,7 +36,6 @@ import time
 import kaldiio
 import numpy as np
 import torch
-import yaml
 
 from ser.data.atomic import atomic_open, atomic_write_text
 from ser.data.datadir import sorted_spk2utt
@@ -44,6 +43,7 @@ from ser.data.kvfile import write_kv
 from ser.diffusion.conditioning import condition_text
 from ser.diffusion.data import read_combinations
 from ser.diffusion.model_io import load_diffusion_model
+from ser.data.synthetic_set import made_with, write_info
 from ser.diffusion.sampling import PAD_THRESHOLD, sample_segments
 from ser.errors import SerError, run_main
 from ser.runtime.device import process_device
@@ -136,14 +136,10 @@ def main(argv=None):
     info = {"model_dir": os.path.abspath(args.model_dir), "sampling_steps": args.sampling_steps,
             "num_per_combination": args.num_per_combination, "max_combinations": args.max_combinations,
             "seed": args.seed, "batch_size": args.batch_size, "trim_padding": args.trim_padding}
-    info_path = os.path.join(args.out_data, "synthetic.yaml")
     scp_path = os.path.join(args.out_data, "feats.scp")
-    if os.path.exists(scp_path) and os.path.exists(info_path):
-        with open(info_path, encoding="utf-8") as f:
-            old = yaml.safe_load(f) or {}
-        if {k: old.get(k) for k in info} == info:
-            print(f"{args.out_data}: already generated (same arguments)", file=sys.stderr)
-            return 0
+    if made_with(args.out_data, info):
+        print(f"{args.out_data}: already generated (same arguments)", file=sys.stderr)
+        return 0
     with contextlib.suppress(FileNotFoundError):
         os.unlink(scp_path)          # a killed re-generation must not look complete
 
@@ -188,8 +184,7 @@ def main(argv=None):
             atomic_write_text(os.path.join(args.out_data, "conf.yaml"), f.read())
     with open(os.path.join(args.model_dir, "train_utts.list"), encoding="utf-8") as f:
         atomic_write_text(os.path.join(args.out_data, "model_train.list"), f.read())
-    # the time is a record, not an argument: a re-run compares only the keys of `info`
-    atomic_write_text(info_path, yaml.safe_dump(dict(info, sampling_seconds=sampling_seconds), sort_keys=False))
+    write_info(args.out_data, info, sampling_seconds)
     order = {u: mats[u] for u in sorted(mats, key=lambda u: u.encode("utf-8"))}
     write_feats(order, args.out_feats, ark_name(args.out_data), scp_path)
     print(f"{args.out_data}: {len(mats)} synthetic utterances of {len(set(tables['utt2spk'].values()))} speakers",

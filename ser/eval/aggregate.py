@@ -22,6 +22,7 @@ import yaml
 
 from ser.augment import settings as augmentation_settings
 from ser.data.fold_dir import fold_numbers, info_speakers, read_info
+from ser.data import synthetic_set
 from ser.data.json_file import read_json_object
 from ser.errors import SerError
 
@@ -297,15 +298,12 @@ def synthetic_source(cfg, exp_dir="."):
     if not syn_dirs:
         return None
     syn_dir = resolve_path(syn_dirs[0], exp_dir)
-    info = _read_yaml(os.path.join(syn_dir, "synthetic.yaml")) or {}
-    model_dir = info.get("model_dir")
-    if not (model_dir and os.path.isdir(model_dir)):   # moved tree: the sample dir sits in its model's dir
-        model_dir = os.path.dirname(os.path.normpath(syn_dir))
-    model = _read_yaml(os.path.join(model_dir, "config.yaml"))
-    if model is None and not info:
+    info = synthetic_set.read_info(syn_dir, required=False)
+    model = _read_yaml(os.path.join(synthetic_set.model_dir_of(syn_dir, info), "config.yaml"))
+    if model is None and info is None:
         return None
     source = {k: v for k, v in (model or {}).items() if k not in ("data", "seed")}
-    source.update({k: info[k] for k in ("sampling_steps", "num_per_combination") if k in info})
+    source.update({k: info[k] for k in synthetic_set.SAMPLING_KEYS if k in (info or {})})
     return source
 
 

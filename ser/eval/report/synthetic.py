@@ -21,6 +21,7 @@ import yaml
 
 from ser.augment.settings import TRAINING_DATA as TABLE2_SETTINGS, key_of, training_data_label
 from ser.data.atomic import atomic_copy
+from ser.data.synthetic_set import read_info
 from ser.eval.aggregate import FOLD_RE, sorted_subdirs
 from ser.eval.conditions import CLEAN_DIR
 from ser.eval.config_diff import config_differences, describe_values
@@ -94,8 +95,7 @@ def collect(exp_dir):
                 syn = os.path.basename(sdir)
                 with open(mad_path) as f:
                     mad = json.load(f)
-                with open(os.path.join(sdir, "synthetic.yaml")) as f:
-                    info = yaml.safe_load(f)
+                info = read_info(sdir)
                 with open(os.path.join(sdir, "utt2spk")) as f:
                     n_utts = sum(1 for line in f if line.strip())
                 samples.setdefault(syn, {})[k] = {
