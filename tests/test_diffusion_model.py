@@ -103,6 +103,21 @@ def test_decoder_nll_at_t0():
     assert vb.item() == pytest.approx(want, rel=1e-3)
 
 
+def test_vb_of_a_mixed_batch_is_each_samples_own():
+    """The decoder NLL (t = 0) and the KL (t > 0) land on their own samples, whatever the batch."""
+    d = GaussianDiffusion(cosine_betas(100), vlb_weight=1.0)
+    x0 = torch.rand(5, 2, 7) * 2 - 1
+    out = torch.randn(5, 4, 7)
+    noise = torch.randn_like(x0)
+    t = torch.tensor([0, 40, 0, 99, 1])
+    vb = d.training_losses(const_model(out), x0, t, noise=noise)["vb"]
+    alone = [d.training_losses(const_model(out[i:i + 1]), x0[i:i + 1], t[i:i + 1], noise=noise[i:i + 1])["vb"]
+             for i in range(5)]
+    torch.testing.assert_close(vb, torch.cat(alone), rtol=1e-6, atol=0)
+    no_zero = d.training_losses(const_model(out[1:2]), x0[1:2], t[1:2], noise=noise[1:2])["vb"]
+    torch.testing.assert_close(no_zero, alone[1], rtol=0, atol=0)
+
+
 def test_sample_timesteps_uniform():
     d = GaussianDiffusion(cosine_betas(10))
     t, w = d.sample_timesteps(20000, "cpu", torch.Generator().manual_seed(0))

@@ -35,11 +35,16 @@ class EMA:
         """Fold the model's current parameters into the average."""
         decay = self.current_decay()
         params = dict(model.named_parameters())
+        shadows, values = [], []
         for name, shadow in self.shadow.items():
             p = params[name].detach()
             if p.device != shadow.device:
                 self.shadow[name] = shadow = shadow.to(p.device)
-            shadow.mul_(decay).add_(p.float(), alpha=1.0 - decay)
+            shadows.append(shadow)
+            values.append(p.float())
+        # one multi-tensor op per update instead of two kernel launches per parameter
+        torch._foreach_mul_(shadows, decay)
+        torch._foreach_add_(shadows, values, alpha=1.0 - decay)
         self.num_updates += 1
 
     @torch.no_grad()

@@ -242,9 +242,14 @@ class GaussianDiffusion:
             true_mean, _, true_log_var = self.q_posterior_mean_variance(x0, xt, t)
             out = self.p_mean_variance_from_output(output, xt, t, clip_denoised)
             kl = mean_flat(normal_kl(true_mean, true_log_var, out["mean"], out["log_variance"])) / LOG2
+            # t = 0 is one draw in T: the decoder NLL (log-CDFs, the costliest elementwise part of
+            # a training step) only for the samples that have it
+            first = (t == 0).nonzero(as_tuple=True)[0]
+            if len(first) == 0:
+                return kl
             nll = -mean_flat(discretized_gaussian_log_likelihood(
-                x0, out["mean"], 0.5 * out["log_variance"])) / LOG2
-            return torch.where(t == 0, nll, kl)
+                x0[first], out["mean"][first], 0.5 * out["log_variance"][first])) / LOG2
+            return kl.index_put((first,), nll)
 
     def training_losses(self, model, x0, t, cond=None, noise=None, generator=None, model_kwargs=None):
         """Hybrid loss L_simple + λ·L_vlb per sample.
