@@ -247,6 +247,36 @@ def test_two_synthetic_sources_of_one_setting_get_a_row_each():
         ["real + synthetic (diffusion.max_steps 3000)", "`rs_b`", "61.5 ± 10.0", "-3.5 ± 0.0 (better in 0 of 2)"]]
 
 
+def test_each_row_is_paired_with_the_real_run_of_its_own_precision():
+    """Real and real + synthetic, each in fp32 and in bf16: a row's paired column is against the real
+    run whose config is closest to its own (same precision), not against whichever sorts first."""
+    from types import SimpleNamespace as S
+
+    from ser.eval.report.synthetic import training_data_table
+
+    def summ(tag, folds):
+        return S(corpus="c", tag=tag, condition="test_clean", uar_mean=sum(folds.values()) / 2, uar_std=0.1,
+                 wa_mean=0.5, wa_std=float("nan"), fold_uar=folds)
+
+    def desc(aug, precision):
+        config = {"model": "cnn_blstm", "precision": precision, "optim": {"lr": 0.001}}
+        if aug != "none":
+            config["diffusion"] = {"max_steps": 8000}
+        return {"model": "cnn_blstm", "features": "mel", "aug_key": aug, "config": config}
+
+    descs = {("c", "none_a"): desc("none", "bf16"), ("c", "none_b"): desc("none", "fp32"),
+             ("c", "rs_a"): desc("real_syn", "fp32"), ("c", "rs_b"): desc("real_syn", "bf16")}
+    summaries = [summ("none_a", {1: 0.50, 2: 0.50}), summ("none_b", {1: 0.60, 2: 0.60}),
+                 summ("rs_a", {1: 0.70, 2: 0.70}), summ("rs_b", {1: 0.55, 2: 0.55})]
+    lines = training_data_table("c", summaries, descs)
+    rows = {r[1]: r for r in ([c.strip() for c in l.strip().strip("|").split("|")][1:]
+                              for l in lines if l.startswith("| "))}
+    assert rows["`rs_a`"][0] == "real + synthetic (precision fp32)"
+    assert rows["`rs_a`"][-1].startswith("+10.0 ± 0.0")     # 0.70 - 0.60 (fp32 real), not 0.70 - 0.50
+    assert rows["`rs_b`"][-1].startswith("+5.0 ± 0.0")      # 0.55 - 0.50 (bf16 real)
+    assert rows["`none_a`"][-1] == rows["`none_b`"][-1] == "–"
+
+
 def test_two_diffusion_trees_of_a_corpus_keep_their_own_grids(tmp_path):
     """A corpus with diffusion models of two configs: one heading for the corpus, one block per
     tree with its own training steps, and grids under distinct names (neither overwrites the other)."""
