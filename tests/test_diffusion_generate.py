@@ -4,6 +4,7 @@ padding), the quality report ser.bin.diffusion_report (MAD table, mel grid, Grif
 classifier trainer ser.bin.train on synthetic data (train sources, refused synthetic dirs, the
 fold's adaptation utterances kept with a synthetic source).
 """
+import math
 import os
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 import yaml
 
 from ser.bin import diffusion_report, generate, train
-from ser.diffusion.quality import griffin_lim, mad_table
+from ser.diffusion.quality import griffin_lim, harmonic_bands, harmonicity, harmonicity_table, mad_table
 from ser.errors import SerError
 from ser.training.dataset import load_fold, resolve_train_source
 from ser.training.model_io import load_model
@@ -97,6 +98,37 @@ def test_mad_table_against_numpy():
         mad_table(real, {"happiness": syn["anger"]})
 
 
+def test_harmonic_bands_of_the_slaney_scale():
+    """Slaney mel is linear below 1 kHz (200/3 Hz per mel): 80 bands up to 8 kHz are spaced
+    mel(8000) / 81 mels apart, so the centres below 1 kHz and the F0 lags follow in closed form."""
+    spacing = (15 + 27 * math.log(8.0) / math.log(6.4)) / 81 * 200 / 3          # 37.2 Hz
+    low, lags = harmonic_bands({"num_mels": 80, "f_min": 0.0, "f_max": 8000.0, "mel_scale": "slaney"})
+    assert low == math.floor(1000 / spacing) == 26
+    assert (lags.start, lags.stop - 1) == (max(2, math.floor(80 / spacing)), math.ceil(400 / spacing))
+    with pytest.raises(SerError, match="too few to resolve harmonics"):
+        harmonic_bands({"num_mels": 20})
+
+
+def test_harmonicity_tells_a_voice_from_noise_and_skips_silence():
+    """A harmonic comb (F0 150 Hz) along the low bands scores far above white noise; noise scores
+    its own floor; frames at the padding level are not counted."""
+    low, lags = harmonic_bands()
+    spacing = 1000 / 26.9
+    f = np.arange(1, 81) * spacing
+    comb = np.log(1e-3 + sum(np.exp(-0.5 * ((f - h * 150.0) / 20.0) ** 2) for h in range(1, 8)))
+    comb = (comb - comb.min()) / (comb.max() - comb.min()) * 1.4 - 0.7          # scaled to [-0.7, 0.7]
+    rng = np.random.default_rng(0)
+    voiced = np.repeat(comb[None, :, None], 40, axis=2) + 0.02 * rng.normal(size=(2, 80, 40))
+    silent = np.full((2, 80, 30), -1.0)
+    h_voiced, n = harmonicity(np.concatenate([voiced, silent], axis=2), low, lags)
+    assert n == 2 * 40 and h_voiced > 0.7
+    table = harmonicity_table({"anger": voiced}, {"anger": rng.normal(0, 0.3, (4, 80, 40))})
+    assert table["anger"]["harmonicity_real"] == pytest.approx(h_voiced)
+    assert table["anger"]["harmonicity"] == pytest.approx(table["anger"]["harmonicity_noise"], abs=0.03)
+    assert table["anger"]["harmonicity_noise"] < 0.4 and set(table) == {"anger", "all"}
+    assert harmonicity(silent, low, lags)[1] == 0
+
+
 def test_report_program(corpus, generated, tmp_path):
     out = tmp_path / "report"
     train_list = os.path.join(corpus["fold"], "train.list")
@@ -129,6 +161,8 @@ def test_report_program(corpus, generated, tmp_path):
         assert float(got[emo][3]) == pytest.approx(np.mean(mads), abs=1e-4)
     info = yaml.safe_load((out / "mad.json").read_text())
     assert "MEAN REAL SEGMENT" in info["definition"] and len(info["rows"]) == 4
+    assert "F0 = 80..400 Hz" in info["harmonicity_definition"] and "Harmonicity" not in info["definition"]
+    assert all(0 < r["harmonicity_noise"] < 1 for r in info["rows"])
     png = (out / "mel_grid.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10000
 

@@ -242,7 +242,8 @@ def test_resume_bf16_with_every_option_is_bit_identical(corpus, tmp_path):
     assert meta["process"]["prediction"] == "v" and meta["denoiser"]["pos_channels"] == 4
     assert len(meta["normalize"]["mean"]) == 80
     summary = json.loads((full / "diagnostics" / "summary.json").read_text())
-    assert {"x0_mad_tmax", "eps_mse_tmax", "pad_frac_syn", "band_mean_mae", "mad"} <= set(summary)
+    assert {"x0_mad_tmax", "eps_mse_tmax", "pad_frac_syn", "band_mean_mae", "mad", "harmonicity_syn",
+            "harmonicity_real", "harmonicity_noise"} <= set(summary)
     assert (full / "diagnostics" / "mel_grid.png").stat().st_size > 0
     rows = (full / "diagnostics" / "by_t.tsv").read_text().splitlines()
     assert rows[0] == "t\teps_mse\tx0_mad" and len(rows) == 8

@@ -43,6 +43,30 @@ def write_fold(ddir, k, mads, done=True):
         f.write(f"# python3 -m ser.bin.generate\n# Accounting: time={60 * k} threads=1\n# Ended (code 0)\n")
 
 
+def test_section_shows_harmonicity_where_the_reports_have_it(tmp_path):
+    """Per emotion: synthetic, real and noise harmonicity over the models, and the share of real
+    speech's structure above noise, per model: (0.32 - 0.30) / (0.44 - 0.30) and (0.37 - 0.30) / (0.44 - 0.30)."""
+    exp = tmp_path / "exp" / "all"
+    ddir = str(exp / "diffusion_abcd1234")
+    for k, h in ((1, 0.32), (2, 0.37)):
+        write_fold(ddir, k, (0.3, 0.4))
+        path = os.path.join(ddir, f"fold.{k}", "syn_s50_n1", "report", "mad.json")
+        with open(path) as f:
+            info = json.load(f)
+        for r in info["rows"]:
+            r.update(harmonicity=h, harmonicity_real=0.44, harmonicity_noise=0.30)
+        with open(path, "w") as f:
+            json.dump(info, f)
+    text = "\n".join(synthetic_section({"emodb/all": str(exp)}, str(tmp_path / "R.md")))
+    assert "Harmonicity per emotion, `syn_s50_n1`" in text
+    shares = [(0.32 - 0.30) / 0.14, (0.37 - 0.30) / 0.14]
+    row = f"| all | 0.345 ± 0.035 | 0.440 ± 0.000 | 0.300 ± 0.000 | {np.mean(shares):.2f} ± {np.std(shares, ddof=1):.2f} |"
+    assert row in text
+    # reports made before harmonicity existed: no table
+    write_fold(str(tmp_path / "old" / "diffusion_ef"), 1, (0.3, 0.4))
+    assert "Harmonicity" not in "\n".join(synthetic_section({"c": str(tmp_path / "old")}, str(tmp_path / "R.md")))
+
+
 def test_history_gives_last_step_and_time_at_each_interval_rate(tmp_path):
     h = tmp_path / "history.tsv"
     h.write_text("step\tlr\tloss\tmse\tvb\tsteps_per_s\n50\t1\t1\t1\t1\t2.0\n100\t1\t1\t1\t1\t5.0\n120\t1\t1\t1\t1\t4.0\n")

@@ -5,8 +5,9 @@
 
 Writes into --out:
 - mad.tsv / mad.json: per emotion, MAD of the synthetic segments to the mean real segment of that
-  emotion, with the real-to-mean baseline and the nearest-real-segment MAD (definitions in
-  ser/diffusion/quality.py; mad.json repeats them);
+  emotion, with the real-to-mean baseline and the nearest-real-segment MAD, and the harmonicity
+  (pitch-harmonic structure of the low mel bands) of the synthetic and real segments and of
+  white noise (definitions in ser/diffusion/quality.py; mad.json repeats them);
 - mel_grid.png: per emotion, real and synthetic 80 x 256 segments side by side;
 - with --griffin-lim N: audio/<emotion>_{real,synthetic}_<k>.wav, Griffin-Lim reconstructions of
   the first N real and synthetic segments of every emotion, for listening.
@@ -26,13 +27,14 @@ from ser.data.fold_dir import read_utt_list
 from ser.data.kvfile import read_kv
 from ser.diffusion.data import check_mel_range
 from ser.diffusion.quality import __doc__ as MAD_DOC
-from ser.diffusion.quality import griffin_lim, mad_table, mel_grid_png
+from ser.diffusion.quality import griffin_lim, harmonicity_table, mad_table, mel_grid_png
 from ser.errors import SerError, run_main
 from ser.runtime.run_args import program_parser
 from ser.runtime.segments import segment_matrix
 from ser.training.dataset import read_feat_conf
 
-COLUMNS = ("emotion", "n_real", "n_synthetic", "mad", "mad_real", "mad_nearest")
+COLUMNS = ("emotion", "n_real", "n_synthetic", "mad", "mad_real", "mad_nearest",
+           "harmonicity", "harmonicity_real", "harmonicity_noise")
 
 
 def get_parser():
@@ -78,7 +80,9 @@ def main(argv=None):
     syn_utts = list(read_kv(os.path.join(args.synthetic, "feats.scp")))
     real = segments_by_emotion(args.real_feats, real_utts, args.segment_length, args.segment_shift)
     syn = segments_by_emotion(args.synthetic, syn_utts, args.segment_length, args.segment_shift)
-    rows = mad_table(real, syn)
+    feat_conf = read_feat_conf(args.synthetic) or read_feat_conf(args.real_feats)
+    harmonic = harmonicity_table(real, syn, feat_conf)
+    rows = [{**r, **harmonic[r["emotion"]]} for r in mad_table(real, syn)]
     os.makedirs(args.out, exist_ok=True)
 
     def fmt(v):
@@ -86,16 +90,17 @@ def main(argv=None):
     atomic_write_text(os.path.join(args.out, "mad.tsv"),
                       "\t".join(COLUMNS) + "\n" + "".join("\t".join(fmt(r[c]) for c in COLUMNS) + "\n" for r in rows))
     definition = MAD_DOC.split("MAD (mean absolute difference), our precise definition.", 1)[1].strip()
+    definition, harmonic_definition = definition.split("Harmonicity:", 1)
     atomic_write_text(os.path.join(args.out, "mad.json"), json.dumps(
         {"real_feats": args.real_feats, "utt_list": args.utt_list, "synthetic": args.synthetic,
          "segment": {"length": args.segment_length, "shift": args.segment_shift, "pad_value": -1.0},
-         "definition": " ".join(definition.split()), "rows": rows}, indent=1) + "\n")
+         "definition": " ".join(definition.split()),
+         "harmonicity_definition": " ".join(harmonic_definition.split()), "rows": rows}, indent=1) + "\n")
     if args.per_emotion > 0:
         mel_grid_png(os.path.join(args.out, "mel_grid.png"), real, syn, args.per_emotion,
                      title=f"real ({os.path.basename(args.utt_list)}) vs synthetic "
                            f"({os.path.basename(os.path.normpath(args.synthetic))})")
     if args.griffin_lim:
-        feat_conf = read_feat_conf(args.synthetic) or read_feat_conf(args.real_feats)
         audio = os.path.join(args.out, "audio")
         os.makedirs(audio, exist_ok=True)
         for emo in sorted(syn):

@@ -15,7 +15,10 @@ the TRAINING combinations, round-robin over emotions), against the real segments
   samples.json), `dt_rough`/`df_rough` (mean |difference| of neighbouring frames / bands:
   noise is rough in both, speech is smooth in time within a band and shows harmonic ridges);
 - `mad` / `mad_real`: MAD to the real mean segment of the sample's emotion, and that of the real
-  segments themselves (ser.diffusion.quality.mad_table, row "all").
+  segments themselves (ser.diffusion.quality.mad_table, row "all");
+- `harmonicity_syn` / `_real` / `_noise`: the pitch-harmonic ripple of the low mel bands, of the
+  samples, the real segments and white noise (ser.diffusion.quality, row "all"): samples near
+  the noise score have no harmonics however good their MAD.
 Files: by_t.tsv, samples.json, summary.json and mel_grid.png (real vs synthetic per emotion).
 """
 import json
@@ -26,9 +29,10 @@ import torch
 
 from ser.data.atomic import atomic_write_text
 from ser.diffusion.normalize import BandNorm
-from ser.diffusion.quality import mad_table, mel_grid_png
+from ser.diffusion.quality import harmonicity_table, mad_table, mel_grid_png
 from ser.diffusion.respace import build_diffusion
 from ser.diffusion.sampling import PAD_THRESHOLD, sample_segments
+from ser.errors import SerError
 from ser.runtime.precision import autocast, runnable_precision
 
 T_FRACTIONS = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975)
@@ -130,6 +134,14 @@ def run_diagnostics(nets, meta, data, outdir, device, seed):
         summary.update(band_mean_mae=band_mae, mad=mad["mad"], mad_real=mad["mad_real"])
         report.update(sampling_steps=steps, conditions=conds, real=real_stats, synthetic=syn_stats,
                       band_mean_mae=band_mae, mad=mad)
+        try:
+            harmonic = harmonicity_table(real_by, syn_by, meta.get("feat_conf"))["all"]
+        except SerError as e:     # e.g. a test-sized mel with too few low bands: no harmonics to resolve
+            report["harmonicity"] = str(e)
+        else:
+            summary.update({f"harmonicity_{k}": harmonic[f"harmonicity{s}"]
+                            for k, s in (("syn", ""), ("real", "_real"), ("noise", "_noise"))})
+            report["harmonicity"] = harmonic
         mel_grid_png(os.path.join(outdir, "mel_grid.png"), real_by, syn_by, per_emotion=2,
                      title=f"{data.source} real vs EMA samples (S={steps}, step {meta.get('step')})")
     atomic_write_text(os.path.join(outdir, "samples.json"), json.dumps(report, indent=1) + "\n")
