@@ -40,10 +40,10 @@ import torch
 from ser.data.atomic import atomic_open, atomic_write_text
 from ser.data.datadir import sorted_spk2utt
 from ser.data.kvfile import write_kv
+from ser.data.synthetic_set import made_with, write_info
 from ser.diffusion.conditioning import condition_text
 from ser.diffusion.data import read_combinations
 from ser.diffusion.model_io import load_diffusion_model
-from ser.data.synthetic_set import made_with, write_info
 from ser.diffusion.sampling import PAD_THRESHOLD, sample_segments
 from ser.errors import SerError, run_main
 from ser.runtime.device import process_device

@@ -21,8 +21,8 @@ import numpy as np
 import yaml
 
 from ser.augment import settings as augmentation_settings
-from ser.data.fold_dir import fold_numbers, info_speakers, read_info
 from ser.data import synthetic_set
+from ser.data.fold_dir import fold_numbers, info_speakers, read_info
 from ser.data.json_file import read_json_object
 from ser.errors import SerError
 
