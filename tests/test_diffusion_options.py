@@ -246,7 +246,8 @@ def test_resume_bf16_with_every_option_is_bit_identical(corpus, tmp_path):
             "harmonicity_real", "harmonicity_noise"} <= set(summary)
     assert (full / "diagnostics" / "mel_grid.png").stat().st_size > 0
     rows = (full / "diagnostics" / "by_t.tsv").read_text().splitlines()
-    assert rows[0] == "t\teps_mse\tx0_mad" and len(rows) == 8
+    assert rows[0] == "t\teps_mse\tx0_mad\tx0_harmonicity" and len(rows) == 8
+    assert all(0 < float(r.split("\t")[3]) < 1 for r in rows[1:])
     # generation maps band-normalised samples back into [-1, 1]
     out = tmp_path / "syn"
     assert generate.main(gen_args(full, out, 1, 3)) == 0

@@ -3,7 +3,10 @@
 On real segments (the fold's validation speakers, ser.diffusion.data.load_diagnostic_segments),
 with fixed noise, at t = 0, 10, 25, 50, 75, 90 and 97.5 % of T:
 - `eps_mse`: mean (ε̂ − ε)², ε̂ implied by the model's prediction (whatever its target);
-- `x0_mad`: mean |x̂0 − x0| of the clipped predicted x0, in scaled-mel units (normalisation undone).
+- `x0_mad`: mean |x̂0 − x0| of the clipped predicted x0, in scaled-mel units (normalisation undone);
+- `x0_harmonicity`: the harmonicity of x̂0 (ser.diffusion.quality; nan for a mel too coarse to
+  resolve harmonics), to read against the real segments' (`harmonicity_real`): up to which t
+  the model puts back the pitch harmonics that the noise in x_t has buried.
 A model that keeps x0_mad far below the data's spread at high t can find its way from noise.
 
 On `samples` segments sampled with the EMA weights (S = `sampling_steps`, conditions drawn from
@@ -29,7 +32,7 @@ import torch
 
 from ser.data.atomic import atomic_write_text
 from ser.diffusion.normalize import BandNorm
-from ser.diffusion.quality import harmonicity_table, mad_table, mel_grid_png
+from ser.diffusion.quality import harmonic_bands, harmonicity, harmonicity_table, mad_table, mel_grid_png
 from ser.diffusion.respace import build_diffusion
 from ser.diffusion.sampling import PAD_THRESHOLD, sample_segments
 from ser.errors import SerError
@@ -58,10 +61,15 @@ def error_by_t(nets, meta, segments, conditions, device, seed, batch=16):
     x0_all = torch.from_numpy(np.asarray(segments, dtype=np.float32)).to(device)
     gen = torch.Generator(device).manual_seed(seed)
     noise_all = torch.randn(x0_all.shape, generator=gen, device=device)
+    try:
+        low, lags = harmonic_bands({**(meta.get("feat_conf") or {}), "num_mels": x0_all.shape[1]})
+    except SerError:
+        low = lags = None
     rows = []
     for frac in T_FRACTIONS:
         step = min(int(round(frac * T)), T - 1)
         sums = {"eps": 0.0, "x0": 0.0}
+        x0_hats = []
         for lo in range(0, len(x0_all), batch):
             x0 = x0_all[lo:lo + batch]
             noise = noise_all[lo:lo + batch]
@@ -74,7 +82,10 @@ def error_by_t(nets, meta, segments, conditions, device, seed, batch=16):
             x0_hat = out["pred_x0"] if norm is None else norm.inverse(out["pred_x0"])
             sums["eps"] += float(((out["eps"] - noise) ** 2).mean(dim=(1, 2)).sum())
             sums["x0"] += float((x0_hat - x0).abs().mean(dim=(1, 2)).sum())
-        rows.append({"t": step, "eps_mse": sums["eps"] / len(x0_all), "x0_mad": sums["x0"] / len(x0_all)})
+            x0_hats.append(x0_hat.float().clamp(-1.0, 1.0).cpu().numpy())
+        harmonic = harmonicity(np.concatenate(x0_hats), low, lags)[0] if low else float("nan")
+        rows.append({"t": step, "eps_mse": sums["eps"] / len(x0_all), "x0_mad": sums["x0"] / len(x0_all),
+                     "x0_harmonicity": harmonic})
     return rows
 
 
@@ -110,8 +121,8 @@ def run_diagnostics(nets, meta, data, outdir, device, seed):
     idx = spread(len(data.segments), conf["segments"])
     real = data.segments[idx]
     rows = error_by_t(nets, meta, real, [data.conditions[i] for i in idx], device, seed)
-    atomic_write_text(os.path.join(outdir, "by_t.tsv"), "t\teps_mse\tx0_mad\n" + "".join(
-        f"{r['t']}\t{r['eps_mse']:.6g}\t{r['x0_mad']:.6g}\n" for r in rows))
+    atomic_write_text(os.path.join(outdir, "by_t.tsv"), "t\teps_mse\tx0_mad\tx0_harmonicity\n" + "".join(
+        f"{r['t']}\t{r['eps_mse']:.6g}\t{r['x0_mad']:.6g}\t{r['x0_harmonicity']:.4f}\n" for r in rows))
     summary = {"x0_mad_tmax": rows[-1]["x0_mad"], "eps_mse_tmax": rows[-1]["eps_mse"],
                "x0_mad_mean": float(np.mean([r["x0_mad"] for r in rows]))}
     report = {"source": data.source, "n_real": len(data.segments), "by_t": rows}
