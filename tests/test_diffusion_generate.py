@@ -66,6 +66,17 @@ def test_generate_is_reproducible_and_subsamples(corpus, trained, generated, cap
     assert list(ma) == list(mb) and len(ma) == 3
     assert all(np.array_equal(ma[u], mb[u]) for u in ma)
     assert read_table(a / "utt2cond") == read_table(b / "utt2cond")
+    # DDIM is another set: recorded as such, and the ancestral record does not count as it
+    c = tmp_path / "c"
+    assert generate.main(gen_args(trained, c, 1, 3, 5, "--max-combinations", "3", "--sampler", "ddim")) == 0
+    assert yaml.safe_load((c / "synthetic.yaml").read_text())["sampler"] == "ddim"
+    mc = kaldiio.load_scp(str(c / "feats.scp"))
+    assert list(mc) == list(ma) and not all(np.array_equal(ma[u], mc[u]) for u in ma)
+    capsys.readouterr()
+    assert generate.main(gen_args(trained, c, 1, 3, 5, "--max-combinations", "3")) == 0
+    assert "already generated" not in capsys.readouterr().err
+    with pytest.raises(SerError, match="--eta must be in"):
+        generate.main(gen_args(trained, c, 1, 3, 5, "--sampler", "ddim", "--eta", "2"))
 
 
 def test_trim_padding():

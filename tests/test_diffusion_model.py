@@ -118,6 +118,46 @@ def test_vb_of_a_mixed_batch_is_each_samples_own():
     torch.testing.assert_close(no_zero, alone[1], rtol=0, atol=0)
 
 
+def _eps_oracle(process, x0):
+    """A model predicting the exact ε of x_t for the one data point x0 (variance channels v = 0).
+    It sees original timesteps: ᾱ from the full process `process` (the base of a respaced one)."""
+    abar = torch.as_tensor(process.alphas_cumprod, dtype=torch.float32)
+
+    def model(xt, t_model, cond):
+        a = abar[t_model].reshape(-1, 1, 1)
+        eps = (xt - a.sqrt() * x0) / (1 - a).sqrt()
+        return torch.cat([eps, torch.zeros_like(eps)], dim=1)
+    return model
+
+
+def test_ddim_without_noise_lands_on_the_data_point_the_model_knows():
+    """η = 0 and an exact ε: every step's x̂0 is x0, so 10 strided DDIM steps from pure noise end at
+    x0 (the ancestral sampler adds noise on the way and does not)."""
+    full = GaussianDiffusion(cosine_betas(100))
+    spaced = build_diffusion({"steps": 100}, sampling_steps=10)
+    x0 = torch.rand(2, 3, 5) * 1.6 - 0.8
+    gen = torch.Generator().manual_seed(0)
+    out = spaced.p_sample_loop(_eps_oracle(full, x0), x0.shape, generator=gen, sampler="ddim", eta=0.0)
+    torch.testing.assert_close(out, x0, rtol=0, atol=1e-4)
+    with pytest.raises(SerError, match="sampler must be one of ancestral, ddim"):
+        spaced.p_sample_loop(_eps_oracle(full, x0), x0.shape, sampler="euler")
+
+
+def test_ddim_with_eta_1_is_the_ancestral_step_with_the_posterior_variance():
+    """σ² at η = 1 equals β̃_t, and the mean √ᾱ_{t−1}·x̂0 + √(1 − ᾱ_{t−1} − σ²)·ε̂ equals the posterior mean
+    of q(x_{t−1} | x_t, x̂0): the same noise gives the same x_{t−1} (on a respaced process)."""
+    full = GaussianDiffusion(cosine_betas(100))
+    spaced = build_diffusion({"steps": 100}, sampling_steps=20)
+    x0 = torch.rand(3, 2, 4) * 1.6 - 0.8
+    model = _eps_oracle(full, torch.rand(3, 2, 4) * 1.6 - 0.8)    # a wrong x0: x̂0 differs from x0
+    xt = torch.randn(3, 2, 4)
+    t = torch.tensor([19, 7, 1])
+    got, x0_hat = spaced.ddim_sample(model, xt, t, eta=1.0, generator=torch.Generator().manual_seed(3))
+    z = torch.randn(xt.shape, generator=torch.Generator().manual_seed(3))
+    mean, var, _ = spaced.q_posterior_mean_variance(x0_hat, xt, t)
+    torch.testing.assert_close(got, mean + var.sqrt() * z, rtol=1e-5, atol=1e-5)
+
+
 def test_sample_timesteps_uniform():
     d = GaussianDiffusion(cosine_betas(10))
     t, w = d.sample_timesteps(20000, "cpu", torch.Generator().manual_seed(0))

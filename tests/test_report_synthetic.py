@@ -88,7 +88,7 @@ def test_section_aggregates_folds_and_copies_the_grid(tmp_path):
     assert "folds differ" not in text            # only data.fold_dir differs
     assert ("2 models (fold 1, 2), 100 training steps each; training time 1m10s in all, 35s per model; "
             "not finished (left out): fold 3.") in text
-    assert "S = 50 strided sampling steps, N = 1" in text and "generation 3m00s in all, 1m30s per model" in text
+    assert "S = 50 strided sampling steps (ancestral, learned variance), N = 1" in text and "generation 3m00s in all, 1m30s per model" in text
     assert "Shared" not in text
     assert "11 synthetic utterances per model" in text   # (11 + 12) / 2 rounded down
 

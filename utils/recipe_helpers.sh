@@ -59,7 +59,7 @@ diffusion_hash() {
 # into OUT, samples $num_synthetic segments per combination with S=$sampling_steps into OUT/$syn
 # (ser.bin.generate) and writes their quality report (ser.bin.diffusion_report). FOLD and OUT may
 # contain JOB or a $(...) that each job's shell expands. Reads ngpu, num_nodes, max_jobs, threads,
-# num_synthetic, sampling_steps, syn, griffin_lim.
+# num_synthetic, sampling_steps, sampler, syn, griffin_lim.
 train_diffusion_models() {
   local stage=$1 ddir=$2 m=$3 what=$4 fold=$5 out=$6 conf=$7 feats=$8 text=$9
   log "Stage $stage: training the diffusion model on $what with ser.bin.train_diffusion -> $ddir"
@@ -67,10 +67,10 @@ train_diffusion_models() {
     launch_train.sh --module ser.bin.train_diffusion --ngpu $ngpu --num_nodes $num_nodes -- \
       --config $conf --feats-dir $feats --fold-dir "$fold" --text-dir $text --seed 1 \
       --num-threads $threads --outdir "$out"
-  log "Stage $stage: sampling $num_synthetic synthetic segment(s) per combination with S=$sampling_steps with ser.bin.generate (report: ser.bin.diffusion_report): $ddir/fold.*/$syn"
+  log "Stage $stage: sampling $num_synthetic synthetic segment(s) per combination with S=$sampling_steps ($sampler) with ser.bin.generate (report: ser.bin.diffusion_report): $ddir/fold.*/$syn"
   $cuda_cmd --max-jobs-run $max_jobs --num-threads $threads JOB=1:$m $ddir/log/generate_$syn.JOB.log \
     python3 -m ser.bin.generate --model-dir "$out" --num-per-combination $num_synthetic \
-      --sampling-steps $sampling_steps --seed 1 --out-data "$out/$syn" --out-feats "$out/$syn/ark" \
+      --sampling-steps $sampling_steps --sampler $sampler --seed 1 --out-data "$out/$syn" --out-feats "$out/$syn/ark" \
       --ngpu $ngpu --num-threads $threads
   $train_cmd --max-jobs-run $max_jobs JOB=1:$m $ddir/log/report_$syn.JOB.log \
     python3 -m ser.bin.diffusion_report --real-feats $feats --utt-list "$fold/train.list" \

@@ -25,6 +25,7 @@ ngpu=0                 # GPUs per training job (0: CPU); N > 1: data-parallel (t
 num_nodes=1            # nodes per training job (> 1: under Slurm, srun + torchrun)
 conf_dir=conf          # conf/tuning: the paper-faithful settings (for a GPU); a config the recipe lacks comes from egs/TEMPLATE/<conf_dir>
 sampling_steps=50      # S: strided sampling steps of the diffusion model (paper 2)
+sampler=ancestral      # strided sampler: ancestral (the paper's, learned variance) or ddim (deterministic); ddim samples: syn_s<S>_n<N>_ddim
 num_synthetic=1        # N: synthetic segments per (emotion, speaker, text) of a fold's training data
 griffin_lim=2          # Griffin-Lim WAVs per emotion (real and synthetic) in the quality report
 allow_partial=false    # true: stage 4 scores the folds whose training finished, stage 5 reports such rows marked as partial
@@ -43,6 +44,7 @@ if [ $# -ne 0 ]; then echo "run.sh: unexpected arguments: $*" >&2; exit 1; fi
 # Numeric options, checked before any stage (a bad one would make every stage guard fail quietly).
 for o in stage stop_stage ngpu griffin_lim; do check_int $o 0; done
 for o in nj nrepeats max_jobs threads num_nodes sampling_steps num_synthetic; do check_int $o 1; done
+case $sampler in ancestral|ddim) ;; *) die "--sampler must be ancestral or ddim, got '$sampler'" ;; esac
 check_number eps
 
 corpus=${!corpus_var}
@@ -199,7 +201,7 @@ experiment_dir() {
 
 # ddir: exp/<dset>/diffusion_<config hash>, the per-fold diffusion models (paper 2). Its hash needs
 # the folds, so resolve_ddir sets it (once, in this shell) at the start of stages 3, 4 and 6.
-syn=syn_s${sampling_steps}_n$num_synthetic
+syn=syn_s${sampling_steps}_n$num_synthetic; [ $sampler = ancestral ] || syn=${syn}_$sampler
 ddir=
 resolve_ddir() {
   [ $with_syn = true ] && [ -z "$ddir" ] || return 0

@@ -34,6 +34,7 @@ ngpu=0                 # GPUs per training job (0: CPU); N > 1: data-parallel (t
 num_nodes=1            # nodes per training job (> 1: under Slurm, srun + torchrun)
 conf_dir=              # configs <conf_dir>/train_<model>.yaml, diffusion.yaml (else egs/TEMPLATE's); default ../<src>/conf
 sampling_steps=50      # S: strided sampling steps of the diffusion model (paper 2)
+sampler=ancestral      # strided sampler: ancestral (the paper's, learned variance) or ddim (deterministic); ddim samples: syn_s<S>_n<N>_ddim
 num_synthetic=1        # N: synthetic segments per (emotion, speaker, text) of the source training data
 griffin_lim=2          # Griffin-Lim audio examples per emotion in the synthetic data's report (0: none)
 help_message=$(sed -n '2,10p' "$0")
@@ -50,6 +51,7 @@ if [ $# -ne 0 ]; then echo "run.sh: unexpected arguments: $*" >&2; exit 1; fi
 # Numeric options, checked before any stage (a bad one would make every stage guard fail quietly).
 for o in stage stop_stage ngpu griffin_lim split_seed; do check_int $o 0; done
 for o in nrepeats max_jobs threads num_nodes sampling_steps num_synthetic src_valid_speakers; do check_int $o 1; done
+case $sampler in ancestral|ddim) ;; *) die "--sampler must be ancestral or ddim, got '$sampler'" ;; esac
 for o in dev_fraction test_fraction; do check_number $o; done
 
 [ "$src" != "$tgt" ] || die "--src and --tgt are both '$src': cross-corpus needs two corpora"
@@ -211,7 +213,7 @@ fi
 
 # ddir: <exp>/diffusion_[<split>_]<config hash>: the diffusion model (paper 2) trained on the
 # source training utterances of this split, and its samples in fold.1/$syn.
-syn=syn_s${sampling_steps}_n$num_synthetic
+syn=syn_s${sampling_steps}_n$num_synthetic; [ $sampler = ancestral ] || syn=${syn}_$sampler
 ddir=
 if [ $with_syn = true ] && [ $stop_stage -ge 3 ] && [ $stage -le 4 ]; then
   tag=diffusion_; [ $setup = split ] && tag=diffusion_${split}_

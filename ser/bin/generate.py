@@ -1,7 +1,7 @@
 """Generate synthetic mel segments with a fold's trained diffusion model.
 
     python -m ser.bin.generate --model-dir exp/all/diffusion_<hash>/fold.1 \\
-        --num-per-combination 1 --sampling-steps 50 [--max-combinations M] --seed 1 \\
+        --num-per-combination 1 --sampling-steps 50 [--sampler ddim [--eta 0]] [--max-combinations M] --seed 1 \\
         --out-data exp/all/diffusion_<hash>/fold.1/syn_s50_n1 --out-feats exp/.../fold.1/syn_s50_n1/feats \\
         [--ngpu 0] [--batch-size 16] [--trim-padding true]
 
@@ -9,8 +9,10 @@ Conditions: every (speaker, emotion, sentence) triple of the fold's training utt
 (<model-dir>/combinations.tsv), or --max-combinations M of them drawn with --seed (the same M
 for the same seed). For each, N segments of n_mels x 256 frames are sampled with the EMA weights
 (model.pt holds only those) from x_T ~ N(0, I) through S strided steps (improved DDPM,
-ser.diffusion.build_diffusion, with the model's prediction target and variance bound); a model
-trained on band-normalised mels (ser.diffusion.normalize) has its samples mapped back.
+ser.diffusion.build_diffusion, with the model's prediction target and variance bound): ancestral
+steps with the learned variance (the paper's), or with --sampler ddim DDIM steps (noise η, 0:
+deterministic); a model trained on band-normalised mels (ser.diffusion.normalize) has its samples
+mapped back.
 
 The output is a data dir that passes `utils/validate_data_dir.py --no-wav`:
   feats.scp (written last; the ark goes to --out-feats), utt2emo, utt2spk (= the CONDITIONING
@@ -18,7 +20,7 @@ The output is a data dir that passes `utils/validate_data_dir.py --no-wav`:
   text (the sentence), utt2cond (the full condition string), utt2num_frames, conf.yaml (the mel
   feature config the model was trained on), model_train.list (the utterances the diffusion model
   was trained on: the classifier checks them against its fold's train.list) and synthetic.yaml
-  (model dir, S, N, seed). There is no utt2uniq: no utterance is a copy of a real one.
+  (model dir, S, N, sampler, seed). There is no utt2uniq: no utterance is a copy of a real one.
 Utterance ids are `<speaker>-syn<k>-<emotion>` (prefixed by the speaker id as Kaldi wants).
 
 --trim-padding (default true) cuts trailing frames whose every band is below -0.95 (the -1
@@ -43,6 +45,7 @@ from ser.data.kvfile import write_kv
 from ser.data.synthetic_set import made_with, write_info
 from ser.diffusion.conditioning import condition_text
 from ser.diffusion.data import read_combinations
+from ser.diffusion.gaussian_diffusion import SAMPLERS
 from ser.diffusion.model_io import load_diffusion_model
 from ser.diffusion.sampling import PAD_THRESHOLD, sample_segments
 from ser.errors import SerError, run_main
@@ -57,6 +60,9 @@ def get_parser():
     p.add_argument("--model-dir", required=True, help="a finished ser.bin.train_diffusion --outdir")
     p.add_argument("--num-per-combination", type=int, required=True, help="N segments per combination")
     p.add_argument("--sampling-steps", type=int, required=True, help="S strided reverse steps (1..T)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="ancestral",
+                   help="ancestral: the learned variance (paper 2); ddim: DDIM steps with noise --eta")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM noise η in [0, 1] (0: deterministic)")
     p.add_argument("--max-combinations", type=int, default=None,
                    help="use M combinations drawn with --seed instead of all of them")
     p.add_argument("--seed", type=int, default=1, help="seed of the noise and of the combination draw")
@@ -129,12 +135,15 @@ def main(argv=None):
     args = get_parser().parse_args(argv)
     if args.num_per_combination < 1:
         raise SerError(f"--num-per-combination must be >= 1, got {args.num_per_combination}")
+    if not 0.0 <= args.eta <= 1.0:
+        raise SerError(f"--eta must be in [0, 1], got {args.eta}")
     if args.batch_size < 1:
         raise SerError(f"--batch-size must be >= 1, got {args.batch_size}")
     if not os.path.exists(os.path.join(args.model_dir, "done")):
         raise SerError(f"{args.model_dir}: no 'done' (diffusion training has not finished)")
     info = {"model_dir": os.path.abspath(args.model_dir), "sampling_steps": args.sampling_steps,
-            "num_per_combination": args.num_per_combination, "max_combinations": args.max_combinations,
+            "num_per_combination": args.num_per_combination, "sampler": args.sampler,
+            "eta": args.eta if args.sampler == "ddim" else 0.0, "max_combinations": args.max_combinations,
             "seed": args.seed, "batch_size": args.batch_size, "trim_padding": args.trim_padding}
     scp_path = os.path.join(args.out_data, "feats.scp")
     if made_with(args.out_data, info):
@@ -158,7 +167,8 @@ def main(argv=None):
     print(f"generating {len(combos)} combinations x {n} = {len(conditions)} segments with "
           f"{args.sampling_steps} of {T} steps on {device}", file=sys.stderr)
     started = time.monotonic()
-    samples = sample_segments(nets, meta, conditions, args.sampling_steps, args.batch_size, device, args.seed)
+    samples = sample_segments(nets, meta, conditions, args.sampling_steps, args.batch_size, device, args.seed,
+                              sampler=args.sampler, eta=args.eta)
     sampling_seconds = round(time.monotonic() - started, 1)
 
     mats, tables = {}, {n_: {} for n_ in ("utt2spk", "utt2emo", "text", "utt2cond", "utt2num_frames")}

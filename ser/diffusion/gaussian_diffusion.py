@@ -27,6 +27,9 @@ from tqdm import tqdm
 from ser.diffusion.losses import LOG2, discretized_gaussian_log_likelihood, mean_flat, normal_kl
 from ser.errors import SerError
 
+#: reverse processes of p_sample_loop: the paper's ancestral step with the learned variance, or DDIM
+SAMPLERS = ("ancestral", "ddim")
+
 
 class GaussianDiffusion:
     """Diffusion process for a given beta schedule, with learned (interpolated) variances.
@@ -212,14 +215,38 @@ class GaussianDiffusion:
         nonzero = (t != 0).float().reshape((-1,) + (1,) * (xt.dim() - 1))
         return out["mean"] + nonzero * torch.exp(0.5 * out["log_variance"]) * noise, out["pred_x0"]
 
+    def ddim_sample(self, model, xt, t, cond=None, eta=0.0, clip_denoised=True, generator=None, model_kwargs=None):
+        """One DDIM step x_t → x_{t−1} (Song et al. 2021, eq. 12): √ᾱ_{t−1}·x̂0 + √(1 − ᾱ_{t−1} − σ²)·ε̂
+        + σ·z with σ = η·√((1 − ᾱ_{t−1})/(1 − ᾱ_t))·√(1 − ᾱ_t/ᾱ_{t−1}); ε̂ is re-derived from the
+        clipped x̂0 (as improved-diffusion does). η = 0 adds no noise (deterministic); η = 1 is the
+        ancestral step with the posterior variance β̃_t. The learned variance is not used."""
+        out = self.p_mean_variance(model, xt, t, cond, clip_denoised, model_kwargs)
+        with torch.autocast(device_type=xt.device.type, enabled=False):
+            xt, x0 = xt.float(), out["pred_x0"]
+            n = xt.dim()
+            eps = (self._extract("sqrt_recip_alphas_cumprod", t, n) * xt - x0) / \
+                self._extract("sqrt_recipm1_alphas_cumprod", t, n)
+            abar, abar_prev = self._extract("alphas_cumprod", t, n), self._extract("alphas_cumprod_prev", t, n)
+            sigma = eta * torch.sqrt((1.0 - abar_prev) / (1.0 - abar)) * torch.sqrt(1.0 - abar / abar_prev)
+            mean = torch.sqrt(abar_prev) * x0 + torch.sqrt((1.0 - abar_prev - sigma ** 2).clamp(min=0.0)) * eps
+            if eta == 0:
+                return mean, x0
+            gen_device = generator.device if generator is not None else xt.device
+            noise = torch.randn(xt.shape, generator=generator, device=gen_device).to(xt.device)
+            nonzero = (t != 0).float().reshape((-1,) + (1,) * (n - 1))
+            return mean + nonzero * sigma * noise, x0
+
     @torch.no_grad()
     def p_sample_loop(self, model, shape, cond=None, generator=None, progress=False, noise=None,
-                      device=None, clip_denoised=True, model_kwargs=None):
+                      device=None, clip_denoised=True, model_kwargs=None, sampler="ancestral", eta=0.0):
         """Generate samples of `shape` from x_T ~ N(0, I) through all T steps of this process.
 
         `device` defaults to cond's (or noise's) device, else CPU; `generator` (a torch.Generator,
-        on any device) makes the run reproducible; `progress` shows a tqdm bar.
+        on any device) makes the run reproducible; `progress` shows a tqdm bar. `sampler`:
+        'ancestral' (p_sample, the learned variance: the paper's) or 'ddim' (ddim_sample with `eta`).
         """
+        if sampler not in SAMPLERS:
+            raise SerError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         if device is None:
             device = (noise.device if noise is not None else cond.device if cond is not None
                       else torch.device("cpu"))
@@ -230,7 +257,10 @@ class GaussianDiffusion:
         steps = range(self.num_timesteps - 1, -1, -1)
         for i in tqdm(steps, desc="sampling", disable=not progress, leave=False):
             t = torch.full((x.shape[0],), i, device=device, dtype=torch.long)
-            x, _ = self.p_sample(model, x, t, cond, clip_denoised, generator, model_kwargs)
+            if sampler == "ddim":
+                x, _ = self.ddim_sample(model, x, t, cond, eta, clip_denoised, generator, model_kwargs)
+            else:
+                x, _ = self.p_sample(model, x, t, cond, clip_denoised, generator, model_kwargs)
         return x
 
     # ---------------------------------------------------------------- training

@@ -15,12 +15,14 @@ PAD_THRESHOLD = -0.95
 
 
 @torch.no_grad()
-def sample_segments(nets, meta, conditions, sampling_steps, batch_size, device, seed, progress=True):
-    """(len(conditions), n_mels, length) float32 samples in [-1, 1], in the order of `conditions`."""
-    sampler = build_diffusion(meta["process"], sampling_steps=sampling_steps)
+def sample_segments(nets, meta, conditions, sampling_steps, batch_size, device, seed, progress=True,
+                    sampler="ancestral", eta=0.0):
+    """(len(conditions), n_mels, length) float32 samples in [-1, 1], in the order of `conditions`;
+    `sampler`, `eta`: GaussianDiffusion.p_sample_loop's."""
+    process = build_diffusion(meta["process"], sampling_steps=sampling_steps)
     norm = BandNorm.from_meta(meta)
     if norm is not None:
-        sampler.set_clip_bounds(*norm.bounds())
+        process.set_clip_bounds(*norm.bounds())
     shape = (meta["n_mels"], meta["segment"]["length"])
     gen = torch.Generator(device).manual_seed(seed)
     precision = runnable_precision(meta.get("precision", "fp32"), device)
@@ -31,7 +33,8 @@ def sample_segments(nets, meta, conditions, sampling_steps, batch_size, device, 
         texts = conditions[start:start + batch_size]
         with autocast(precision, device):
             cond = nets["conditioner"](texts)
-            x = sampler.p_sample_loop(nets["denoiser"], (len(texts),) + shape, cond, generator=gen, device=device)
+            x = process.p_sample_loop(nets["denoiser"], (len(texts),) + shape, cond, generator=gen, device=device,
+                                      sampler=sampler, eta=eta)
         x = x.float() if norm is None else norm.inverse(x)
         out.append(x.clamp(-1.0, 1.0).cpu().numpy())
     return np.concatenate(out)

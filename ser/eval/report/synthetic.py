@@ -293,7 +293,9 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None, summaries=(), descs=None
             info = per_fold[min(per_fold)]["info"]
             gen = [p["seconds"] for p in per_fold.values() if p["seconds"] is not None]
             n_utts = [p["n_utts"] for p in per_fold.values()]
-            L.append(f"- Samples `{syn}`: S = {info.get('sampling_steps')} strided sampling steps, "
+            how = ("DDIM, η = " + str(info.get("eta", 0.0)) if info.get("sampler") == "ddim"
+                   else "ancestral, learned variance")
+            L.append(f"- Samples `{syn}`: S = {info.get('sampling_steps')} strided sampling steps ({how}), "
                      f"N = {info.get('num_per_combination')} per (text, emotion, speaker) combination, "
                      f"{int(np.mean(n_utts))} synthetic utterances per model (mean) over {len(per_fold)} models" +
                      (f"; generation {hms(sum(gen))} in all, {hms(np.mean(gen))} per model"
