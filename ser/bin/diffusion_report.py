@@ -17,6 +17,7 @@ diffusion model was trained.
 """
 import json
 import os
+import sys
 
 import kaldiio
 import numpy as np
@@ -81,21 +82,26 @@ def main(argv=None):
     real = segments_by_emotion(args.real_feats, real_utts, args.segment_length, args.segment_shift)
     syn = segments_by_emotion(args.synthetic, syn_utts, args.segment_length, args.segment_shift)
     feat_conf = read_feat_conf(args.synthetic) or read_feat_conf(args.real_feats)
-    harmonic = harmonicity_table(real, syn, feat_conf)
-    rows = [{**r, **harmonic[r["emotion"]]} for r in mad_table(real, syn)]
+    try:
+        harmonic, harmonic_note = harmonicity_table(real, syn, feat_conf), None
+    except SerError as e:   # a mel too coarse to resolve harmonics: the MAD columns alone
+        harmonic, harmonic_note = {}, str(e)
+        print(f"diffusion_report: no harmonicity: {e}", file=sys.stderr)
+    rows = [{**r, **harmonic.get(r["emotion"], {})} for r in mad_table(real, syn)]
     os.makedirs(args.out, exist_ok=True)
 
     def fmt(v):
         return f"{v:.4f}" if isinstance(v, float) else str(v)
     atomic_write_text(os.path.join(args.out, "mad.tsv"),
-                      "\t".join(COLUMNS) + "\n" + "".join("\t".join(fmt(r[c]) for c in COLUMNS) + "\n" for r in rows))
+                      "\t".join(COLUMNS) + "\n" + "".join("\t".join(fmt(r.get(c, "-")) for c in COLUMNS) + "\n" for r in rows))
     definition = MAD_DOC.split("MAD (mean absolute difference), our precise definition.", 1)[1].strip()
     definition, harmonic_definition = definition.split("Harmonicity:", 1)
     atomic_write_text(os.path.join(args.out, "mad.json"), json.dumps(
         {"real_feats": args.real_feats, "utt_list": args.utt_list, "synthetic": args.synthetic,
          "segment": {"length": args.segment_length, "shift": args.segment_shift, "pad_value": -1.0},
          "definition": " ".join(definition.split()),
-         "harmonicity_definition": " ".join(harmonic_definition.split()), "rows": rows}, indent=1) + "\n")
+         "harmonicity_definition": " ".join(harmonic_definition.split()),
+         **({"harmonicity_skipped": harmonic_note} if harmonic_note else {}), "rows": rows}, indent=1) + "\n")
     if args.per_emotion > 0:
         mel_grid_png(os.path.join(args.out, "mel_grid.png"), real, syn, args.per_emotion,
                      title=f"real ({os.path.basename(args.utt_list)}) vs synthetic "
@@ -112,7 +118,7 @@ def main(argv=None):
                     write_wav(tmp, wave, sr)
                     os.replace(tmp, path)
     for r in rows:
-        print("\t".join(fmt(r[c]) for c in COLUMNS))
+        print("\t".join(fmt(r.get(c, "-")) for c in COLUMNS))
     return 0
 
 
