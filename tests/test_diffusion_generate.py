@@ -118,6 +118,10 @@ def test_harmonic_bands_of_the_slaney_scale():
     assert (lags.start, lags.stop - 1) == (max(2, math.floor(80 / spacing)), math.ceil(400 / spacing))
     with pytest.raises(SerError, match="too few to resolve harmonics"):
         harmonic_bands({"num_mels": 20})
+    # the segments' band count stands in for a config without num_mels, and must match one with it
+    assert harmonic_bands({}, 80) == (low, lags)
+    with pytest.raises(SerError, match="the segments have 40 bands, the mel config 80"):
+        harmonic_bands({"num_mels": 80}, 40)
 
 
 def test_harmonicity_tells_a_voice_from_noise_and_skips_silence():

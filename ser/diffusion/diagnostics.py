@@ -62,7 +62,7 @@ def error_by_t(nets, meta, segments, conditions, device, seed, batch=16):
     gen = torch.Generator(device).manual_seed(seed)
     noise_all = torch.randn(x0_all.shape, generator=gen, device=device)
     try:
-        low, lags = harmonic_bands({**(meta.get("feat_conf") or {}), "num_mels": x0_all.shape[1]})
+        low, lags = harmonic_bands(meta.get("feat_conf"), x0_all.shape[1])
     except SerError:
         low = lags = None
     rows = []

@@ -87,12 +87,19 @@ HARMONIC_MIN_LEVEL = -0.6       # mean scaled level of the low bands of a frame 
 HARMONIC_SMOOTH = 5             # bands of the moving average taken as the envelope
 
 
-def harmonic_bands(feat_conf=None):
+def harmonic_bands(feat_conf=None, n_mels=None):
     """(low bands, lags) of a mel feature config: the number of bands centred below
-    HARMONIC_MAX_HZ and the band lags of the F0 range (from their mean spacing in Hz)."""
+    HARMONIC_MAX_HZ and the band lags of the F0 range (from their mean spacing in Hz). `n_mels`:
+    the segments' band count, the config's num_mels when it has none; SerError when they differ
+    or when too few bands lie below HARMONIC_MAX_HZ."""
     from ser.features.mel import MelSpectrogram, hz_to_mel, mel_to_hz
 
     c = {**{k: d for k, (_, d) in MelSpectrogram.PARAMS.items()}, **(feat_conf or {})}
+    if n_mels is not None:
+        if "num_mels" not in (feat_conf or {}):
+            c["num_mels"] = n_mels
+        elif c["num_mels"] != n_mels:
+            raise SerError(f"harmonicity: the segments have {n_mels} bands, the mel config {c['num_mels']}")
     edges = np.linspace(hz_to_mel(c["f_min"], c["mel_scale"]), hz_to_mel(c["f_max"], c["mel_scale"]),
                         int(c["num_mels"]) + 2)
     centres = mel_to_hz(edges[1:-1], c["mel_scale"])
@@ -134,12 +141,7 @@ def harmonicity_table(real_by_emotion, synthetic_by_emotion, feat_conf=None):
     """{emotion: {harmonicity, harmonicity_real, harmonicity_noise}} for the emotions of
     `synthetic_by_emotion`, and `all` (every frame pooled)."""
     bands = {np.shape(v)[1] for v in list(real_by_emotion.values()) + list(synthetic_by_emotion.values())}
-    conf = dict(feat_conf or {})
-    if len(bands) == 1:
-        (n_mels,) = bands
-        if conf.setdefault("num_mels", n_mels) != n_mels:
-            raise SerError(f"harmonicity: the segments have {n_mels} bands, the mel config {conf['num_mels']}")
-    low, lags = harmonic_bands(conf)
+    low, lags = harmonic_bands(feat_conf, bands.pop() if len(bands) == 1 else None)
     noise, _ = harmonicity(np.random.default_rng(0).normal(size=(16, low, 256)), low, lags)
     out, pooled = {}, {"syn": [], "real": []}
     for emo in sorted(synthetic_by_emotion):
