@@ -153,3 +153,21 @@ def test_synthetic_augmentation_stages(tmp_path, emodb_dir, script_env):
     assert "| sadness |" in section
     grid = recipe / "figures" / "mel_grid_emodb_all_syn_s4_n1.png"
     assert grid.read_bytes() == (ddir / "fold.1" / "syn_s4_n1" / "report" / "mel_grid.png").read_bytes()
+
+    # re-running stage 3 starts only the diffusion models without `done`; the trained ones' job
+    # logs keep their training
+    job_log = ddir / "log" / "train.1.log"
+    trained_log = job_log.read_text()
+    assert "finished: steps 4" in trained_log
+    (ddir / "fold.3" / "done").unlink()
+    stage3 = args + ["--stage", "3", "--stop_stage", "3"]
+    r = subprocess.run(["./run.sh", *stage3], cwd=recipe, env=dict(script_env, EMODB=str(corpus)),
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ser.bin.train_diffusion: jobs 2 of 2" in r.stdout
+    assert (ddir / "fold.3" / "done").exists() and job_log.read_text() == trained_log
+    r = subprocess.run(["./run.sh", *stage3], cwd=recipe, env=dict(script_env, EMODB=str(corpus)),
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Stage 3: skipped (2 diffusion models done)" in r.stdout
+    assert "already trained" not in (ddir / "log" / "train.2.log").read_text()

@@ -61,12 +61,20 @@ diffusion_hash() {
 # contain JOB or a $(...) that each job's shell expands. Reads ngpu, num_nodes, max_jobs, threads,
 # num_synthetic, sampling_steps, sampler, syn, griffin_lim.
 train_diffusion_models() {
-  local stage=$1 ddir=$2 m=$3 what=$4 fold=$5 out=$6 conf=$7 feats=$8 text=$9
-  log "Stage $stage: training the diffusion model on $what with ser.bin.train_diffusion -> $ddir"
-  $cuda_cmd $(gpu_opts $ngpu $num_nodes) --max-jobs-run $max_jobs --num-threads $threads JOB=1:$m $ddir/log/train.JOB.log \
-    launch_train.sh --module ser.bin.train_diffusion --ngpu $ngpu --num_nodes $num_nodes -- \
-      --config $conf --feats-dir $feats --fold-dir "$fold" --text-dir $text --seed 1 \
-      --num-threads $threads --outdir "$out"
+  local stage=$1 ddir=$2 m=$3 what=$4 fold=$5 out=$6 conf=$7 feats=$8 text=$9 j todo range
+  # Trained models (`done`) are not started again, so that their job logs keep the training's.
+  todo=$(for j in $(seq $m); do [ -e "$(eval "echo ${out//JOB/$j}")/done" ] || echo $j; done)
+  if [ -z "$todo" ]; then
+    log "Stage $stage: skipped ($m diffusion models done): $ddir"
+  else
+    log "Stage $stage: training the diffusion model on $what with ser.bin.train_diffusion: jobs $(echo $todo) of $m -> $ddir"
+  fi
+  for range in $(job_ranges $todo); do
+    $cuda_cmd $(gpu_opts $ngpu $num_nodes) --max-jobs-run $max_jobs --num-threads $threads JOB=$range $ddir/log/train.JOB.log \
+      launch_train.sh --module ser.bin.train_diffusion --ngpu $ngpu --num_nodes $num_nodes -- \
+        --config $conf --feats-dir $feats --fold-dir "$fold" --text-dir $text --seed 1 \
+        --num-threads $threads --outdir "$out"
+  done
   log "Stage $stage: sampling $num_synthetic synthetic segment(s) per combination with S=$sampling_steps ($sampler) with ser.bin.generate (report: ser.bin.diffusion_report): $ddir/fold.*/$syn"
   $cuda_cmd --max-jobs-run $max_jobs --num-threads $threads JOB=1:$m $ddir/log/generate_$syn.JOB.log \
     python3 -m ser.bin.generate --model-dir "$out" --num-per-combination $num_synthetic \
