@@ -48,3 +48,25 @@ def test_a_moved_set_finds_its_model_in_the_dir_that_holds_it(tmp_path):
     assert model_dir_of(str(sdir), {"model_dir": str(model)}) == str(model)
     assert model_dir_of(str(sdir), {"model_dir": "/moved/away/fold.1"}) == str(model)
     assert model_dir_of(str(sdir) + "/", None) == str(model)
+
+
+def test_the_same_model_reached_by_another_path_keeps_the_set(tmp_path):
+    """A recipe run through a linked experiment dir, or a tree moved elsewhere, finds the set made
+    with the same model complete; another model's set is not."""
+    model = tmp_path / "run-a" / "diffusion_ab12" / "fold.1"
+    sdir = model / "syn_s50_n1"
+    sdir.mkdir(parents=True)
+    (sdir / "feats.scp").write_text("")
+    args = dict(ARGS, model_dir=str(model))
+    write_info(str(sdir), args, 3.0)
+    (tmp_path / "run-b").mkdir()
+    os.symlink(model.parent, tmp_path / "run-b" / "diffusion_ab12")
+    linked = tmp_path / "run-b" / "diffusion_ab12" / "fold.1"
+    assert made_with(str(linked / "syn_s50_n1"), dict(args, model_dir=str(linked)))
+    other = tmp_path / "run-a" / "diffusion_ab12" / "fold.3"
+    other.mkdir()
+    assert not made_with(str(sdir), dict(args, model_dir=str(other)))
+    # moved: the record names a dir that no longer exists; the set's own model dir is that model
+    write_info(str(sdir), dict(args, model_dir="/moved/away/fold.1"), 3.0)
+    assert made_with(str(sdir), args)
+    assert not made_with(str(sdir), dict(args, model_dir=str(other)))

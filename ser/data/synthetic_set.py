@@ -58,7 +58,23 @@ def made_with(sample_dir, arguments):
     if not os.path.exists(os.path.join(sample_dir, "feats.scp")):
         return False
     old = read_info(sample_dir, required=False)
-    return old is not None and {k: old.get(k) for k in arguments} == dict(arguments)
+    if old is None:
+        return False
+    others = {k: v for k, v in arguments.items() if k != "model_dir"}
+    if {k: old.get(k) for k in others} != others:
+        return False
+    return "model_dir" not in arguments or same_model(sample_dir, old, arguments["model_dir"])
+
+
+def same_model(sample_dir, info, model_dir):
+    """Whether MODEL_DIR is the model a set's record INFO names, reached by any path: a recipe run
+    through a linked experiment dir, or a moved tree (model_dir_of), must not resample the set."""
+    if os.path.abspath(info.get("model_dir") or "") == os.path.abspath(model_dir):
+        return True
+    try:
+        return os.path.samefile(model_dir_of(sample_dir, info), model_dir)
+    except OSError:
+        return False
 
 
 def model_dir_of(sample_dir, info):
