@@ -92,8 +92,8 @@ def main(argv=None):
 
     def fmt(v):
         return f"{v:.4f}" if isinstance(v, float) else str(v)
-    atomic_write_text(os.path.join(args.out, "mad.tsv"),
-                      "\t".join(COLUMNS) + "\n" + "".join("\t".join(fmt(r.get(c, "-")) for c in COLUMNS) + "\n" for r in rows))
+    lines = ["\t".join(fmt(r.get(c, "-")) for c in COLUMNS) for r in rows]   # mad.tsv's rows, also printed
+    atomic_write_text(os.path.join(args.out, "mad.tsv"), "".join(l + "\n" for l in ["\t".join(COLUMNS)] + lines))
     definition = MAD_DOC.split("MAD (mean absolute difference), our precise definition.", 1)[1].strip()
     definition, harmonic_definition = definition.split("Harmonicity:", 1)
     atomic_write_text(os.path.join(args.out, "mad.json"), json.dumps(
@@ -117,8 +117,8 @@ def main(argv=None):
                     tmp = path + ".tmp.wav"
                     write_wav(tmp, wave, sr)
                     os.replace(tmp, path)
-    for r in rows:
-        print("\t".join(fmt(r.get(c, "-")) for c in COLUMNS))
+    for line in lines:
+        print(line)
     return 0
 
 
