@@ -182,6 +182,31 @@ def test_report_program(corpus, generated, tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10000
 
 
+def test_report_program_skips_a_current_report(corpus, generated, tmp_path, capsys):
+    out = tmp_path / "report"
+    args = ["--real-feats", corpus["data"], "--utt-list", os.path.join(corpus["fold"], "train.list"),
+            "--synthetic", str(generated), "--out", str(out), "--per-emotion", "1"]
+    assert diffusion_report.main(args) == 0
+    first = capsys.readouterr()
+    stamp = os.path.getmtime(out / "mad.json")
+    assert diffusion_report.main(args) == 0          # same arguments and inputs: nothing rewritten
+    again = capsys.readouterr()
+    assert "already reported" in again.err and again.out == first.out
+    assert os.path.getmtime(out / "mad.json") == stamp
+    assert diffusion_report.main(args[:-1] + ["2"]) == 0   # another argument: reported anew
+    assert "already reported" not in capsys.readouterr().err
+    assert yaml.safe_load((out / "mad.json").read_text())["per_emotion"] == 2
+    stamp = os.path.getmtime(out / "mad.json")
+    made = os.stat(generated / "feats.scp")
+    os.utime(generated / "feats.scp", (stamp + 10, stamp + 10))   # the set was made again
+    try:
+        assert diffusion_report.main(args[:-1] + ["2"]) == 0
+        assert "already reported" not in capsys.readouterr().err
+        assert os.path.getmtime(out / "mad.json") > stamp
+    finally:   # the module's shared set
+        os.utime(generated / "feats.scp", ns=(made.st_atime_ns, made.st_mtime_ns))
+
+
 def test_griffin_lim_recovers_a_tone():
     """A 1 kHz tone -> scaled mel (the real extractor) -> Griffin-Lim: the spectral peak is back."""
     from ser.features import build_extractor

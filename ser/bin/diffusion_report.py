@@ -11,6 +11,8 @@ Writes into --out:
 - mel_grid.png: per emotion, real and synthetic 80 x 256 segments side by side;
 - with --griffin-lim N: audio/<emotion>_{real,synthetic}_<k>.wav, Griffin-Lim reconstructions of
   the first N real and synthetic segments of every emotion, for listening.
+mad.json is written last and records the arguments: a re-run with the same arguments whose inputs
+(the two feats.scp and the utterance list) are not newer than it exits at once ("already reported").
 Real utterances are those of --utt-list in --real-feats; both sides are cut into
 --segment-length frame windows (shift --segment-shift, padded with -1 = silence) as the
 diffusion model was trained.
@@ -34,6 +36,7 @@ from ser.runtime.run_args import program_parser
 from ser.runtime.segments import segment_matrix
 from ser.training.dataset import read_feat_conf
 
+REPORT_FILE = "mad.json"
 COLUMNS = ("emotion", "n_real", "n_synthetic", "mad", "mad_real", "mad_nearest",
            "harmonicity", "harmonicity_real", "harmonicity_noise")
 
@@ -70,6 +73,22 @@ def segments_by_emotion(feats_dir, utts, length, shift):
     return {e: np.concatenate(v) for e, v in out.items()}
 
 
+def reported_with(out, arguments, inputs):
+    """Whether OUT holds a complete report (mad.tsv, then mad.json last) made with ARGUMENTS and not
+    older than any of the INPUTS files (a regenerated set or recomputed features are reported anew)."""
+    path = os.path.join(out, REPORT_FILE)
+    if not os.path.exists(os.path.join(out, "mad.tsv")):
+        return False
+    try:
+        with open(path, encoding="utf-8") as f:
+            old = json.load(f)
+        newest_input = max(os.path.getmtime(p) for p in inputs)
+    except (OSError, ValueError):
+        return False
+    return (isinstance(old, dict) and {k: old.get(k) for k in arguments} == arguments
+            and os.path.getmtime(path) >= newest_input)
+
+
 def main(argv=None):
     args = get_parser().parse_args(argv)
     for name in ("griffin_lim", "per_emotion"):
@@ -78,6 +97,16 @@ def main(argv=None):
     real_utts = read_utt_list(args.utt_list)
     if not real_utts:
         raise SerError(f"{args.utt_list}: no utterances")
+    arguments = {"real_feats": args.real_feats, "utt_list": args.utt_list, "synthetic": args.synthetic,
+                 "segment": {"length": args.segment_length, "shift": args.segment_shift, "pad_value": -1.0},
+                 "per_emotion": args.per_emotion, "griffin_lim": args.griffin_lim,
+                 "griffin_lim_iters": args.griffin_lim_iters}
+    inputs = [os.path.join(args.real_feats, "feats.scp"), args.utt_list, os.path.join(args.synthetic, "feats.scp")]
+    if reported_with(args.out, arguments, inputs):
+        print(f"{args.out}: already reported (same arguments, inputs unchanged)", file=sys.stderr)
+        with open(os.path.join(args.out, "mad.tsv"), encoding="utf-8") as f:
+            print("".join(f.readlines()[1:]), end="")
+        return 0
     syn_utts = list(read_kv(os.path.join(args.synthetic, "feats.scp")))
     real = segments_by_emotion(args.real_feats, real_utts, args.segment_length, args.segment_shift)
     syn = segments_by_emotion(args.synthetic, syn_utts, args.segment_length, args.segment_shift)
@@ -89,19 +118,6 @@ def main(argv=None):
         print(f"diffusion_report: no harmonicity: {e}", file=sys.stderr)
     rows = [{**r, **harmonic.get(r["emotion"], {})} for r in mad_table(real, syn)]
     os.makedirs(args.out, exist_ok=True)
-
-    def fmt(v):
-        return f"{v:.4f}" if isinstance(v, float) else str(v)
-    lines = ["\t".join(fmt(r.get(c, "-")) for c in COLUMNS) for r in rows]   # mad.tsv's rows, also printed
-    atomic_write_text(os.path.join(args.out, "mad.tsv"), "".join(l + "\n" for l in ["\t".join(COLUMNS)] + lines))
-    definition = MAD_DOC.split("MAD (mean absolute difference), our precise definition.", 1)[1].strip()
-    definition, harmonic_definition = definition.split("Harmonicity:", 1)
-    atomic_write_text(os.path.join(args.out, "mad.json"), json.dumps(
-        {"real_feats": args.real_feats, "utt_list": args.utt_list, "synthetic": args.synthetic,
-         "segment": {"length": args.segment_length, "shift": args.segment_shift, "pad_value": -1.0},
-         "definition": " ".join(definition.split()),
-         "harmonicity_definition": " ".join(harmonic_definition.split()),
-         **({"harmonicity_skipped": harmonic_note} if harmonic_note else {}), "rows": rows}, indent=1) + "\n")
     if args.per_emotion > 0:
         mel_grid_png(os.path.join(args.out, "mel_grid.png"), real, syn, args.per_emotion,
                      title=f"real ({os.path.basename(args.utt_list)}) vs synthetic "
@@ -117,6 +133,18 @@ def main(argv=None):
                     tmp = path + ".tmp.wav"
                     write_wav(tmp, wave, sr)
                     os.replace(tmp, path)
+
+    def fmt(v):
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+    lines = ["\t".join(fmt(r.get(c, "-")) for c in COLUMNS) for r in rows]   # mad.tsv's rows, also printed
+    atomic_write_text(os.path.join(args.out, "mad.tsv"), "".join(l + "\n" for l in ["\t".join(COLUMNS)] + lines))
+    definition = MAD_DOC.split("MAD (mean absolute difference), our precise definition.", 1)[1].strip()
+    definition, harmonic_definition = definition.split("Harmonicity:", 1)
+    atomic_write_text(os.path.join(args.out, REPORT_FILE), json.dumps(
+        {**arguments,
+         "definition": " ".join(definition.split()),
+         "harmonicity_definition": " ".join(harmonic_definition.split()),
+         **({"harmonicity_skipped": harmonic_note} if harmonic_note else {}), "rows": rows}, indent=1) + "\n")
     for line in lines:
         print(line)
     return 0
