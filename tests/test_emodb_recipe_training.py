@@ -171,3 +171,6 @@ def test_synthetic_augmentation_stages(tmp_path, emodb_dir, script_env):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Stage 3: skipped (2 diffusion models done)" in r.stdout
     assert "already trained" not in (ddir / "log" / "train.2.log").read_text()
+    # nor are the unchanged sample sets resampled or their reports rewritten
+    assert "already generated" in (ddir / "log" / "generate_syn_s4_n1.1.log").read_text()
+    assert "already reported" in (ddir / "log" / "report_syn_s4_n1.1.log").read_text()
