@@ -27,6 +27,7 @@ import numpy as np
 from ser.audio import write_wav
 from ser.data.atomic import atomic_write_text
 from ser.data.fold_dir import read_utt_list
+from ser.data.json_file import records
 from ser.data.kvfile import read_kv
 from ser.diffusion.data import check_mel_range
 from ser.diffusion.quality import __doc__ as MAD_DOC
@@ -36,7 +37,7 @@ from ser.runtime.run_args import program_parser
 from ser.runtime.segments import segment_matrix
 from ser.training.dataset import read_feat_conf
 
-REPORT_FILE = "mad.json"
+REPORT_FILE, TABLE_FILE = "mad.json", "mad.tsv"   # mad.json written last
 COLUMNS = ("emotion", "n_real", "n_synthetic", "mad", "mad_real", "mad_nearest",
            "harmonicity", "harmonicity_real", "harmonicity_noise")
 
@@ -77,16 +78,12 @@ def reported_with(out, arguments, inputs):
     """Whether OUT holds a complete report (mad.tsv, then mad.json last) made with ARGUMENTS and not
     older than any of the INPUTS files (a regenerated set or recomputed features are reported anew)."""
     path = os.path.join(out, REPORT_FILE)
-    if not os.path.exists(os.path.join(out, "mad.tsv")):
+    if not os.path.exists(os.path.join(out, TABLE_FILE)) or not records(path, arguments):
         return False
     try:
-        with open(path, encoding="utf-8") as f:
-            old = json.load(f)
-        newest_input = max(os.path.getmtime(p) for p in inputs)
-    except (OSError, ValueError):
+        return os.path.getmtime(path) >= max(os.path.getmtime(p) for p in inputs)
+    except OSError:   # an input is missing: the report is made (and fails naming it)
         return False
-    return (isinstance(old, dict) and {k: old.get(k) for k in arguments} == arguments
-            and os.path.getmtime(path) >= newest_input)
 
 
 def main(argv=None):
@@ -104,7 +101,7 @@ def main(argv=None):
     inputs = [os.path.join(args.real_feats, "feats.scp"), args.utt_list, os.path.join(args.synthetic, "feats.scp")]
     if reported_with(args.out, arguments, inputs):
         print(f"{args.out}: already reported (same arguments, inputs unchanged)", file=sys.stderr)
-        with open(os.path.join(args.out, "mad.tsv"), encoding="utf-8") as f:
+        with open(os.path.join(args.out, TABLE_FILE), encoding="utf-8") as f:
             print("".join(f.readlines()[1:]), end="")
         return 0
     syn_utts = list(read_kv(os.path.join(args.synthetic, "feats.scp")))
@@ -137,7 +134,7 @@ def main(argv=None):
     def fmt(v):
         return f"{v:.4f}" if isinstance(v, float) else str(v)
     lines = ["\t".join(fmt(r.get(c, "-")) for c in COLUMNS) for r in rows]   # mad.tsv's rows, also printed
-    atomic_write_text(os.path.join(args.out, "mad.tsv"), "".join(l + "\n" for l in ["\t".join(COLUMNS)] + lines))
+    atomic_write_text(os.path.join(args.out, TABLE_FILE), "".join(l + "\n" for l in ["\t".join(COLUMNS)] + lines))
     definition = MAD_DOC.split("MAD (mean absolute difference), our precise definition.", 1)[1].strip()
     definition, harmonic_definition = definition.split("Harmonicity:", 1)
     atomic_write_text(os.path.join(args.out, REPORT_FILE), json.dumps(

@@ -14,12 +14,12 @@ Writes the same outputs as ser.bin.score: OUTDIR/predictions.tsv, metrics.json (
 attack, eps, alpha, steps, clean_uar, clean_wa), confusion.png and, last, `done`.
 """
 import argparse
-import json
 import os
 
 import numpy as np
 from tqdm import tqdm
 
+from ser.data.json_file import records
 from ser.errors import SerError, run_main
 from ser.eval.scoring import compute_metrics, write_scores
 from ser.eval.scoring_inputs import ScoringInputs, add_input_args, add_output_args, check_finished, up_to_date
@@ -62,12 +62,7 @@ def attack_settings(args):
 def same_settings(out_dir, settings):
     """True when out_dir/metrics.json was written with these attack settings: a re-run with another
     eps (or alpha, steps) into the same directory scores again instead of keeping stale numbers."""
-    try:
-        with open(os.path.join(out_dir, "metrics.json")) as f:
-            old = json.load(f)
-    except (OSError, ValueError):
-        return False
-    return all(old.get(k) == v for k, v in settings.items())
+    return records(os.path.join(out_dir, "metrics.json"), settings)
 
 
 def attack_segments(model, segments, labels, masks, attack, device, batch_size, **params):

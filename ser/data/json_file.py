@@ -15,3 +15,14 @@ def read_json_object(path):
     if not isinstance(data, dict):
         raise SerError(f"{path}: not a JSON object")
     return data
+
+
+def records(path, settings):
+    """Whether the JSON object in `path` holds every key of `settings` with the same value (an
+    output that records what made it); False when the file is missing or not a JSON object, so
+    that the output is made again."""
+    try:
+        data = read_json_object(path)
+    except (OSError, SerError):
+        return False
+    return all(data.get(k) == v for k, v in settings.items())
