@@ -30,7 +30,7 @@ DIFFUSION_CONFIGS = shipped("diffusion.yaml")
 def test_the_shipped_configs_are_found():
     names = {str(p.relative_to(EGS)) for p in TRAIN_CONFIGS}
     assert {"TEMPLATE/conf/train_densenet_lstm_highway.yaml", "TEMPLATE/conf/tuning/train_cnn_blstm.yaml",
-            "emodb/conf/paper_bf16/train_cnn.yaml"} <= names
+            "TEMPLATE/conf/paper_bf16/train_cnn.yaml"} <= names
     assert len(TRAIN_CONFIGS) >= 20 and len(DIFFUSION_CONFIGS) >= 3
 
 
@@ -50,7 +50,7 @@ def test_diffusion_config_loads(path):
 
 # (variant, the config its header says it is based on, {setting: (base value, variant value)})
 VARIANTS = [
-    *[(f"emodb/conf/paper_bf16/train_{m}.yaml", f"TEMPLATE/conf/tuning/train_{m}.yaml",
+    *[(f"TEMPLATE/conf/paper_bf16/train_{m}.yaml", f"TEMPLATE/conf/tuning/train_{m}.yaml",
        {"precision": ("fp32", "bf16")})
       for m in ("cnn", "cnn_lstm", "densenet", "densenet_lstm", "densenet_lstm_highway")],
     ("TEMPLATE/conf/pat10/train_densenet_lstm_highway.yaml", "TEMPLATE/conf/train_densenet_lstm_highway.yaml",
