@@ -7,7 +7,8 @@ What each column times (random segments, `--batch` of them; on a machine shared 
 fastest step is the closest estimate of the unloaded speed):
 
 - `plain`: the trainer as it was before precision settings existed: fp32, the model in the
-  default (contiguous) memory format;
+  default (contiguous) memory format, its layers run in the textbook order (the ReLU before the
+  max pooling, a DenseNet transition's convolution before its pooling: `textbook_order`);
 - `fp32`, `bf16`: the trainer now (ser.runtime.precision.prepare_model puts 2-D convolution
   models in channels_last; bf16 is torch.autocast on the forward pass, loss and weights fp32);
 - training = forward + cross-entropy + backward + Adam step; inference = no-grad eval forward.
@@ -32,10 +33,12 @@ import time
 
 import torch
 import yaml
+from torch import nn
 
 from ser.errors import SerError, run_main
 from ser.models import MODELS, build_model, model_class
 from ser.models.complexity import count_parameters, flops_per_segment
+from ser.models.densenet import Transition
 from ser.runtime.precision import autocast, prepare_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -75,12 +78,26 @@ def matmul_step(precision, device, n=None, reps=4):
     return (lambda: [a @ b for _ in range(reps)]), 2 * n ** 3 * reps / 1e9
 
 
+def textbook_order(model):
+    """`model` run as it was before the layer-order speed-ups (ser.models.common.bn_relu_max_pool,
+    ser.models.densenet.Transition): the same function and parameters, more element-wise work."""
+    for module in model.modules():
+        if isinstance(module, Transition):
+            module.forward = nn.Sequential.forward.__get__(module)
+        elif isinstance(module, nn.Sequential):
+            keys = list(module._modules)
+            for a, b in zip(keys, keys[1:]):
+                if isinstance(module[int(a)], nn.MaxPool2d) and isinstance(module[int(b)], nn.ReLU):
+                    module._modules[a], module._modules[b] = module._modules[b], module._modules[a]
+    return model
+
+
 def setting_steps(name, options, setting, batch, frames, num_classes, device):
     """(training step, inference step) closures of one model at one setting."""
     feat_dim = FEAT_DIM.get(name, 128)
     torch.manual_seed(0)
     model = build_model(name, num_classes, feat_dim, **options)
-    model = model.to(device) if setting == "plain" else prepare_model(model, device)
+    model = textbook_order(model).to(device) if setting == "plain" else prepare_model(model, device)
     precision = "bf16" if setting == "bf16" else "fp32"
     x = torch.randn(batch, frames, feat_dim, device=device)
     y = torch.randint(0, num_classes, (batch,), device=device)

@@ -7,7 +7,7 @@ work, Latif et al. (2019) "Direct modelling of speech emotion from raw speech", 
 model, not a spectrogram one. We therefore use a standard spectrogram CNN-LSTM and say so:
 
 - conv stack: `len(conv_channels)` blocks of Conv3x3 -> BN -> ReLU -> MaxPool 2x2 stride 2 on the
-  (time, freq) image; default channels 32-64-64-128 (16x downsampling in time and frequency),
+  (time, freq) image (run as Conv -> BN -> MaxPool -> ReLU, the same function: `bn_relu_max_pool`); default channels 32-64-64-128 (16x downsampling in time and frequency),
 - reshape to a sequence over time (time, C*freq),
 - `cnn_lstm`: LSTM (128 units, one layer) -> last step (or mean, `lstm_pool`) -> dropout 0.5 ->
   linear classifier,
@@ -17,7 +17,7 @@ model, not a spectrogram one. We therefore use a standard spectrogram CNN-LSTM a
 from torch import nn
 
 from ser.errors import SerError
-from ser.models.common import SequencePool, SerModel, image_to_sequence
+from ser.models.common import SequencePool, SerModel, bn_relu_max_pool, image_to_sequence
 from ser.models.options import require_positive, require_probability
 
 
@@ -29,9 +29,7 @@ class ConvStack(nn.Sequential):
         prev = 1
         for ch in channels:
             layers += [nn.Conv2d(prev, ch, kernel, padding=kernel // 2, bias=False),
-                       nn.BatchNorm2d(ch), nn.ReLU(inplace=True)]
-            if pool > 1:
-                layers.append(nn.MaxPool2d(pool, stride=pool))
+                       *bn_relu_max_pool(ch, pool)]
             prev = ch
         super().__init__(*layers)
         self.out_channels = prev

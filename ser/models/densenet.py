@@ -16,14 +16,17 @@ freq). Building blocks follow Huang et al. (2017), "Densely connected convolutio
   describes the composite function as BN-ReLU-Conv only.
 - transition: BN -> ReLU -> Conv1x1 (compression 0.5, DenseNet-BC) -> AvgPool 2x2 stride 2. The
   paper lists BN, 1x1 conv and pooling; the ReLU is DenseNet's and matches the paper's "batch
-  normalisation is employed before the non-linearities".
+  normalisation is employed before the non-linearities" (The stem's ReLU runs after its
+  pooling and the transition's pooling before its convolution: the same functions, computed on
+  fewer elements; see `bn_relu_max_pool` and `Transition`.)
 - after the last block: BN -> ReLU (DenseNet's final normalisation).
 """
 import torch
 from torch import nn
 
 from ser.errors import SerError
-from ser.models.common import SequencePool, SerModel, image_to_sequence, pooled_len
+from ser.models.common import (SequencePool, SerModel, bn_relu_max_pool, image_to_sequence,
+                               pooled_len)
 from ser.models.highway import HighwayBlock
 from ser.models.options import require_positive, require_probability
 
@@ -57,13 +60,21 @@ class DenseBlock(nn.Sequential):
 
 
 class Transition(nn.Sequential):
-    """Down-sampling between blocks: BN-ReLU-Conv1x1 (compression) - AvgPool 2x2 stride 2."""
+    """Down-sampling between blocks: BN-ReLU-Conv1x1 (compression) - AvgPool 2x2 stride 2.
+
+    The forward pass pools before the 1x1 convolution: both are linear maps, one across channels
+    and one across positions, so they commute (up to rounding), and the convolution then runs on
+    a quarter of the positions. The layers keep the order above (and so the state dict keys)."""
 
     def __init__(self, in_channels, out_channels):
         super().__init__(nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True),
                          nn.Conv2d(in_channels, out_channels, 1, bias=False),
                          nn.AvgPool2d(2, stride=2))
         self.out_channels = out_channels
+
+    def forward(self, x):
+        norm, relu, conv, pool = self
+        return conv(pool(relu(norm(x))))
 
 
 class DenseNetBackbone(nn.Module):
@@ -78,12 +89,10 @@ class DenseNetBackbone(nn.Module):
         super().__init__()
         init_channels = init_channels or 2 * growth_rate
         self.init_kernel, self.init_stride, self.init_pool = init_kernel, init_stride, init_pool
-        stem = [nn.Conv2d(1, init_channels, init_kernel, stride=init_stride,
-                          padding=init_kernel // 2, bias=False),
-                nn.BatchNorm2d(init_channels), nn.ReLU(inplace=True)]
-        if init_pool > 1:
-            stem.append(nn.MaxPool2d(3, stride=init_pool, padding=1))
-        self.stem = nn.Sequential(*stem)
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, init_channels, init_kernel, stride=init_stride, padding=init_kernel // 2,
+                      bias=False),
+            *bn_relu_max_pool(init_channels, init_pool, kernel=3, padding=1))
         self.blocks = nn.ModuleList()
         self.transitions = nn.ModuleList()
         channels = init_channels
