@@ -7,7 +7,8 @@ work, Latif et al. (2019) "Direct modelling of speech emotion from raw speech", 
 model, not a spectrogram one. We therefore use a standard spectrogram CNN-LSTM and say so:
 
 - conv stack: `len(conv_channels)` blocks of Conv3x3 -> BN -> ReLU -> MaxPool 2x2 stride 2 on the
-  (time, freq) image (run as Conv -> BN -> MaxPool -> ReLU, the same function: `bn_relu_max_pool`); default channels 32-64-64-128 (16x downsampling in time and frequency),
+  (time, freq) image (run as Conv -> BN -> MaxPool -> ReLU, the same function: `bn_relu_max_pool`);
+  default channels 32-64-64-128 (16x downsampling in time and frequency),
 - reshape to a sequence over time (time, C*freq),
 - `cnn_lstm`: LSTM (128 units, one layer) -> last step (or mean, `lstm_pool`) -> dropout 0.5 ->
   linear classifier,

@@ -96,4 +96,3 @@ def bn_relu_max_pool(channels, pool, kernel=None, padding=0):
     if pool > 1:
         layers.append(nn.MaxPool2d(kernel or pool, stride=pool, padding=padding))
     return layers + [nn.ReLU(inplace=True)]
-

@@ -16,7 +16,7 @@ freq). Building blocks follow Huang et al. (2017), "Densely connected convolutio
   describes the composite function as BN-ReLU-Conv only.
 - transition: BN -> ReLU -> Conv1x1 (compression 0.5, DenseNet-BC) -> AvgPool 2x2 stride 2. The
   paper lists BN, 1x1 conv and pooling; the ReLU is DenseNet's and matches the paper's "batch
-  normalisation is employed before the non-linearities" (The stem's ReLU runs after its
+  normalisation is employed before the non-linearities". (The stem's ReLU runs after its
   pooling and the transition's pooling before its convolution: the same functions, computed on
   fewer elements; see `bn_relu_max_pool` and `Transition`.)
 - after the last block: BN -> ReLU (DenseNet's final normalisation).
