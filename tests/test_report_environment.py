@@ -26,3 +26,14 @@ def test_config_ref(tmp_path):
     # nowhere: the path as the run gave it, no link
     assert config_ref(recipe / "conf" / "train_x.yaml", recipe) == f"`{recipe}/conf/train_x.yaml` (not in this checkout)"
     assert config_ref(tmp_path / "elsewhere.yaml", recipe) == f"`{tmp_path}/elsewhere.yaml` (not in this checkout)"
+
+
+def test_config_ref_from_a_dated_report_below_the_recipe(tmp_path):
+    root = tmp_path / "main"
+    (root / "egs/emodb/conf/paper_bf16").mkdir(parents=True)
+    (root / "egs/emodb/conf/paper_bf16/train_cnn.yaml").write_text("x: 1\n")
+    out_dir = root / "egs/emodb/results/paper_bf16_2026-11-30"
+    out_dir.mkdir(parents=True)
+    # the worktree that ran it: the same path in this checkout, seen from two levels down
+    assert config_ref(tmp_path / "run-x/egs/emodb/conf/paper_bf16/train_cnn.yaml", out_dir) == \
+        "[../../conf/paper_bf16/train_cnn.yaml](../../conf/paper_bf16/train_cnn.yaml)"

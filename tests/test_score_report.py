@@ -291,3 +291,21 @@ def test_fit_table_from_the_selected_epoch_of_each_run(tmp_path):
     row = [c.strip() for c in block.split("\n| cnn (all_spec) |", 1)[1].split("\n", 1)[0].strip(" |").split("|")][1:]
     assert row == ["2.5", "65.0", "0.90", "1.15", "0.55", "2"]
     assert "means underfitting" in text
+
+
+def test_per_run_confusions_link_only_inside_the_checkout(exp_tree):
+    """A report in this checkout links each run's matrix; a dated report of another checkout
+    (results/<name>/ below its recipe) names the runs' dir instead of linking out of its tree."""
+    tmp_path, exp, _ = exp_tree
+    png = os.path.join(exp, "hw_spec_h2", "fold.1", "seed1", "test_clean", "confusion.png")
+    with open(png, "wb") as f:
+        f.write(PNG_MAGIC)
+    here = tmp_path / "egs" / "emodb" / "RESULTS.md"
+    assert report.main(["--exp-dir", exp, "--out", str(here)]) == 0
+    assert "[1](exp/hw_spec_h2/fold.1/seed1/test_clean/confusion.png)" in here.read_text()
+    dated = tmp_path / "main" / "egs" / "emodb" / "results" / "x" / "RESULTS.md"
+    assert report.main(["--exp-dir", exp, "--out", str(dated), "--fig-dir", str(dated.parent / "figures")]) == 0
+    text = dated.read_text()
+    assert "seed1/test_clean/confusion.png)" not in text and "[1](" not in text
+    assert f"stays in the checkout that ran it: `{os.path.join(exp, 'hw_spec_h2')}`." in text
+    assert "[all folds](figures/emodb_hw_spec_h2_test_clean_confusion.png)" in text

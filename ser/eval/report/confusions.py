@@ -3,7 +3,7 @@ the section linking them and every run's own matrix."""
 import os
 
 from ser.eval.confusion_plot import save_confusion_png
-from ser.eval.report.markdown import pm, rel
+from ser.eval.report.markdown import checkout_root, inside, pm, rel
 
 
 def confusion_png_path(summary, exp_dir, fig_dir=None):
@@ -27,8 +27,11 @@ def write_aggregated_confusions(summaries, exp_dirs, fig_dir=None):
 
 def confusion_section(layout):
     """'## Confusion matrices': per model and condition a link to the summed matrix and to each
-    run's matrix that exists."""
+    run's matrix that exists in the report's checkout (a run of another worktree is named, not
+    linked: such a link would dangle in the repository)."""
     L = ["## Confusion matrices", ""]
+    root = checkout_root(layout.out_dir)
+    elsewhere = set()
     for c, cond in layout.columns:
         for t in layout.tags:
             s = layout.by_key.get((c, t, cond))
@@ -40,8 +43,13 @@ def confusion_section(layout):
                 parts.append(f"[all folds]({rel(agg, layout.out_dir)})")
             for r in sorted(s.runs, key=lambda r: (r.fold, r.seed)):
                 png = os.path.join(r.path, "confusion.png")
-                if os.path.exists(png):
+                if os.path.exists(png) and not inside(png, root):
+                    elsewhere.add(os.path.join(r.exp, r.tag))
+                elif os.path.exists(png):
                     name = f"{r.fold}" if len(s.seed_uar) == 1 else f"{r.fold}/s{r.seed}"
                     parts.append(f"[{name}]({rel(png, layout.out_dir)})")
             L.append(f"- {layout.labels[t]}, {c} {cond}: " + " ".join(parts))
+    if elsewhere:
+        L += ["", "Each run's own matrix (fold.K/seedS/test_<condition>/confusion.png) stays in the "
+              "checkout that ran it: " + ", ".join(f"`{d}`" for d in sorted(elsewhere)) + "."]
     return L + [""]

@@ -5,7 +5,7 @@ import platform
 import re
 
 from ser.eval.aggregate import run_config
-from ser.eval.report.markdown import rel
+from ser.eval.report.markdown import checkout_root, inside, rel
 
 
 def _head(path, size=4096):
@@ -30,15 +30,15 @@ def _cpu_name():
 
 
 def config_ref(path, out_dir):
-    """Markdown for the config file a run named, seen from the recipe dir `out_dir`
-    (<root>/egs/<recipe>): a link when it is there; a file of another checkout (a worktree that
+    """Markdown for the config file a run named, seen from the report's dir `out_dir` (the
+    recipe, <root>/egs/<recipe>, or a dir below it): a link when it is there; a file of another checkout (a worktree that
     ran the experiment) as the same path in this one; a file gone from the recipe as the name the
     recipe's config lookup now falls back to (egs/TEMPLATE/...). Never a link out of the tree."""
     out_dir = os.path.abspath(out_dir)
-    root = os.path.dirname(os.path.dirname(out_dir))
+    root = checkout_root(out_dir)
     m = re.search(r"(?:^|/)(egs/[^/]+)/(.+)$", os.path.abspath(path))
     here = os.path.join(root, m.group(1), m.group(2)) if m else os.path.abspath(path)
-    if os.path.exists(here) and not rel(here, out_dir).startswith("../.."):
+    if os.path.exists(here) and inside(here, root):
         return f"[{rel(here, out_dir)}]({rel(here, out_dir)})"
     fallback = os.path.join(root, "egs", "TEMPLATE", m.group(2)) if m else None
     if fallback and os.path.exists(fallback):

@@ -53,3 +53,20 @@ def table(header, rows):
 def rel(path, start):
     """`path` relative to the directory `start`, with '/' separators (for links)."""
     return os.path.relpath(os.path.abspath(path), os.path.abspath(start)).replace(os.sep, "/")
+
+
+def checkout_root(out_dir):
+    """The checkout a report in `out_dir` belongs to: the parent of the `egs/` above it (the
+    report may sit in a recipe, <root>/egs/<recipe>, or deeper, e.g. its results/<name>/);
+    without an `egs/` above it, the parent of the parent of `out_dir`."""
+    d = os.path.abspath(out_dir)
+    while os.path.dirname(d) != d:
+        if os.path.basename(os.path.dirname(d)) == "egs":
+            return os.path.dirname(os.path.dirname(d))
+        d = os.path.dirname(d)
+    return os.path.dirname(os.path.dirname(os.path.abspath(out_dir)))
+
+
+def inside(path, root):
+    """Whether `path` lies under the directory `root` (a link to it stays in the checkout)."""
+    return not rel(path, root).startswith("..")
