@@ -265,7 +265,7 @@ def test_every_new_option_changes_the_config_hash(corpus, capsys):
     changed = [hash_of("--set", kv) for kv in (
         "process.prediction=v", "process.variance_bound=clamp", "denoiser.pos_channels=8", "segment.crop=64",
         "normalize.type=band", "normalize.scale=2.0", "ema.decay=0.99", "optim.warmup_steps=7", "precision=bf16",
-        "diagnostics.samples=2")]
+        "diagnostics.samples=2", "guidance.snapshot_step=2")]
     assert len(set(changed + [base])) == len(changed) + 1
 
 

@@ -342,3 +342,11 @@ def test_a_selection_between_training_data_settings_is_its_own_row():
         ("real", "`a_real`", "–"),
         ("real + synthetic", "`b_rs`", "+0.0 ± 10.0 (better in 1 of 2)"),
         ("chosen per fold on validation UAR", "`0_sel`", "+5.0 ± 5.0 (better in 1 of 2)")]
+
+
+def test_autoguidance_is_named_when_used():
+    from ser.eval.report.synthetic import describe_diffusion
+
+    assert "autoguidance" not in describe_diffusion({"guidance": {"snapshot_step": 0, "weight": 1.0}})
+    assert describe_diffusion({"guidance": {"snapshot_step": 2000, "weight": 2.0}}).endswith(
+        "autoguidance guide: the EMA weights of step 2000")

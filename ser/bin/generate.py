@@ -1,7 +1,8 @@
 """Generate synthetic mel segments with a fold's trained diffusion model.
 
     python -m ser.bin.generate --model-dir exp/all/diffusion_<hash>/fold.1 \\
-        --num-per-combination 1 --sampling-steps 50 [--sampler ddim [--eta 0]] [--max-combinations M] --seed 1 \\
+        --num-per-combination 1 --sampling-steps 50 [--sampler ddim [--eta 0]] [--guidance-weight W] \\
+        [--max-combinations M] --seed 1 \\
         --out-data exp/all/diffusion_<hash>/fold.1/syn_s50_n1 --out-feats exp/.../fold.1/syn_s50_n1/feats \\
         [--ngpu 0] [--batch-size 16] [--trim-padding true]
 
@@ -12,7 +13,8 @@ for the same seed). For each, N segments of n_mels x 256 frames are sampled with
 ser.diffusion.build_diffusion, with the model's prediction target and variance bound): ancestral
 steps with the learned variance (the paper's), or with --sampler ddim DDIM steps (noise η, 0:
 deterministic); a model trained on band-normalised mels (ser.diffusion.normalize) has its samples
-mapped back.
+mapped back. A model trained with a guide snapshot (`guidance` in its config) samples with
+autoguidance at its config's weight, or at --guidance-weight W (1: unguided; ser.diffusion.guidance).
 
 The output is a data dir that passes `utils/validate_data_dir.py --no-wav`:
   feats.scp (written last; the ark goes to --out-feats), utt2emo, utt2spk (= the CONDITIONING
@@ -20,7 +22,7 @@ The output is a data dir that passes `utils/validate_data_dir.py --no-wav`:
   text (the sentence), utt2cond (the full condition string), utt2num_frames, conf.yaml (the mel
   feature config the model was trained on), model_train.list (the utterances the diffusion model
   was trained on: the classifier checks them against its fold's train.list) and synthetic.yaml
-  (model dir, S, N, sampler, seed). There is no utt2uniq: no utterance is a copy of a real one.
+  (model dir, S, N, sampler, guidance weight, seed). There is no utt2uniq: no utterance is a copy of a real one.
 Utterance ids are `<speaker>-syn<k>-<emotion>` (prefixed by the speaker id as Kaldi wants).
 
 --trim-padding (default true) cuts trailing frames whose every band is below -0.95 (the -1
@@ -46,6 +48,7 @@ from ser.data.synthetic_set import made_with, write_info
 from ser.diffusion.conditioning import condition_text
 from ser.diffusion.data import read_combinations
 from ser.diffusion.gaussian_diffusion import SAMPLERS
+from ser.diffusion.guidance import guidance_weight
 from ser.diffusion.model_io import load_diffusion_model
 from ser.diffusion.sampling import PAD_THRESHOLD, sample_segments
 from ser.errors import SerError, run_main
@@ -63,6 +66,8 @@ def get_parser():
     p.add_argument("--sampler", choices=SAMPLERS, default="ancestral",
                    help="ancestral: the learned variance (paper 2); ddim: DDIM steps with noise --eta")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM noise η in [0, 1] (0: deterministic)")
+    p.add_argument("--guidance-weight", type=float, default=None,
+                   help="autoguidance weight (default: the model's config; 1: unguided)")
     p.add_argument("--max-combinations", type=int, default=None,
                    help="use M combinations drawn with --seed instead of all of them")
     p.add_argument("--seed", type=int, default=1, help="seed of the noise and of the combination draw")
@@ -139,11 +144,17 @@ def main(argv=None):
         raise SerError(f"--eta must be in [0, 1], got {args.eta}")
     if args.batch_size < 1:
         raise SerError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.guidance_weight is not None and args.guidance_weight <= 0:
+        raise SerError(f"--guidance-weight must be > 0, got {args.guidance_weight}")
     if not os.path.exists(os.path.join(args.model_dir, "done")):
         raise SerError(f"{args.model_dir}: no 'done' (diffusion training has not finished)")
+    device = process_device(args.ngpu)
+    nets, meta = load_diffusion_model(args.model_dir, device)
+    weight = guidance_weight(meta, args.guidance_weight)
     info = {"model_dir": os.path.abspath(args.model_dir), "sampling_steps": args.sampling_steps,
             "num_per_combination": args.num_per_combination, "sampler": args.sampler,
-            "eta": args.eta if args.sampler == "ddim" else 0.0, "max_combinations": args.max_combinations,
+            "eta": args.eta if args.sampler == "ddim" else 0.0, "guidance_weight": weight,
+            "max_combinations": args.max_combinations,
             "seed": args.seed, "batch_size": args.batch_size, "trim_padding": args.trim_padding}
     scp_path = os.path.join(args.out_data, "feats.scp")
     if made_with(args.out_data, info):
@@ -152,10 +163,8 @@ def main(argv=None):
     with contextlib.suppress(FileNotFoundError):
         os.unlink(scp_path)          # a killed re-generation must not look complete
 
-    device = process_device(args.ngpu)
     if args.num_threads is not None:
         torch.set_num_threads(args.num_threads)
-    nets, meta = load_diffusion_model(args.model_dir, device)
     T = meta["process"]["steps"]
     if not 1 <= args.sampling_steps <= T:
         raise SerError(f"--sampling-steps must be in [1, {T}] (T of the model), got {args.sampling_steps}")
@@ -168,7 +177,7 @@ def main(argv=None):
           f"{args.sampling_steps} of {T} steps on {device}", file=sys.stderr)
     started = time.monotonic()
     samples = sample_segments(nets, meta, conditions, args.sampling_steps, args.batch_size, device, args.seed,
-                              sampler=args.sampler, eta=args.eta)
+                              sampler=args.sampler, eta=args.eta, guidance_weight=weight)
     sampling_seconds = round(time.monotonic() - started, 1)
 
     mats, tables = {}, {n_: {} for n_ in ("utt2spk", "utt2emo", "text", "utt2cond", "utt2num_frames")}

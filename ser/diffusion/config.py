@@ -5,7 +5,7 @@ The resolved config is DEFAULTS <- the YAML file <- `--set key.sub=value` overri
 command-line data arguments under `data:` and `seed:` (set by ser.bin.train_diffusion). Every
 key is checked here, so a typo is a one-line SerError naming the file and the dotted key:
 
-- fixed sections (process, spm, segment, optim, ema) and scalar keys: name and type;
+- fixed sections (process, spm, segment, optim, ema, guidance) and scalar keys: name and type;
 - `denoiser`: the options of ser.diffusion.MelDenoiser (a `preset` plus any of its keys);
 - `conditioner`: `type` (sentencepiece | bert) and that conditioner's options, except
   `spm_model` (the trainer writes the sentencepiece model into the experiment dir) and
@@ -40,6 +40,9 @@ DEFAULTS = {
     "optim": {"type": "adamw", "lr": 2.0e-4, "weight_decay": 0.0, "beta1": 0.9, "beta2": 0.999,
               "warmup_steps": 0, "grad_clip": 1.0},
     "ema": {"decay": 0.999, "warmup": True},
+    # autoguidance (ser.diffusion.guidance): keep the EMA weights of step `snapshot_step` (0: none)
+    # as the guide and sample with guide + weight·(model − guide) (1.0: unguided, the paper)
+    "guidance": {"snapshot_step": 0, "weight": 1.0},
     "max_steps": 2500,
     "checkpoint_every": 250,
     "log_every": 50,
@@ -107,6 +110,14 @@ def check_config(config):
     seg = config["segment"]
     if not 0 <= seg["crop"] <= seg["length"]:
         raise SerError(f"segment.crop must be in [0, segment.length = {seg['length']}], got {seg['crop']}")
+    guide = config["guidance"]
+    if not 0 <= guide["snapshot_step"] < config["max_steps"]:
+        raise SerError(f"guidance.snapshot_step must be in [0, max_steps = {config['max_steps']}), "
+                       f"got {guide['snapshot_step']}")
+    if guide["weight"] <= 0:
+        raise SerError(f"guidance.weight must be > 0, got {guide['weight']}")
+    if guide["weight"] != 1.0 and guide["snapshot_step"] == 0:
+        raise SerError(f"guidance.weight {guide['weight']} needs a guide: set guidance.snapshot_step > 0")
     if config["diagnostics"]["samples"] < 0:
         raise SerError(f"diagnostics.samples must be >= 0, got {config['diagnostics']['samples']}")
 

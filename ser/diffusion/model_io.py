@@ -5,7 +5,9 @@ meta holds everything needed to rebuild the networks without the training config
 sentencepiece model is named relative to the model dir, a frozen BERT by its `pretrained`
 path/hub id, from which it is reloaded), `process` (T, schedule, vlb_weight), `segment`,
 `n_mels`, `feat_conf` (the mel feature config), `precision`, `step` and the resolved training
-`config`. The file is written and read with ser.runtime.torch_files.
+`config`. A model trained with `guidance.snapshot_step` also holds `guide`, the EMA weights of
+that step (ser.diffusion.guidance), loaded as nets["guide"]. The file is written and read with
+ser.runtime.torch_files.
 """
 import os
 
@@ -24,9 +26,13 @@ def build_nets(denoiser_conf, conditioner_conf):
     return torch.nn.ModuleDict({"denoiser": denoiser, "conditioner": conditioner})
 
 
-def save_diffusion_model(path, nets_state, meta):
-    """Write {"meta", "nets"} atomically (nets_state: a state_dict, e.g. of the EMA weights)."""
-    save_torch_file(path, {"meta": meta, "nets": nets_state})
+def save_diffusion_model(path, nets_state, meta, guide_state=None):
+    """Write {"meta", "nets"[, "guide"]} atomically (nets_state: a state_dict, e.g. of the EMA
+    weights; guide_state: the guide snapshot's, or None)."""
+    blob = {"meta": meta, "nets": nets_state}
+    if guide_state is not None:
+        blob["guide"] = guide_state
+    save_torch_file(path, blob)
 
 
 def load_diffusion_model(model_dir, device="cpu"):
@@ -41,4 +47,8 @@ def load_diffusion_model(model_dir, device="cpu"):
         cond["spm_model"] = os.path.join(model_dir, cond["spm_model"])
     nets = build_nets(meta["denoiser"], cond)
     nets.load_state_dict(state)
+    if blob.get("guide") is not None:
+        guide = build_nets(meta["denoiser"], cond)
+        guide.load_state_dict(blob["guide"])
+        nets["guide"] = guide
     return nets.to(device).eval(), meta

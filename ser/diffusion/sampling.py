@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ser.diffusion.guidance import guided_networks
 from ser.diffusion.normalize import BandNorm
 from ser.diffusion.respace import build_diffusion
 from ser.runtime.precision import autocast, runnable_precision
@@ -16,9 +17,11 @@ PAD_THRESHOLD = -0.95
 
 @torch.no_grad()
 def sample_segments(nets, meta, conditions, sampling_steps, batch_size, device, seed, progress=True,
-                    sampler="ancestral", eta=0.0):
+                    sampler="ancestral", eta=0.0, guidance_weight=None):
     """(len(conditions), n_mels, length) float32 samples in [-1, 1], in the order of `conditions`;
-    `sampler`, `eta`: GaussianDiffusion.p_sample_loop's."""
+    `sampler`, `eta`: GaussianDiffusion.p_sample_loop's; `guidance_weight`: the autoguidance weight
+    (None: the model's own, ser.diffusion.guidance)."""
+    denoiser, conditioner = guided_networks(nets, meta, guidance_weight)
     process = build_diffusion(meta["process"], sampling_steps=sampling_steps)
     norm = BandNorm.from_meta(meta)
     if norm is not None:
@@ -32,8 +35,8 @@ def sample_segments(nets, meta, conditions, sampling_steps, batch_size, device, 
                       mininterval=1.0 if sys.stderr.isatty() else 30.0):
         texts = conditions[start:start + batch_size]
         with autocast(precision, device):
-            cond = nets["conditioner"](texts)
-            x = process.p_sample_loop(nets["denoiser"], (len(texts),) + shape, cond, generator=gen, device=device,
+            cond = conditioner(texts)
+            x = process.p_sample_loop(denoiser, (len(texts),) + shape, cond, generator=gen, device=device,
                                       sampler=sampler, eta=eta)
         x = x.float() if norm is None else norm.inverse(x)
         out.append(x.clamp(-1.0, 1.0).cpu().numpy())

@@ -4,7 +4,8 @@ ser.runtime.precision; fp16 on CUDA only, with a gradient scaler), atomic checkp
 
 Files in `outdir`: checkpoints/last.pt (every `checkpoint_every` steps and at the end),
 history.tsv (one row per `log_every` steps: step, lr, loss, mse, vb, steps_per_s), train.log
-(the same rows, also on stderr), model.pt (EMA weights + meta, see ser.diffusion.model_io),
+(the same rows, also on stderr), model.pt (EMA weights + meta, see ser.diffusion.model_io; with
+`guidance.snapshot_step` > 0 also the EMA weights of that step, the autoguidance guide),
 diagnostics/ (ser.diffusion.diagnostics, of the EMA weights) and, last, `done`.
 
 Options of the config honoured here: `segment.crop` (random crops, their offsets drawn from the
@@ -131,6 +132,8 @@ class DiffusionTrainer:
         self.order_gen = torch.Generator().manual_seed(seed)
         self.noise_gen = torch.Generator(self.device).manual_seed(seed + 1)
         self.step, self.perm, self.pos = 0, None, 0
+        self.guide_step = config.get("guidance", {}).get("snapshot_step", 0)
+        self.guide_state = None                    # the EMA weights at guide_step, once reached
         self.window = {"loss": 0.0, "mse": 0.0, "vb": 0.0, "n": 0, "time": 0.0}
         self.history = []
         self.run_dir.note_processes(config["batch_size"])
@@ -143,7 +146,7 @@ class DiffusionTrainer:
             "step": self.step, "nets": self.nets.state_dict(), "ema": self.ema.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
             "perm": self.perm, "pos": self.pos, "window": dict(self.window), "history": self.history,
-            "rng": rng_states(self.order_gen), "noise_gen": self.noise_gen.get_state()})
+            "guide": self.guide_state, "rng": rng_states(self.order_gen), "noise_gen": self.noise_gen.get_state()})
 
     def load_state_dict(self, state):
         """Continue from checkpoint `state` (see RunDir.restore_rng for the note it returns)."""
@@ -154,6 +157,7 @@ class DiffusionTrainer:
         self.noise_gen.set_state(state["noise_gen"])   # shared: the same on every rank
         self.step, self.perm, self.pos = state["step"], state["perm"], state["pos"]
         self.window, self.history = dict(state["window"]), list(state["history"])
+        self.guide_state = state.get("guide")
         # the shared generators (data order, timesteps, noise) continue on every rank; other
         # ranks' dropout streams are re-seeded from the step when the number of processes changed
         return self.run_dir.restore_rng(state, self.order_gen, self.step, "data order, timesteps and noise")
@@ -228,6 +232,8 @@ class DiffusionTrainer:
         self.scaler.update()
         self.ema.update(self.nets)   # the weights are the same on every rank after the step
         self.step += 1
+        if self.step == self.guide_step:
+            self.guide_state = self.ema_state_dict()
         return tuple(values)
 
     # --- outputs -----------------------------------------------------------------------------
@@ -269,6 +275,10 @@ class DiffusionTrainer:
         from ser.diffusion.diagnostics import run_diagnostics
         nets = copy.deepcopy(self.nets)
         nets.load_state_dict(self.ema_state_dict())
+        if self.guide_state is not None:
+            guide = copy.deepcopy(self.nets)
+            guide.load_state_dict(self.guide_state)
+            nets["guide"] = guide
         summary = run_diagnostics(nets.eval(), meta, self.diagnostics_data, os.path.join(self.outdir, "diagnostics"),
                                   self.device, self.seed)
         log.info("diagnostics: " + " ".join(f"{k} {v:.4g}" for k, v in summary.items()))
@@ -302,7 +312,8 @@ class DiffusionTrainer:
             bar.close()
             if main:
                 meta = dict(self.meta, step=self.step)
-                save_diffusion_model(os.path.join(self.outdir, MODEL_FILE), self.ema_state_dict(), meta)
+                save_diffusion_model(os.path.join(self.outdir, MODEL_FILE), self.ema_state_dict(), meta,
+                                     self.guide_state)
                 if self.diagnostics_data is not None:
                     self.write_diagnostics(log, meta)
             last = self.history[-1] if self.history else {}

@@ -122,7 +122,9 @@ def describe_diffusion(config):
     return (f"T = {proc.get('steps', '?')} ({proc.get('schedule', '?')} schedule, learned variance, "
             f"λ_vlb = {proc.get('vlb_weight', '?')}); denoiser {denoiser}; conditioner {cond.get('type', '?')}; "
             f"batch {config.get('batch_size', '?')}, lr {config.get('optim', {}).get('lr', '?')}, "
-            f"max steps {config.get('max_steps', '?')}")
+            f"max steps {config.get('max_steps', '?')}" +
+            (f"; autoguidance guide: the EMA weights of step {config['guidance']['snapshot_step']}"
+             if config.get("guidance", {}).get("snapshot_step", 0) else ""))
 
 
 # Paper 2's training-data settings (Table 2 rows): aug_key -> label, in table order.
@@ -295,6 +297,8 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None, summaries=(), descs=None
             n_utts = [p["n_utts"] for p in per_fold.values()]
             how = ("DDIM, η = " + str(info.get("eta", 0.0)) if info.get("sampler") == "ddim"
                    else "ancestral, learned variance")
+            if info.get("guidance_weight", 1.0) != 1.0:
+                how += f"; autoguidance w = {info['guidance_weight']:g}"
             L.append(f"- Samples `{syn}`: S = {info.get('sampling_steps')} strided sampling steps ({how}), "
                      f"N = {info.get('num_per_combination')} per (text, emotion, speaker) combination, "
                      f"{int(np.mean(n_utts))} synthetic utterances per model (mean) over {len(per_fold)} models" +
