@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ser.bin import generate, train_diffusion
-from ser.diffusion.guidance import AutoGuidedDenoiser, guidance_weight, guided_networks
+from ser.diffusion.guidance import AutoGuidedDenoiser, guidance_max_t, guidance_weight, guided_networks
 from ser.diffusion.model_io import load_diffusion_model
 from ser.errors import SerError
 
@@ -37,6 +37,19 @@ def test_guided_prediction_extrapolates_the_prediction_channels_only():
     torch.testing.assert_close(out[:, 3:], g[:, 3:])   # the learned variance: the model's own
     one = AutoGuidedDenoiser(Fixed(good), Fixed(bad), 1.0)(x, torch.zeros(2, dtype=torch.long), (0.0, 0.0))
     torch.testing.assert_close(one, good)
+
+
+def test_guidance_only_below_max_t():
+    x = torch.zeros(3, 2, 4)
+    good, bad = torch.randn(3, 4, 4), torch.randn(3, 4, 4)
+    guided = AutoGuidedDenoiser(Fixed(good), Fixed(bad), 3.0, max_t=10)
+    out = guided(x, torch.tensor([9, 10, 3]), (0.0, 0.0))
+    full = bad[:, :2] + 3.0 * (good[:, :2] - bad[:, :2])
+    torch.testing.assert_close(out[[0, 2], :2], full[[0, 2]])
+    torch.testing.assert_close(out[1], good[1])           # t = 10: not below max_t, unguided
+    torch.testing.assert_close(out[:, 2:], good[:, 2:])
+    assert guidance_max_t({"process": {"steps": 4000}, "config": {"guidance": {"max_t_fraction": 0.4}}}) == 1600
+    assert guidance_max_t({"process": {"steps": 4000}, "config": {"guidance": {"max_t_fraction": 1.0}}}) is None
 
 
 def test_weight_comes_from_the_model_unless_given():
@@ -75,7 +88,8 @@ def test_guide_is_the_ema_of_its_step_across_a_kill(corpus, tmp_path):
     assert all(torch.equal(blob["guide"][k], ref[k]) for k in ref)
     assert any(not torch.equal(blob["nets"][k], ref[k]) for k in ref if ref[k].is_floating_point())
     nets, meta = load_diffusion_model(run)
-    assert "guide" in nets and meta["config"]["guidance"] == {"snapshot_step": 4, "weight": 2.0}
+    assert "guide" in nets and meta["config"]["guidance"] == {"snapshot_step": 4, "weight": 2.0,
+                                                              "max_t_fraction": 1.0}
 
     # sampling: the model's weight by default, --guidance-weight overrides, recorded in synthetic.yaml
     import kaldiio
@@ -93,6 +107,7 @@ def test_guide_is_the_ema_of_its_step_across_a_kill(corpus, tmp_path):
 
 def test_guidance_settings_are_checked(corpus, tmp_path, capsys):
     for kv, msg in (("guidance.weight=2.0", "needs a guide"), ("guidance.snapshot_step=6", "snapshot_step"),
+                    ("guidance.max_t_fraction=0", "max_t_fraction"), ("guidance.max_t_fraction=1.5", "max_t_fraction"),
                     ("guidance.weight=0", "guidance.weight")):
         with pytest.raises(SerError, match=msg):
             train_diffusion.main(train_args(corpus, "unused", "--set", "max_steps=6", "--set", kv,

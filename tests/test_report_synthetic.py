@@ -350,3 +350,14 @@ def test_autoguidance_is_named_when_used():
     assert "autoguidance" not in describe_diffusion({"guidance": {"snapshot_step": 0, "weight": 1.0}})
     assert describe_diffusion({"guidance": {"snapshot_step": 2000, "weight": 2.0}}).endswith(
         "autoguidance guide: the EMA weights of step 2000")
+
+
+def test_samples_line_names_the_guidance_weight(tmp_path):
+    exp = tmp_path / "exp" / "all"
+    ddir = str(exp / "diffusion_abcd1234")
+    write_fold(ddir, 1, (0.3, 0.4))
+    info = os.path.join(ddir, "fold.1", "syn_s50_n1", "synthetic.yaml")
+    with open(info, "w") as f:
+        yaml.safe_dump({"sampling_steps": 50, "num_per_combination": 1, "guidance_weight": 2.0}, f)
+    text = "\n".join(synthetic_section({"emodb/all": str(exp)}, str(tmp_path / "R.md")))
+    assert "S = 50 strided sampling steps (ancestral, learned variance; autoguidance w = 2), N = 1" in text

@@ -41,8 +41,9 @@ DEFAULTS = {
               "warmup_steps": 0, "grad_clip": 1.0},
     "ema": {"decay": 0.999, "warmup": True},
     # autoguidance (ser.diffusion.guidance): keep the EMA weights of step `snapshot_step` (0: none)
-    # as the guide and sample with guide + weight·(model − guide) (1.0: unguided, the paper)
-    "guidance": {"snapshot_step": 0, "weight": 1.0},
+    # as the guide and sample with guide + weight·(model − guide) (1.0: unguided, the paper) on
+    # the steps t < max_t_fraction·T
+    "guidance": {"snapshot_step": 0, "weight": 1.0, "max_t_fraction": 1.0},
     "max_steps": 2500,
     "checkpoint_every": 250,
     "log_every": 50,
@@ -114,6 +115,8 @@ def check_config(config):
     if not 0 <= guide["snapshot_step"] < config["max_steps"]:
         raise SerError(f"guidance.snapshot_step must be in [0, max_steps = {config['max_steps']}), "
                        f"got {guide['snapshot_step']}")
+    if not 0 < guide["max_t_fraction"] <= 1:
+        raise SerError(f"guidance.max_t_fraction must be in (0, 1], got {guide['max_t_fraction']}")
     if guide["weight"] <= 0:
         raise SerError(f"guidance.weight must be > 0, got {guide['weight']}")
     if guide["weight"] != 1.0 and guide["snapshot_step"] == 0:

@@ -8,7 +8,10 @@ pauses, formant bands, the padded silence) but few pitch harmonics; the differen
 model and its earlier self points towards the detail it has learned since, and extrapolating
 along it brings the harmonic stripes out (RESULTS.md, egs/emodb). Only the prediction channels
 (ε, v or x0: all linear in the output) are extrapolated; the learned-variance channels are the
-trained model's. w = 1 is the unguided model; the paper samples without guidance.
+trained model's. `guidance.max_t_fraction` limits the guidance to the steps t < fraction·T
+(Kynkäänniemi et al. 2024, guidance in a limited interval): on EmoDB the harmonics are decided at
+low noise, while guiding the high-noise steps mostly moves the segments' coarse layout away from
+real speech. w = 1 is the unguided model; the paper samples without guidance.
 """
 import torch
 
@@ -20,16 +23,21 @@ class AutoGuidedDenoiser(torch.nn.Module):
     denoiser is, with `cond` the pair (main's condition, guide's condition): the two networks
     have their own conditioners."""
 
-    def __init__(self, main, guide, weight):
+    def __init__(self, main, guide, weight, max_t=None):
         super().__init__()
-        self.main, self.guide, self.weight = main, guide, float(weight)
+        self.main, self.guide, self.weight, self.max_t = main, guide, float(weight), max_t
 
     def forward(self, x, t, cond):
+        """`t`: the original process steps (guidance where t < max_t; everywhere when None)."""
         main_cond, guide_cond = cond
         good = self.main(x, t, main_cond).float()
+        use = torch.ones_like(t, dtype=torch.bool) if self.max_t is None else t < self.max_t
+        if not bool(use.any()):
+            return good
         bad = self.guide(x, t, guide_cond).float()
         c = x.shape[1]
         pred = bad[:, :c] + self.weight * (good[:, :c] - bad[:, :c])
+        pred = torch.where(use.reshape((-1,) + (1,) * (x.dim() - 1)), pred, good[:, :c])
         return torch.cat([pred, good[:, c:]], dim=1)
 
 
@@ -39,6 +47,12 @@ def guidance_weight(meta, weight=None):
     if weight is not None:
         return float(weight)
     return float(meta.get("config", {}).get("guidance", {}).get("weight", 1.0))
+
+
+def guidance_max_t(meta):
+    """The first step without guidance: max_t_fraction·T of the model's config (None: all steps)."""
+    fraction = float(meta.get("config", {}).get("guidance", {}).get("max_t_fraction", 1.0))
+    return None if fraction >= 1.0 else fraction * meta["process"]["steps"]
 
 
 def guided_networks(nets, meta, weight=None):
@@ -55,4 +69,4 @@ def guided_networks(nets, meta, weight=None):
 
     def conditions(texts):
         return nets["conditioner"](texts), guide["conditioner"](texts)
-    return AutoGuidedDenoiser(nets["denoiser"], guide["denoiser"], w), conditions
+    return AutoGuidedDenoiser(nets["denoiser"], guide["denoiser"], w, guidance_max_t(meta)), conditions
