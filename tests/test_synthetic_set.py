@@ -15,7 +15,7 @@ def test_the_record_round_trips_and_a_rerun_compares_only_the_arguments(tmp_path
     os.makedirs(d)
     write_info(d, ARGS, 12.5)
     assert yaml.safe_load(open(os.path.join(d, "synthetic.yaml"))) == dict(ARGS, sampling_seconds=12.5)
-    assert read_info(d) == dict(ARGS, sampling_seconds=12.5, sampler="ancestral", eta=0.0)
+    assert read_info(d) == dict(ARGS, sampling_seconds=12.5, sampler="ancestral", eta=0.0, guidance_weight=1.0)
     assert not made_with(d, ARGS)                      # no feats.scp: a killed generation is not complete
     open(os.path.join(d, "feats.scp"), "w").close()
     assert made_with(d, ARGS)                          # the sampling time is not an argument
@@ -24,6 +24,9 @@ def test_the_record_round_trips_and_a_rerun_compares_only_the_arguments(tmp_path
     # a record from before the sampler existed was made with the ancestral sampler
     assert made_with(d, dict(ARGS, sampler="ancestral", eta=0.0))
     assert not made_with(d, dict(ARGS, sampler="ddim", eta=0.0))
+    # ... and without guidance
+    assert made_with(d, dict(ARGS, guidance_weight=1.0))
+    assert not made_with(d, dict(ARGS, guidance_weight=2.0))
 
 
 def test_missing_or_broken_records_name_the_file(tmp_path):

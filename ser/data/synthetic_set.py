@@ -2,9 +2,9 @@
 
     <sample dir>/feats.scp, utt2spk, ...   the data dir a classifier trains on
     <sample dir>/synthetic.yaml            model_dir, sampling_steps, num_per_combination,
-                                           sampler, eta, max_combinations, seed, batch_size,
-                                           trim_padding (the arguments that made the set) and
-                                           sampling_seconds
+                                           sampler, eta, guidance_weight, max_combinations, seed,
+                                           batch_size, trim_padding (the arguments that made the
+                                           set) and sampling_seconds
 
 ser.bin.generate writes it just before feats.scp, the last file, so a set is complete when both are. The
 recipes put each set inside its diffusion model's dir (<model dir>/syn_s<S>_n<N>), which is how
@@ -18,9 +18,10 @@ from ser.data.atomic import atomic_write_text
 from ser.errors import SerError
 
 INFO_FILE = "synthetic.yaml"
-SAMPLING_KEYS = ("sampling_steps", "num_per_combination", "sampler", "eta")   # what tells apart sets of one model
+# what tells apart sets of one model
+SAMPLING_KEYS = ("sampling_steps", "num_per_combination", "sampler", "eta", "guidance_weight")
 # arguments added after the first sets were made, with the value those sets were made with
-LATER_ARGUMENTS = {"sampler": "ancestral", "eta": 0.0}
+LATER_ARGUMENTS = {"sampler": "ancestral", "eta": 0.0, "guidance_weight": 1.0}
 
 
 def info_path(sample_dir):

@@ -15,7 +15,14 @@ real speech. w = 1 is the unguided model; the paper samples without guidance.
 """
 import torch
 
+from ser.diffusion.config import DEFAULTS
 from ser.errors import SerError
+
+
+def _settings(meta):
+    """The `guidance` section of a model's training config, with the defaults for a model trained
+    before it existed (no guidance)."""
+    return {**DEFAULTS["guidance"], **meta.get("config", {}).get("guidance", {})}
 
 
 class AutoGuidedDenoiser(torch.nn.Module):
@@ -44,14 +51,12 @@ class AutoGuidedDenoiser(torch.nn.Module):
 def guidance_weight(meta, weight=None):
     """The guidance weight to sample with: `weight` when given, else the model's training
     config's `guidance.weight` (1.0, no guidance, for a model trained without it)."""
-    if weight is not None:
-        return float(weight)
-    return float(meta.get("config", {}).get("guidance", {}).get("weight", 1.0))
+    return float(weight if weight is not None else _settings(meta)["weight"])
 
 
 def guidance_max_t(meta):
     """The first step without guidance: max_t_fraction·T of the model's config (None: all steps)."""
-    fraction = float(meta.get("config", {}).get("guidance", {}).get("max_t_fraction", 1.0))
+    fraction = float(_settings(meta)["max_t_fraction"])
     return None if fraction >= 1.0 else fraction * meta["process"]["steps"]
 
 

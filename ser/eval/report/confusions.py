@@ -43,11 +43,13 @@ def confusion_section(layout):
                 parts.append(f"[all folds]({rel(agg, layout.out_dir)})")
             for r in sorted(s.runs, key=lambda r: (r.fold, r.seed)):
                 png = os.path.join(r.path, "confusion.png")
-                if os.path.exists(png) and not inside(png, root):
+                if not os.path.exists(png):
+                    continue
+                if not inside(png, root):
                     elsewhere.add(os.path.join(r.exp, r.tag))
-                elif os.path.exists(png):
-                    name = f"{r.fold}" if len(s.seed_uar) == 1 else f"{r.fold}/s{r.seed}"
-                    parts.append(f"[{name}]({rel(png, layout.out_dir)})")
+                    continue
+                name = f"{r.fold}" if len(s.seed_uar) == 1 else f"{r.fold}/s{r.seed}"
+                parts.append(f"[{name}]({rel(png, layout.out_dir)})")
             L.append(f"- {layout.labels[t]}, {c} {cond}: " + " ".join(parts))
     if elsewhere:
         L += ["", "Each run's own matrix (fold.K/seedS/test_<condition>/confusion.png) stays in the "

@@ -31,9 +31,10 @@ def _cpu_name():
 
 def config_ref(path, out_dir):
     """Markdown for the config file a run named, seen from the report's dir `out_dir` (the
-    recipe, <root>/egs/<recipe>, or a dir below it): a link when it is there; a file of another checkout (a worktree that
-    ran the experiment) as the same path in this one; a file gone from the recipe as the name the
-    recipe's config lookup now falls back to (egs/TEMPLATE/...). Never a link out of the tree."""
+    recipe, <root>/egs/<recipe>, or a dir below it): a link when it is there; a file of another
+    checkout (a worktree that ran the experiment) as the same path in this one; a file gone from
+    the recipe as the name the recipe's config lookup now falls back to (egs/TEMPLATE/...). Never
+    a link out of the tree."""
     out_dir = os.path.abspath(out_dir)
     root = checkout_root(out_dir)
     m = re.search(r"(?:^|/)(egs/[^/]+)/(.+)$", os.path.abspath(path))

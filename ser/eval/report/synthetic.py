@@ -297,7 +297,7 @@ def synthetic_section(exp_dirs, out_path, fig_dir=None, summaries=(), descs=None
             n_utts = [p["n_utts"] for p in per_fold.values()]
             how = ("DDIM, η = " + str(info.get("eta", 0.0)) if info.get("sampler") == "ddim"
                    else "ancestral, learned variance")
-            if info.get("guidance_weight", 1.0) != 1.0:
+            if info["guidance_weight"] != 1.0:
                 how += f"; autoguidance w = {info['guidance_weight']:g}"
             L.append(f"- Samples `{syn}`: S = {info.get('sampling_steps')} strided sampling steps ({how}), "
                      f"N = {info.get('num_per_combination')} per (text, emotion, speaker) combination, "
