@@ -39,6 +39,7 @@ from ser.diffusion.model_io import build_nets  # noqa: E402
 from ser.diffusion.respace import build_diffusion  # noqa: E402
 from ser.diffusion.trainer import DiffusionTrainer  # noqa: E402
 from ser.runtime import precision as P  # noqa: E402
+from ser.runtime.allocator import add_allocator_option, keep_freed_memory  # noqa: E402
 from ser.runtime.device import process_device  # noqa: E402
 
 SENTENCES = ["Der Lappen liegt auf dem Eisschrank.", "Das will sie am Mittwoch abgeben.",
@@ -95,7 +96,9 @@ def main(argv=None):
     p.add_argument("--ngpu", type=int, default=0)
     p.add_argument("--matmul-size", type=int, default=None, help="n of the n x n matmul (default 2048 CPU, 8192 GPU)")
     p.add_argument("--extrapolate-full", action="store_true", help="estimate S = T instead of running it")
+    add_allocator_option(p)
     args = p.parse_args(argv)
+    keep_freed_memory(args.allocator)
     torch.set_num_threads(args.num_threads)
     device = process_device(args.ngpu)
     for prec in args.precisions:

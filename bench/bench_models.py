@@ -8,7 +8,8 @@ fastest step is the closest estimate of the unloaded speed):
 
 - `plain`: the trainer as it was before precision settings existed: fp32, the model in the
   default (contiguous) memory format, its layers run in the textbook order (the ReLU before the
-  max pooling, a DenseNet transition's convolution before its pooling: `textbook_order`);
+  max pooling, a DenseNet transition's convolution before its pooling: `textbook_order`); the
+  allocator is the process's (`--allocator system` for the C library's own, as it was);
 - `fp32`, `bf16`: the trainer now (ser.runtime.precision.prepare_model puts 2-D convolution
   models in channels_last; bf16 is torch.autocast on the forward pass, loss and weights fp32);
 - training = forward + cross-entropy + backward + Adam step; inference = no-grad eval forward.
@@ -25,6 +26,7 @@ Denormal floats are flushed to zero as the trainer does (ser.runtime.distributed
 Example:
   bench/bench_models.py                      # all models, paper and CPU sizes, 1 thread
   bench/bench_models.py --models densenet --sizes paper --steps 3
+  bench/bench_models.py --allocator system   # glibc's own malloc policy (ser.runtime.allocator)
 """
 import argparse
 import os
@@ -39,6 +41,7 @@ from ser.errors import SerError, run_main
 from ser.models import MODELS, build_model, model_class
 from ser.models.complexity import count_parameters, flops_per_segment
 from ser.models.densenet import Transition
+from ser.runtime.allocator import add_allocator_option, keep_freed_memory
 from ser.runtime.precision import autocast, prepare_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -182,6 +185,7 @@ def main(argv=None):
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: a recipe training job's setting)")
+    add_allocator_option(p)
     args = p.parse_args(argv)
     for opt, value in (("--batch", args.batch), ("--frames", args.frames), ("--steps", args.steps),
                        ("--threads", args.threads)):
@@ -193,12 +197,14 @@ def main(argv=None):
         model_class(name)  # unknown names fail before any timing
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
+    kept = keep_freed_memory(args.allocator)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SerError(f"--device {args.device}: CUDA is not available")
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"# batch {args.batch} x {args.frames} frames, device {device}, torch threads "
-          f"{torch.get_num_threads()}, torch {torch.__version__}, load average {load}")
+          f"{torch.get_num_threads()}, torch {torch.__version__}, allocator "
+          f"{'keep' if kept else 'system'}, load average {load}")
     rows = []
     for size in args.sizes:
         for name in args.models:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from ser.errors import run_main
 from ser.models import build_model
+from ser.runtime.allocator import add_allocator_option, keep_freed_memory
 from ser.runtime.device import process_device
 from ser.training.config import load_config
 from ser.training.inference import segment_posteriors
@@ -31,7 +32,9 @@ def main(argv=None):
     p.add_argument("--epoch-segments", type=int, default=430)
     p.add_argument("--num-threads", type=int, default=None)
     p.add_argument("--ngpu", type=int, default=None)
+    add_allocator_option(p)
     args = p.parse_args(argv)
+    keep_freed_memory(args.allocator)
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     cfg = load_config(args.config)

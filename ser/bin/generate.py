@@ -52,6 +52,7 @@ from ser.diffusion.guidance import guidance_weight
 from ser.diffusion.model_io import load_diffusion_model
 from ser.diffusion.sampling import PAD_THRESHOLD, sample_segments
 from ser.errors import SerError, run_main
+from ser.runtime.allocator import keep_freed_memory
 from ser.runtime.device import process_device
 from ser.runtime.run_args import parse_bool as _bool
 from ser.runtime.run_args import program_parser
@@ -148,6 +149,7 @@ def main(argv=None):
         raise SerError(f"--guidance-weight must be > 0, got {args.guidance_weight}")
     if not os.path.exists(os.path.join(args.model_dir, "done")):
         raise SerError(f"{args.model_dir}: no 'done' (diffusion training has not finished)")
+    keep_freed_memory()
     device = process_device(args.ngpu)
     nets, meta = load_diffusion_model(args.model_dir, device)
     weight = guidance_weight(meta, args.guidance_weight)

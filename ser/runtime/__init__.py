@@ -3,6 +3,7 @@
 
 - device: the torch device of a process from its --ngpu option (training, torchrun ranks, inference);
 - distributed: data-parallel training with torch.distributed (torchrun, utils/launch_train.sh);
+- allocator: glibc's malloc keeping freed memory (a faster CPU step for more resident memory);
 - precision: fp32 | bf16 | fp16 autocast, gradient scaler, model preparation;
 - torch_files: atomic writes and one-line-error reads of model.pt and checkpoint files;
 - checkpoint: checkpoints/last.pt, the random states in it, resumption;
