@@ -1,6 +1,5 @@
 """ser.runtime.allocator: under the 'keep' policy a freed large tensor stays in glibc's heap (no
 mmap), under 'system' glibc maps and unmaps it; both seen through glibc's own mallinfo2()."""
-import ctypes
 import json
 import os
 import subprocess
@@ -9,7 +8,7 @@ import sys
 import pytest
 
 from ser.errors import SerError
-from ser.runtime.allocator import keep_freed_memory
+from ser.runtime.allocator import _glibc, keep_freed_memory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MB64 = 64 << 20
@@ -44,17 +43,12 @@ print(json.dumps({"applied": applied, "mapped_while_held": held.hblkhd,
 """
 
 
-def _has_glibc():
-    try:
-        libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version
-        libc.mallinfo2
-    except (OSError, AttributeError):
-        return False
-    return True
+def _has_mallinfo2():
+    libc = _glibc()
+    return libc is not None and hasattr(libc, "mallinfo2")
 
 
-needs_glibc = pytest.mark.skipif(not _has_glibc(), reason="glibc >= 2.33 (mallinfo2) only")
+needs_glibc = pytest.mark.skipif(not _has_mallinfo2(), reason="glibc >= 2.33 (mallinfo2) only")
 
 
 def probe(how, extra_env=None):
