@@ -26,7 +26,8 @@ libc.mallinfo2.restype = MallInfo2
 how = sys.argv[1]
 if how == "setup":
     from ser.runtime import distributed
-    applied = distributed.setup(0) is not None
+    distributed.setup(0)
+    applied = None           # setup returns the process's place, not the policy
 elif how == "env":
     from ser.runtime.allocator import keep_freed_memory
     applied = keep_freed_memory()
@@ -63,7 +64,7 @@ def probe(how, extra_env=None):
 @pytest.mark.parametrize("how", ["keep", "setup"])
 def test_keep_serves_large_tensors_from_the_heap_and_keeps_them(how):
     r = probe(how)
-    assert r["applied"] is True
+    assert r["applied"] is (True if how == "keep" else None)
     assert r["mapped_while_held"] < MB64            # not an mmap()ed block
     assert r["free_in_heap_after"] >= MB64          # freed, still the process's
 

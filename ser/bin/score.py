@@ -18,7 +18,6 @@ from tqdm import tqdm
 from ser.errors import run_main
 from ser.eval.scoring import write_scores
 from ser.eval.scoring_inputs import ScoringInputs, add_input_args, add_output_args, check_finished, up_to_date
-from ser.runtime.allocator import keep_freed_memory
 
 
 def get_parser():
@@ -36,7 +35,6 @@ def main(argv=None):
     check_finished(args)
     if up_to_date(args):
         return 0
-    keep_freed_memory()
     inp = ScoringInputs(args)
     post = {}
     for i in tqdm(range(0, len(inp.utts), args.chunk), desc="score", unit="chunk", leave=False):

@@ -23,7 +23,6 @@ from ser.data.json_file import records
 from ser.errors import SerError, run_main
 from ser.eval.scoring import compute_metrics, write_scores
 from ser.eval.scoring_inputs import ScoringInputs, add_input_args, add_output_args, check_finished, up_to_date
-from ser.runtime.allocator import keep_freed_memory
 
 
 def get_parser():
@@ -96,7 +95,6 @@ def main(argv=None):
     check_finished(args)
     if same_settings(args.out, settings) and up_to_date(args):
         return 0
-    keep_freed_memory()
     inp = ScoringInputs(args)
     utts, y_true, classes, meta = inp.utts, inp.y_true, inp.classes, inp.meta
     model, device = inp.model, inp.device

@@ -56,6 +56,7 @@ class ScoringInputs:
 
     def __init__(self, args):
         from ser.data.feats_io import ScpReader
+        from ser.runtime.allocator import keep_freed_memory
         from ser.runtime.device import inference_device
         from ser.training.model_io import load_model
 
@@ -67,6 +68,7 @@ class ScoringInputs:
         if emo_path is None:
             raise SerError(f"no utt2emo in {args.feats_dir}" + (f" or {args.data_dir}" if args.data_dir else "")
                            + " (give --data-dir)")
+        keep_freed_memory()   # a scoring process's setting, as distributed.setup is a trainer's
         self.device = inference_device(args.ngpu)
         self.model, self.meta = load_model(args.model_dir, self.device)
         self.classes = list(self.meta["classes"])

@@ -10,7 +10,8 @@ the next step reuses them. The price is memory: the heap does not shrink, and fr
 raises a paper-size cnn training process's peak from about 1.4 to 2.1 GB.
 
 Programs that run tensor work on the CPU call `keep_freed_memory()` once at start (the trainers
-through ser.runtime.distributed.setup). `SER_MALLOC=system` in the environment leaves the C
+through ser.runtime.distributed.setup, the scoring programs through
+ser.eval.scoring_inputs.ScoringInputs, ser.bin.generate itself). `SER_MALLOC=system` in the environment leaves the C
 library's policy alone. Other C libraries are left alone too (the function returns False).
 """
 import ctypes
