@@ -37,6 +37,9 @@ DEFAULTS = {
     # `time_masks` spans of 0..time_width frames and `freq_masks` spans of 0..freq_width bins set
     # to 0 (the training mean, as segments are normalised); validation and test are never masked
     "spec_augment": {"enabled": False, "time_masks": 2, "time_width": 25, "freq_masks": 2, "freq_width": 15},
+    # validate and save an exponential moving average of the weights (decay per optimizer step;
+    # ser.training.weight_ema) instead of the weights of the last step
+    "weight_ema": {"enabled": False, "decay": 0.99},
     # also log the curves to <outdir>/tensorboard (needs the optional `tensorboard` package)
     "tensorboard": False,
 }
@@ -51,7 +54,8 @@ JOB_KEYS = ("seed", "data.fold_dir", "tensorboard", "augmentation")
 RESERVED = {"data", "seed", "augmentation"}   # set from the command line only
 CHOICES = {"precision": PRECISIONS}
 BOUNDS = {"label_smoothing": (0.0, 1.0), "spec_augment.time_masks": (0, 100), "spec_augment.time_width": (0, 10000),
-          "spec_augment.freq_masks": (0, 100), "spec_augment.freq_width": (0, 10000)}
+          "spec_augment.freq_masks": (0, 100), "spec_augment.freq_width": (0, 10000),
+          "weight_ema.decay": (0.0, 1.0)}
 SCHEMA = ConfigSchema(DEFAULTS, positive=POSITIVE, choices=CHOICES, nullable=NULLABLE, bounds=BOUNDS,
                       free_form={k: update_mapping for k in FREE_FORM}, reserved=RESERVED, job_keys=JOB_KEYS)
 

@@ -2,7 +2,9 @@
 early stopping, a checkpoint every epoch and bit-identical resumption (paper sec. 4.3-4.4).
 
 Files in `outdir`: train.log (one line per epoch, also on stderr), history.tsv, checkpoints/last.pt,
-model.pt (best validation UAR; ties keep the earlier epoch) and, last, `done`.
+model.pt (best validation UAR; ties keep the earlier epoch) and, last, `done`. With `weight_ema`
+enabled, validation, model selection and model.pt use the moving average of the weights
+(ser.training.weight_ema); train_loss is that of the weights being trained.
 
 history.tsv columns: epoch, lr (the rate used during the epoch), train_loss (mean segment
 cross-entropy, against the mixed labels under mixup), valid_loss (mean over validation
@@ -46,6 +48,7 @@ from ser.training.mixup import mixup_batch, sample_lambda, smooth_labels, soft_c
 from ser.training.model_io import save_model
 from ser.training.plateau import Plateau
 from ser.training.spec_augment import apply_masks, draw_masks
+from ser.training.weight_ema import WeightEma
 
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "valid_loss", "valid_uar", "valid_wa", "time")
 LOGGER = "ser.train"
@@ -116,8 +119,12 @@ class Trainer:
         model = prepare_model(model, self.device)
         if self.sync_batchnorm:
             model = D.convert_sync_batchnorm(model, self.device)
-        self.model = model                        # the module: state dicts, validation, model.pt
+        self.model = model                        # the module being trained: its state dicts
+        ema = config["weight_ema"]                # (copied before DDP adds its gradient hooks)
+        self.ema = WeightEma(model, ema["decay"]) if ema["enabled"] else None
         self.net = D.wrap_ddp(model, self.device)  # what is trained (DDP under torch.distributed)
+        # what is validated and saved as model.pt: the averaged weights, else the trained ones
+        self.eval_model = self.ema.module if self.ema else model
         seed_rank_streams(seed)
         self.data = data
         self.config = config
@@ -150,7 +157,7 @@ class Trainer:
             "epoch": self.epoch, "finished": self.finished, "history": self.history,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "plateau": self.plateau.state_dict(), "rng": rng_states(self.generator),
-            "scaler": self.scaler.state_dict()})
+            "scaler": self.scaler.state_dict(), "ema": self.ema.state_dict() if self.ema else None})
 
     def load_state_dict(self, state):
         """Continue from checkpoint `state`; returns RunDir.restore_rng's note (None unless the
@@ -160,6 +167,8 @@ class Trainer:
         self.plateau.load_state_dict(state["plateau"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        if self.ema:
+            self.ema.load_state_dict(state["ema"])
         self.epoch, self.finished, self.history = state["epoch"], state["finished"], state["history"]
         # the shared generator (data order, mixup) continues; other ranks' dropout streams are
         # re-seeded from the epoch when the number of processes changed
@@ -222,6 +231,8 @@ class Trainer:
             self.scaler.scale(loss if scale == 1 else loss * scale).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            if self.ema:
+                self.ema.update(self.model)
             total += loss.item() * len(y)
             count += len(y)
         total, count = D.all_reduce_sum([total, count])
@@ -238,7 +249,7 @@ class Trainer:
         """(valid_loss, UAR, WA) at utterance level. Under torch.distributed a collective: each
         rank scores every world-th utterance and the posteriors are gathered on all ranks."""
         mine = {u: self.data.valid_segments[u] for u in self.valid_utts[self.rank::self.world]}
-        post = posteriors_of_segment_sets(self.model, mine, self.device, self.config["valid_batch_size"],
+        post = posteriors_of_segment_sets(self.eval_model, mine, self.device, self.config["valid_batch_size"],
                                           self.precision)
         if self.world > 1:
             post = {u: p for part in D.all_gather_object(post) for u, p in part.items()}
@@ -262,13 +273,18 @@ class Trainer:
             while not self.finished and self.epoch < max_epochs:
                 self._one_epoch(log, max_epochs)
             model_path = os.path.join(self.outdir, MODEL_FILE)
-            D.broadcast_buffers(self.model)
+            self._broadcast_buffers()
             if main and not os.path.exists(model_path):  # never validated successfully: keep the last model
-                save_model(model_path, self.model, dict(self.meta, best_epoch=self.epoch, valid_uar=None))
+                save_model(model_path, self.eval_model, dict(self.meta, best_epoch=self.epoch, valid_uar=None))
             best = self.plateau.best if self.plateau.best > -math.inf else float("nan")
             best_epoch = self.plateau.best_epoch if self.valid_utts else self.epoch
             self.run_dir.finish(log, f"best_epoch {best_epoch} valid_uar {best:.4f} epochs {self.epoch}\n")
         return {"best_epoch": best_epoch, "valid_uar": best, "epochs": self.epoch}
+
+    def _broadcast_buffers(self):
+        D.broadcast_buffers(self.model)
+        if self.ema:
+            D.broadcast_buffers(self.ema.module)
 
     def _one_epoch(self, log, max_epochs):
         start = time.time()
@@ -281,7 +297,7 @@ class Trainer:
         note, stop = "", False
         main = self.rank == 0
         model_path = os.path.join(self.outdir, MODEL_FILE)
-        D.broadcast_buffers(self.model)  # per-process BN statistics: rank 0's are the model's
+        self._broadcast_buffers()  # per-process BN statistics: rank 0's are the model's
         if self.valid_utts and (self.epoch % every == 0 or self.epoch == max_epochs):
             scores = self.validate()
             decision = None
@@ -292,7 +308,7 @@ class Trainer:
             row["valid_loss"], row["valid_uar"], row["valid_wa"] = scores
             if improved:
                 if main:
-                    save_model(model_path, self.model,
+                    save_model(model_path, self.eval_model,
                                dict(self.meta, best_epoch=self.epoch, valid_uar=row["valid_uar"]))
                 note += " *best*"
             if new_lr != lr:
@@ -301,7 +317,7 @@ class Trainer:
             if stop:
                 note += f" early stop ({self.plateau.bad_total} validations without improvement)"
         elif not self.valid_utts and main:
-            save_model(model_path, self.model, dict(self.meta, best_epoch=self.epoch, valid_uar=None))
+            save_model(model_path, self.eval_model, dict(self.meta, best_epoch=self.epoch, valid_uar=None))
         row["time"] = time.time() - start
         self.history.append(row)
         self.finished = stop or self.epoch >= max_epochs
