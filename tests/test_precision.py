@@ -20,7 +20,7 @@ from ser.training.model_io import load_model, read_model_file, save_model
 from ser.training.spec_augment import apply_masks, draw_masks, draw_spans
 from ser.training.trainer import Trainer
 
-from test_training import small_config
+from test_training import Killed, kill_after, small_config
 from training_toy import CLASSES, DIM, TinyNet, make_corpus
 
 
@@ -88,14 +88,8 @@ def test_resume_is_bit_identical_in_bf16(tmp_path, prep):
     cfg = small_config(precision="bf16")
     full, _ = run_trainer(tmp_path / "full", prep, cfg)
 
-    class Killed(Exception):
-        pass
-
-    def kill_after_2(epoch):
-        if epoch == 2:
-            raise Killed()
     with pytest.raises(Killed):
-        run_trainer(tmp_path / "cut", prep, cfg, on_epoch_end=kill_after_2)
+        run_trainer(tmp_path / "cut", prep, cfg, on_epoch_end=kill_after(2))
     cut, _ = run_trainer(tmp_path / "cut", prep, cfg)
     a = load_checkpoint(str(tmp_path / "full/checkpoints/last.pt"))
     b = load_checkpoint(str(tmp_path / "cut/checkpoints/last.pt"))

@@ -274,6 +274,14 @@ class Killed(Exception):
     pass
 
 
+def kill_after(epoch_to_kill):
+    """An on_epoch_end hook that stops training after that epoch's checkpoint, as a killed job."""
+    def hook(epoch):
+        if epoch == epoch_to_kill:
+            raise Killed()
+    return hook
+
+
 def read_history(path):
     with open(path) as f:
         rows = [line.rstrip("\n").split("\t") for line in f]
@@ -296,11 +304,8 @@ def test_resume_is_bit_identical(tmp_path):
     full, cut = tmp_path / "full", tmp_path / "cut"
     run_trainer(full, prep, cfg)
 
-    def kill_after_2(epoch):
-        if epoch == 2:
-            raise Killed()
     with pytest.raises(Killed):
-        run_trainer(cut, prep, cfg, on_epoch_end=kill_after_2)
+        run_trainer(cut, prep, cfg, on_epoch_end=kill_after(2))
     assert not (cut / "done").exists() and load_checkpoint(str(cut / "checkpoints/last.pt"))["epoch"] == 2
     run_trainer(cut, prep, cfg)  # a fresh process would do the same: new model, resume
     assert (cut / "done").exists()

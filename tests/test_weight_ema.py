@@ -15,7 +15,7 @@ from ser.training.model_io import read_model_file
 from ser.training.trainer import Trainer
 from ser.training.weight_ema import WeightEma, effective_decay
 
-from test_training import small_config
+from test_training import Killed, kill_after, small_config
 from training_toy import CLASSES, DIM, make_corpus
 
 
@@ -112,14 +112,8 @@ def test_resume_is_bit_identical_with_the_average(tmp_path, prep):
     cfg = ema_config()
     full = run_trainer(tmp_path / "full", prep, cfg)
 
-    class Killed(Exception):
-        pass
-
-    def kill_after_2(epoch):
-        if epoch == 2:
-            raise Killed()
     with pytest.raises(Killed):
-        run_trainer(tmp_path / "cut", prep, cfg, on_epoch_end=kill_after_2)
+        run_trainer(tmp_path / "cut", prep, cfg, on_epoch_end=kill_after(2))
     cut = run_trainer(tmp_path / "cut", prep, cfg)
     a = load_checkpoint(str(tmp_path / "full/checkpoints/last.pt"))
     b = load_checkpoint(str(tmp_path / "cut/checkpoints/last.pt"))
