@@ -103,6 +103,21 @@ def test_stages_0_to_5_write_results(tmp_path, emodb_dir, script_env):
     assert not (exp / "cnn_sel" / "fold.1" / "seed1" / "test_fgsm").exists()
     assert (exp / "cnn_sel" / "fold.1" / "seed1" / "test_clean" / "metrics.json").exists()
 
+    # A second seed: stage 3 trains only seed 2, stage 4 scores it and the mean posterior of both seeds.
+    r = subprocess.run(["./run.sh", "--feats", "spec", "--conf_dir", "conf/smooth", "--models", "cnn",
+                        "--nrepeats", "2", "--stage", "3", "--stop_stage", "4"], cwd=recipe, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    smooth_tag = next(t for t in candidates if (exp / t / "fold.1" / "seed2").exists())
+    assert re.search(rf"Stage 3: skipped \(4 folds done\): cnn \(spec, aug none, seed 1\) in exp/all/{smooth_tag}", r.stdout)
+    assert (f"Stage 4: seed ensemble of cnn (none, seeds 1-2) with ser.bin.ensemble_seeds: exp/all/{smooth_tag} -> "
+            f"exp/all/{smooth_tag}_seed_ensemble") in r.stdout
+    ens = exp / f"{smooth_tag}_seed_ensemble"
+    for k in range(1, 5):
+        m = json.loads((ens / f"fold.{k}" / "seed1" / "test_clean" / "metrics.json").read_text())
+        assert m["ensemble_seeds"] == [1, 2]
+        assert m["num_utts"] == len((folds / str(k) / "test.list").read_text().split())
+
 
 DIFFUSION = """process: {steps: 20}
 denoiser: {channels: 16, num_layers: 2, num_res_blocks: 1, heads: 2, time_dim: 16, cond_dim: 16, norm_groups: 4}

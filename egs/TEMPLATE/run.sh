@@ -19,6 +19,7 @@ augs=none              # any of: none sp mixup sp+mixup (paper 1); syn real+syn 
 conditions=clean       # test conditions scored in stage 4: clean snr0 snr10 snr20 fgsm bim (fgsm_epsX bim_epsX: radius X)
 eps=0.08               # L-inf radius of fgsm/bim, in normalised feature units (paper: 0.08); BIM: 10 steps of eps/8
 nrepeats=1             # runs per fold with seeds 1..nrepeats
+seed_ensemble=true     # with nrepeats >= 2, stage 4 also scores each model's mean posterior over its seeds (a report row)
 max_jobs=2             # training jobs at once
 threads=1              # torch threads per training job
 ngpu=0                 # GPUs per training job (0: CPU); N > 1: data-parallel (torchrun)
@@ -308,6 +309,17 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
           done
         done
       done
+      if [ "$seed_ensemble" = true ] && [ $nrepeats -ge 2 ]; then
+        unfinished=$(for seed in $(seq $nrepeats); do pending $n $dir/fold.FOLD/seed$seed/done; done)
+        if [ -n "$unfinished" ]; then
+          log "Stage 4: no seed ensemble of $model ($aug): not every seed has finished every fold"
+        else
+          log "Stage 4: seed ensemble of $model ($aug, seeds 1-$nrepeats) with ser.bin.ensemble_seeds: $dir -> ${dir}_seed_ensemble"
+          python3 -m ser.bin.ensemble_seeds --exp-dir $(dirname $dir) --out-tag $(basename $dir)_seed_ensemble \
+            --seeds "$(seq -s ' ' $nrepeats)" $(basename $dir) > $dir/log/ensemble_seeds.log 2>&1 \
+            || die "Stage 4: ser.bin.ensemble_seeds failed: $(tail -1 $dir/log/ensemble_seeds.log)"
+        fi
+      fi
     done
   done
 fi

@@ -28,7 +28,7 @@ from datetime import datetime
 import yaml
 
 from ser.api import PACK_FILE, PACK_FORMAT, PACKED_SUBDIR
-from ser.data.atomic import atomic_write_text
+from ser.data.atomic import atomic_write_text, replace_dir
 from ser.errors import SerError, run_main
 from ser.eval.aggregate import FOLD_RE, SEED_RE, collect_runs, corpus_name, summarize
 
@@ -214,12 +214,7 @@ def write_pack(out, exp_dir, runs, members, summary, corpus_note, condition, sig
             "revision": revision, "date": date, "inputs_sha1": signature}
     # pack.json last: a directory without it is not a packed model (ser.api looks for it)
     atomic_write_text(os.path.join(tmp, PACK_FILE), json.dumps(pack, indent=2) + "\n")
-    old = f"{out}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if os.path.exists(out):
-        os.rename(out, old)
-    os.rename(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(tmp, out)
     return pack
 
 

@@ -50,3 +50,14 @@ def atomic_write_text(path, text):
     """Write `text` to `path` atomically (UTF-8)."""
     with atomic_open(path, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def replace_dir(built, out):
+    """Swap the finished directory `built` in as `out` (an older `out` is moved aside, then removed),
+    so a reader never finds `out` half-built; `built` must be on the same file system."""
+    old = out + ".old"
+    shutil.rmtree(old, ignore_errors=True)
+    if os.path.exists(out):
+        os.replace(out, old)
+    os.replace(built, out)
+    shutil.rmtree(old, ignore_errors=True)

@@ -23,7 +23,7 @@ import shutil
 
 import yaml
 
-from ser.data.atomic import atomic_write_text
+from ser.data.atomic import atomic_write_text, replace_dir
 from ser.errors import SerError
 
 LISTS = ("train", "valid", "test")
@@ -202,17 +202,11 @@ def write_tree(out_dir, files):
     out_dir = os.path.normpath(out_dir)
     if _same_tree(out_dir, files):
         return False
-    tmp, old = out_dir + ".tmp", out_dir + ".old"
-    for d in (tmp, old):
-        if os.path.exists(d):
-            shutil.rmtree(d)
+    tmp = out_dir + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
     for rel, text in files.items():
         atomic_write_text(os.path.join(tmp, rel), text)
-    if os.path.exists(out_dir):
-        os.replace(out_dir, old)
-    os.replace(tmp, out_dir)
-    if os.path.exists(old):
-        shutil.rmtree(old)
+    replace_dir(tmp, out_dir)
     return True
 
 

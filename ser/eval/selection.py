@@ -21,7 +21,7 @@ import tempfile
 
 import yaml
 
-from ser.data.atomic import atomic_write_text
+from ser.data.atomic import atomic_write_text, replace_dir
 from ser.errors import SerError
 from ser.eval.aggregate import is_scored, run_config, setting_config, tag_run_dirs
 from ser.eval.config_diff import config_differences
@@ -139,14 +139,7 @@ def write_selection(exp_dir, candidates, out_tag):
         tag_yaml = {"setting": SETTING, "selected_from": list(candidates),
                     "differences": dict(diffs)}
         atomic_write_text(os.path.join(tmp, "tag.yaml"), yaml.safe_dump(tag_yaml, sort_keys=False))
-        old = None
-        if os.path.exists(out):
-            old = out + ".old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.rename(out, old)
-        os.rename(tmp, out)
-        if old:
-            shutil.rmtree(old)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,0 +1,141 @@
+"""The mean posterior over an experiment's seeds (ser.bin.ensemble_seeds), its report row and the
+recipe's stage 4 hook."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from ser.bin import ensemble_seeds, report
+from ser.eval.scoring import write_scores
+from eval_helpers import write_training_run
+
+CLASSES = ["ang", "neu", "sad"]
+TAG = "spec_densenet_none_aaaa"
+UTTS = {1: ["s1-a", "s1-b", "s1-c", "s1-d"], 2: ["s2-a", "s2-b", "s2-c"]}
+TRUE = {1: [0, 1, 2, 2], 2: [1, 0, 2]}
+# fold -> seed -> posteriors; each seed alone gets some utterances wrong, their mean fewer
+POST = {
+    1: {1: [[.6, .3, .1], [.5, .4, .1], [.1, .2, .7], [.1, .5, .4]],
+        2: [[.3, .4, .3], [.2, .7, .1], [.2, .1, .7], [.1, .3, .6]],
+        3: [[.5, .2, .3], [.3, .6, .1], [.4, .3, .3], [.2, .4, .4]]},
+    2: {1: [[.2, .5, .3], [.3, .4, .3], [.1, .1, .8]],
+        2: [[.1, .8, .1], [.6, .3, .1], [.5, .2, .3]],
+        3: [[.3, .6, .1], [.5, .4, .1], [.2, .2, .6]]},
+}
+
+
+def make_seed_run(exp, fold, seed, done=True, utts=None):
+    run = os.path.join(exp, TAG, f"fold.{fold}", f"seed{seed}")
+    cfg = {"model": "densenet", "max_epochs": 9, "seed": seed, "optim": {"lr": 0.001},
+           "data": {"feats_dir": "data/all_spec", "fold_dir": f"data/all_folds/{fold}"}}
+    write_training_run(run, cfg, [0.5, 0.6], [3.0, 3.0])
+    if done:
+        open(os.path.join(run, "done"), "w").close()
+    write_scores(os.path.join(run, "test_clean"), utts or UTTS[fold], TRUE[fold], POST[fold][seed], CLASSES)
+    return run
+
+
+@pytest.fixture
+def exp(tmp_path):
+    exp = str(tmp_path / "all")
+    os.makedirs(tmp_path / "data" / "all_spec")
+    (tmp_path / "data" / "all_spec" / "conf.yaml").write_text("type: spec\n")
+    for fold in POST:
+        for seed in POST[fold]:
+            make_seed_run(exp, fold, seed)
+    return exp
+
+
+def uar(true, pred, n=3):
+    recalls = [np.mean([p == c for t, p in zip(true, pred) if t == c]) for c in range(n) if c in true]
+    return float(np.mean(recalls))
+
+
+def test_each_fold_scores_the_mean_posterior_of_its_seeds(exp, capsys):
+    assert ensemble_seeds.main(["--exp-dir", exp, "--out-tag", "ens", TAG]) == 0
+    for fold in POST:
+        mean = np.mean([np.asarray(POST[fold][s]) for s in (1, 2, 3)], axis=0)
+        cond = os.path.join(exp, "ens", f"fold.{fold}", "seed1", "test_clean")
+        lines = open(os.path.join(cond, "predictions.tsv")).read().splitlines()
+        assert lines[0].split("\t") == ["utt", "true", "pred"] + CLASSES
+        got = np.array([[float(x) for x in ln.split("\t")[3:]] for ln in lines[1:]])
+        np.testing.assert_allclose(got, mean, atol=5e-7)
+        assert [ln.split("\t")[0] for ln in lines[1:]] == UTTS[fold]
+        m = json.load(open(os.path.join(cond, "metrics.json")))
+        assert m["uar"] == pytest.approx(uar(TRUE[fold], mean.argmax(1)))
+        assert m["ensemble_seeds"] == [1, 2, 3]
+        assert os.path.exists(os.path.join(cond, "done"))
+        assert os.path.exists(os.path.join(cond, "confusion.png"))
+    # fold 1: the seeds alone score 0.50 / 0.67 / 0.67 UAR; their mean posterior gets all four right
+    assert json.load(open(os.path.join(exp, "ens", "fold.1", "seed1", "test_clean", "metrics.json")))["uar"] == 1.0
+    tag_yaml = yaml.safe_load(open(os.path.join(exp, "ens", "tag.yaml")))
+    assert tag_yaml == {"setting": "mean posterior of seeds 1 2 3", "ensemble_of": TAG, "ensemble_seeds": [1, 2, 3]}
+    out = capsys.readouterr().out
+    assert "test_clean: mean UAR over 2 folds" in out and f"wrote {exp}/ens" in out
+
+
+def test_seeds_option_restricts_the_members(exp):
+    ensemble_seeds.main(["--exp-dir", exp, "--out-tag", "ens", "--seeds", "1 3", TAG])
+    cond = os.path.join(exp, "ens", "fold.2", "seed1", "test_clean")
+    post = np.loadtxt(os.path.join(cond, "predictions.tsv"), skiprows=1, usecols=(3, 4, 5))
+    np.testing.assert_allclose(post, (np.asarray(POST[2][1]) + np.asarray(POST[2][3])) / 2, atol=5e-7)
+    assert yaml.safe_load(open(os.path.join(exp, "ens", "tag.yaml")))["ensemble_seeds"] == [1, 3]
+
+
+def test_report_shows_the_ensemble_as_a_row_of_its_own(exp, tmp_path):
+    ensemble_seeds.main(["--exp-dir", exp, "--out-tag", "ens", TAG])
+    out = tmp_path / "RESULTS.md"
+    report.main(["--exp-dir", exp, "--out", str(out), "--fig-dir", str(tmp_path / "fig")])
+    text = out.read_text()
+    row = next(ln for ln in text.splitlines() if "mean posterior of seeds 1 2 3" in ln)
+    fold_uars = [json.load(open(os.path.join(exp, "ens", f"fold.{k}", "seed1", "test_clean", "metrics.json")))["uar"]
+                 for k in POST]
+    assert f"{100 * np.mean(fold_uars):.1f}" in row
+    # the member experiment is still reported over its three seeds
+    assert any("densenet (spec)" in ln and "mean posterior" not in ln for ln in text.splitlines() if ln.startswith("|"))
+
+
+def test_refresh_redoes_the_ensemble_from_its_tag_yaml(exp):
+    ensemble_seeds.main(["--exp-dir", exp, "--out-tag", "ens", "--seeds", "1 2", TAG])
+    POST_FOLD1_SEED2 = POST[1][2]
+    try:
+        POST[1][2] = [[.9, .05, .05]] * 4
+        make_seed_run(exp, 1, 2)          # seed 2 of fold 1 re-scored with other posteriors
+    finally:
+        POST[1][2] = POST_FOLD1_SEED2
+    ensemble_seeds.main(["--refresh", os.path.join(exp, "ens")])
+    post = np.loadtxt(os.path.join(exp, "ens", "fold.1", "seed1", "test_clean", "predictions.tsv"),
+                      skiprows=1, usecols=(3, 4, 5))
+    np.testing.assert_allclose(post[0], (np.asarray(POST[1][1][0]) + [.9, .05, .05]) / 2, atol=5e-7)
+    assert yaml.safe_load(open(os.path.join(exp, "ens", "tag.yaml")))["ensemble_seeds"] == [1, 2]
+
+
+@pytest.mark.parametrize("case, message", [
+    ("unfinished", "fold.2/seed3: training not finished (no done)"),
+    ("other_list", "fold.1/seed2/test_clean/predictions.tsv: not the utterances, labels and classes of"),
+    ("one_seed", "an ensemble needs at least two distinct seeds, not 1"),
+    ("not_ensemble", "exists and is not a seed ensemble: choose another --out-tag"),
+    ("same_tag", "--out-tag 'spec_densenet_none_aaaa' is the member experiment"),
+])
+def test_refusals_exit_1_with_one_line_naming_the_problem(exp, case, message):
+    args = ["--exp-dir", exp, "--out-tag", "ens", TAG]
+    if case == "unfinished":
+        os.unlink(os.path.join(exp, TAG, "fold.2", "seed3", "done"))
+    elif case == "other_list":
+        make_seed_run(exp, 1, 2, utts=["s1-a", "s1-b", "s1-x", "s1-d"])
+    elif case == "one_seed":
+        args = ["--exp-dir", exp, "--out-tag", "ens", "--seeds", "1", TAG]
+    elif case == "not_ensemble":
+        os.makedirs(os.path.join(exp, "ens", "fold.1"))
+    elif case == "same_tag":
+        args = ["--exp-dir", exp, "--out-tag", TAG, TAG]
+    r = subprocess.run([sys.executable, "-m", "ser.bin.ensemble_seeds"] + args, capture_output=True, text=True)
+    assert r.returncode == 1
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    if case != "not_ensemble":
+        assert not os.path.exists(os.path.join(exp, "ens"))
+    assert not [n for n in os.listdir(exp) if n.startswith(".ens.")]   # no half-built ensemble left
