@@ -61,3 +61,18 @@ def replace_dir(built, out):
         os.replace(out, old)
     os.replace(built, out)
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def building_dir(out):
+    """Yield a new hidden sibling directory of `out` to fill; when the block ends without an error
+    it replaces `out` (replace_dir), else it is removed, so `out` is never seen half-written."""
+    out = os.path.normpath(out)
+    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(out) + ".", dir=os.path.dirname(out) or ".")
+    try:
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        yield tmp
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

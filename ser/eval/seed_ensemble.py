@@ -15,13 +15,11 @@ counts, none is chosen. A fold all of whose seeds have not finished training is 
 the ensemble of that fold would silently have fewer members.
 """
 import os
-import shutil
-import tempfile
 
 import numpy as np
 import yaml
 
-from ser.data.atomic import atomic_copy, atomic_write_text, replace_dir
+from ser.data.atomic import atomic_copy, atomic_write_text, building_dir
 from ser.errors import SerError
 from ser.eval.aggregate import is_scored, sorted_subdirs, tag_run_dirs
 from ser.eval.scoring import read_predictions, write_scores
@@ -90,10 +88,8 @@ def write_seed_ensemble(exp_dir, tag, out_tag, seeds=None):
             ensemble_source(out)
         except SerError:
             raise SerError(f"{out} exists and is not a seed ensemble: choose another --out-tag") from None
-    tmp = tempfile.mkdtemp(prefix=f".{out_tag}.", dir=exp_dir)
     scored = {}
-    try:
-        os.chmod(tmp, 0o755)
+    with building_dir(out) as tmp:
         for fold, dirs in members.items():
             run_out = os.path.join(tmp, f"fold.{fold}", f"seed{ENSEMBLE_SEED}")
             os.makedirs(run_out)
@@ -110,10 +106,6 @@ def write_seed_ensemble(exp_dir, tag, out_tag, seeds=None):
                            f"run stage 4 for every seed")
         tag_yaml = {"setting": setting_label(seeds), "ensemble_of": tag, "ensemble_seeds": seeds}
         atomic_write_text(os.path.join(tmp, "tag.yaml"), yaml.safe_dump(tag_yaml, sort_keys=False))
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return scored, seeds
 
 

@@ -16,12 +16,10 @@ The choice is written as an experiment tag the report reads like any other:
     <exp>/<out_tag>/tag.yaml         the row's name and the config keys (training data included) the candidates differ in
 """
 import os
-import shutil
-import tempfile
 
 import yaml
 
-from ser.data.atomic import atomic_write_text, replace_dir
+from ser.data.atomic import atomic_write_text, building_dir
 from ser.errors import SerError
 from ser.eval.aggregate import is_scored, run_config, setting_config, tag_run_dirs
 from ser.eval.config_diff import config_differences
@@ -126,9 +124,7 @@ def write_selection(exp_dir, candidates, out_tag):
     out = os.path.join(exp_dir, out_tag)
     if os.path.exists(out) and not os.path.exists(os.path.join(out, "selection.tsv")):
         raise SerError(f"{out} exists and is not a selection (no selection.tsv): choose another --out-tag")
-    tmp = tempfile.mkdtemp(prefix=f".{out_tag}.", dir=exp_dir)
-    try:
-        os.chmod(tmp, 0o755)
+    with building_dir(out) as tmp:
         for fold, seed, _, chosen, dirs in rows:
             _link_run(dirs, chosen, os.path.join(tmp, f"fold.{fold}", f"seed{seed}"),
                       os.path.join(out, f"fold.{fold}", f"seed{seed}"))
@@ -139,8 +135,4 @@ def write_selection(exp_dir, candidates, out_tag):
         tag_yaml = {"setting": SETTING, "selected_from": list(candidates),
                     "differences": dict(diffs)}
         atomic_write_text(os.path.join(tmp, "tag.yaml"), yaml.safe_dump(tag_yaml, sort_keys=False))
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return rows, diffs
