@@ -189,3 +189,31 @@ def test_synthetic_augmentation_stages(tmp_path, emodb_dir, script_env):
     # nor are the unchanged sample sets resampled or their reports rewritten
     assert "already generated" in (ddir / "log" / "generate_syn_s4_n1.1.log").read_text()
     assert "already reported" in (ddir / "log" / "report_syn_s4_n1.1.log").read_text()
+
+
+def test_another_fold_scheme_has_its_own_folds_experiments_and_report_rows(tmp_path, emodb_dir, script_env):
+    recipe, corpus = make_tiny_recipe(tmp_path, emodb_dir)
+    (recipe / "conf" / "folds_valid2.yaml").write_text(
+        "groups:\n" + "".join(f'  - {{test: "{t}", valid: "{v}"}}\n' for t, v in
+                              (("03", "08 09"), ("08", "09 10"), ("09", "10 03"), ("10", "03 08"))))
+    env = dict(script_env, EMODB=str(corpus))
+    args = ["--feats", "spec", "--conf_dir", "conf/tiny", "--models", "cnn", "--folds_conf", "conf/folds_valid2.yaml"]
+    r = subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ("Stage 2: speaker-independent folds (ser.bin.make_folds, conf/folds_valid2.yaml): "
+            "data/all -> data/all_folds_valid2") in r.stdout
+    assert not (recipe / "data" / "all_folds").exists() and not (recipe / "exp" / "all").exists()
+    folds = recipe / "data" / "all_folds_valid2"
+    assert (folds / "1" / "valid.list").read_text().split()[0].startswith("08-")
+    assert {u.split("-")[0] for u in (folds / "1" / "valid.list").read_text().split()} == {"08", "09"}
+    tag = next((recipe / "exp" / "all_folds_valid2").iterdir())
+    assert all((tag / f"fold.{k}" / "seed1" / "test_clean" / "done").exists() for k in range(1, 5))
+    results = (recipe / "RESULTS.md").read_text()
+    assert "**emodb/all_folds_valid2**" in results
+    assert "Leave-one-speaker-out, 4 folds (each tests on one speaker, 2 other speakers validate" in results
+
+    for conf, message in (("conf/nope.yaml", "--folds_conf conf/nope.yaml: no such file"),
+                          ("conf/classes.txt", "name it conf/folds_<name>.yaml")):
+        r = subprocess.run(["./run.sh", "--folds_conf", conf, "--stage", "2", "--stop_stage", "2"], cwd=recipe,
+                           env=env, capture_output=True, text=True)
+        assert r.returncode != 0 and message in r.stderr, r.stderr

@@ -18,6 +18,7 @@ models="cnn cnn_lstm densenet densenet_lstm densenet_lstm_highway"  # classifier
 augs=none              # any of: none sp mixup sp+mixup (paper 1); syn real+syn real+syn+mixup (paper 2)
 conditions=clean       # test conditions scored in stage 4: clean snr0 snr10 snr20 fgsm bim (fgsm_epsX bim_epsX: radius X)
 eps=0.08               # L-inf radius of fgsm/bim, in normalised feature units (paper: 0.08); BIM: 10 steps of eps/8
+folds_conf=conf/folds.yaml  # stage 2's fold scheme; another file (e.g. conf/folds_valid2.yaml) has its own folds and experiments: data/<set>_folds_valid2, exp/<set>_folds_valid2
 nrepeats=1             # runs per fold with seeds 1..nrepeats
 seed_ensemble=true     # with nrepeats >= 2, stage 4 also scores each model's mean posterior over its seeds (a report row)
 max_jobs=2             # training jobs at once
@@ -53,6 +54,14 @@ dset=all; [ "$four_class" = true ] && dset=all4
 data=data/$dset
 folds=data/${dset}_folds
 exp=exp/$dset
+if [ "$folds_conf" != conf/folds.yaml ]; then
+  [ -f "$folds_conf" ] || die "--folds_conf $folds_conf: no such file"
+  [ ! -x local/make_folds.sh ] || die "--folds_conf: this recipe makes its folds with local/make_folds.sh"
+  scheme=$(basename "$folds_conf" .yaml)
+  [[ $scheme =~ ^folds_[A-Za-z0-9]+$ ]] || die "--folds_conf $folds_conf: name it conf/folds_<name>.yaml (letters and digits)"
+  folds=data/${dset}_$scheme
+  exp=exp/${dset}_$scheme
+fi
 train_feats=${data}_$feat
 
 read_augs $data $feat $augs
@@ -175,7 +184,7 @@ fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   # A corpus whose folds are not speaker pairs (e.g. CREMA-D's 91 actors) brings local/make_folds.sh.
-  sig=$(signature $data/utt2spk $data/utt2emo conf/folds.yaml local/make_folds.sh)
+  sig=$(signature $data/utt2spk $data/utt2emo $folds_conf local/make_folds.sh)
   check_data $data  # an edited or broken data dir is refused, not split into folds
   if stage_complete $folds "$sig"; then
     log "Stage 2: skipped: $folds is complete"
@@ -184,8 +193,8 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
     local/make_folds.sh $data $folds
     mark_complete $folds "$sig"
   else
-    log "Stage 2: speaker-independent folds (ser.bin.make_folds, conf/folds.yaml): $data -> $folds"
-    python3 -m ser.bin.make_folds --conf conf/folds.yaml $data $folds
+    log "Stage 2: speaker-independent folds (ser.bin.make_folds, $folds_conf): $data -> $folds"
+    python3 -m ser.bin.make_folds --conf $folds_conf $data $folds
     mark_complete $folds "$sig"
   fi
 fi
@@ -328,7 +337,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   # One report over every data set of this recipe (e.g. exp/all: 7 classes, exp/all4: 4 classes).
   args=()
   for d in exp/*/; do
-    d=${d%/}; s=$(basename $d)
+    d=${d%/}; s=$(basename $d); s=${s%%_folds_*}   # exp/<set>_folds_<name>: --folds_conf conf/folds_<name>.yaml
     [ -f data/$s/utt2emo ] || continue
     args+=(--exp-dir $d --corpus-note "$(cat local/corpus_note.txt), $(cut -d' ' -f2 data/$s/utt2emo | sort -u | wc -l) classes")
   done

@@ -233,10 +233,16 @@ def fold_speakers(run):
     spks = run.metrics.get("speakers")
     if spks:
         return list(spks)
+    return fold_info_speakers(run, "test_speakers")
+
+
+def fold_info_speakers(run, key):
+    """Speakers of a run's fold under `key` (test_speakers, valid_speakers) of the fold dir's info.yaml
+    (via the run's config.yaml); [] when the run names no fold dir."""
     cfg = run_config(run.run_dir)
     fold_dir = (cfg.get("data") or {}).get("fold_dir") if cfg else None
     if fold_dir:
-        return info_speakers(read_info(resolve_path(fold_dir, run.exp)), "test_speakers")
+        return info_speakers(read_info(resolve_path(fold_dir, run.exp)), key)
     return []
 
 

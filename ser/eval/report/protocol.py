@@ -1,15 +1,26 @@
 """'## Protocol': per corpus its folds and repeats, the features and epochs, what UAR, WA and
 mean ± std mean in the tables, and which repeats were left out."""
-from ser.eval.aggregate import DDOF
+from ser.eval.aggregate import DDOF, fold_info_speakers
+
+
+def _count_range(sizes):
+    return str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
 
 
 def folds_description(summaries, folds):
-    """How the folds split the speakers, from the test speakers of each fold (info.yaml)."""
+    """How the folds split the speakers, from the test and validation speakers of each fold (info.yaml)."""
     sizes = sorted({len(s.fold_speakers[f]) for s in summaries for f in s.folds if s.fold_speakers.get(f)})
     if not sizes or sizes == [1]:
-        return (f"Leave-one-speaker-out, {len(folds)} folds (each tests on one speaker, another "
-                "speaker validates, the rest train)")
-    k = str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
+        first_runs = {}
+        for s in summaries:
+            for r in s.runs:
+                first_runs.setdefault(r.fold, r)
+        valid = sorted({len(fold_info_speakers(r, "valid_speakers")) for r in first_runs.values()} - {0})
+        validates = ("another speaker validates" if valid in ([], [1]) else
+                     f"{_count_range(valid)} other speakers validate")
+        return (f"Leave-one-speaker-out, {len(folds)} folds (each tests on one speaker, {validates}, "
+                "the rest train)")
+    k = _count_range(sizes)
     return (f"Speaker-independent folds, {len(folds)} of them (each tests on {k} speakers, listed in the "
             "per-fold table; other speakers validate, the rest train)")
 
