@@ -212,6 +212,17 @@ def test_another_fold_scheme_has_its_own_folds_experiments_and_report_rows(tmp_p
     assert "**emodb/all_folds_valid2**" in results
     assert "Leave-one-speaker-out, 4 folds (each tests on one speaker, 2 other speakers validate" in results
 
+    # Edited folds: the experiment trained on the old ones is refused, not resumed or re-scored.
+    assert len((tag / "folds.md5").read_text().strip()) == 32
+    conf = recipe / "conf" / "folds_valid2.yaml"
+    conf.write_text(conf.read_text().replace('valid: "08 09"', 'valid: "09 10"'))
+    r = subprocess.run(["./run.sh", *args, "--stage", "2", "--stop_stage", "4"], cwd=recipe, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert (f"run.sh: exp/all_folds_valid2/{tag.name} was trained on other folds than data/all_folds_valid2 "
+            "holds now") in r.stderr
+    assert "Stage 3: skipped" not in r.stdout
+
     for conf, message in (("conf/nope.yaml", "--folds_conf conf/nope.yaml: no such file"),
                           ("conf/classes.txt", "name it conf/folds_<name>.yaml")):
         r = subprocess.run(["./run.sh", "--folds_conf", conf, "--stage", "2", "--stop_stage", "2"], cwd=recipe,

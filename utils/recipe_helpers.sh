@@ -41,6 +41,22 @@ read_augs() {
 # synthetic data, for settings that train on it).
 aug_train_options() { local o=${aug_opts[$1]}; echo ${o//@SYN_DIR@/${2:-}}; }
 
+# check_trained_on_folds DIR FOLDS: an experiment dir's config hash names fold dirs by path, not by
+# what they hold, so DIR records the digest of FOLDS' lists (DIR/folds.md5) when it is first used
+# and is refused when FOLDS now holds other speakers (an edited conf/folds.yaml): resuming or
+# re-scoring its models could put their training speakers into a test list.
+check_trained_on_folds() {
+  local dir=$1 folds=$2 digest
+  digest=$(cd $folds && cat classes.txt $(ls -d [0-9]* | sort -n | sed 's|$|/train.list|; p; s|train|valid|; p; s|valid|test|') \
+    | md5sum | cut -d' ' -f1)
+  if [ -f $dir/folds.md5 ]; then
+    [ "$(cat $dir/folds.md5)" = "$digest" ] || die "$dir was trained on other folds than $folds holds now" \
+      "(conf/folds.yaml or the data changed): move it away, or give the new scheme its own --folds_conf"
+  else
+    mkdir -p $dir && echo $digest > $dir/folds.md5.tmp && mv $dir/folds.md5.tmp $dir/folds.md5
+  fi
+}
+
 # classifier_hash CONF FEATS_DIR FOLD_DIR CLASSES TRAIN_OPTION...: the config hash of a classifier
 # experiment (part of its dir name: a changed config or data gets a new dir).
 classifier_hash() {

@@ -234,7 +234,7 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     # diffusion models and samples would be identical: one model per distinct train.list, listed
     # in $ddir/train_folds (job i trains fold $(sed -n ip train_folds)); the other folds' dirs
     # are links to it (fold.2 -> fold.1). A fold dir of an older run in their place is replaced.
-    mkdir -p $ddir
+    check_trained_on_folds $ddir $folds
     declare -A first_fold=()
     : > $ddir/train_folds.tmp
     for k in $(seq $n); do
@@ -258,6 +258,7 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     [ -z "${aug_sp[$aug]}" ] || python3 -m ser.bin.check_folds $folds --data $data --aug-dirs "${aug_sp[$aug]}"
     for model in $models; do
       dir=$(experiment_dir $model $aug)
+      check_trained_on_folds $dir $folds
       aug_args=$(train_aug_args $aug)
       for seed in $(seq $nrepeats); do
         # Finished folds (`done`) are not started again: their logs stay as they were.
@@ -286,6 +287,7 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   for aug in $augs; do
     for model in $models; do
       dir=$(experiment_dir $model $aug)
+      [ ! -d $dir ] || check_trained_on_folds $dir $folds
       for seed in $(seq $nrepeats); do
         # An unfinished training (no `done`) is not scored: the fold would count with a partial model.
         unfinished=$(echo $(pending $n $dir/fold.FOLD/seed$seed/done))   # one line: "8 9 10"
