@@ -28,22 +28,24 @@ POST = {
 }
 
 
-def make_seed_run(exp, fold, seed, done=True, utts=None):
-    run = os.path.join(exp, TAG, f"fold.{fold}", f"seed{seed}")
+def make_seed_run(exp, fold, seed, done=True, utts=None, tag=TAG, feats="spec", post=None):
+    run = os.path.join(exp, tag, f"fold.{fold}", f"seed{seed}")
     cfg = {"model": "densenet", "max_epochs": 9, "seed": seed, "optim": {"lr": 0.001},
-           "data": {"feats_dir": "data/all_spec", "fold_dir": f"data/all_folds/{fold}"}}
+           "data": {"feats_dir": f"data/all_{feats}", "fold_dir": f"data/all_folds/{fold}"}}
     write_training_run(run, cfg, [0.5, 0.6], [3.0, 3.0])
     if done:
         open(os.path.join(run, "done"), "w").close()
-    write_scores(os.path.join(run, "test_clean"), utts or UTTS[fold], TRUE[fold], POST[fold][seed], CLASSES)
+    write_scores(os.path.join(run, "test_clean"), utts or UTTS[fold], TRUE[fold],
+                 POST[fold][seed] if post is None else post, CLASSES)
     return run
 
 
 @pytest.fixture
 def exp(tmp_path):
     exp = str(tmp_path / "all")
-    os.makedirs(tmp_path / "data" / "all_spec")
-    (tmp_path / "data" / "all_spec" / "conf.yaml").write_text("type: spec\n")
+    for feats in ("spec", "mel"):
+        os.makedirs(tmp_path / "data" / f"all_{feats}")
+        (tmp_path / "data" / f"all_{feats}" / "conf.yaml").write_text(f"type: {feats}\n")
     for fold in POST:
         for seed in POST[fold]:
             make_seed_run(exp, fold, seed)
@@ -73,7 +75,7 @@ def test_each_fold_scores_the_mean_posterior_of_its_seeds(exp, capsys):
     # fold 1: the seeds alone score 0.50 / 0.67 / 0.67 UAR; their mean posterior gets all four right
     assert json.load(open(os.path.join(exp, "ens", "fold.1", "seed1", "test_clean", "metrics.json")))["uar"] == 1.0
     tag_yaml = yaml.safe_load(open(os.path.join(exp, "ens", "tag.yaml")))
-    assert tag_yaml == {"setting": "mean posterior of seeds 1 2 3", "ensemble_of": TAG, "ensemble_seeds": [1, 2, 3]}
+    assert tag_yaml == {"setting": "mean posterior of seeds 1 2 3", "ensemble_of": [TAG], "ensemble_seeds": [1, 2, 3]}
     out = capsys.readouterr().out
     assert "test_clean: mean UAR over 2 folds" in out and f"wrote {exp}/ens" in out
 
@@ -99,6 +101,38 @@ def test_report_shows_the_ensemble_as_a_row_of_its_own(exp, tmp_path):
     assert any("densenet (spec)" in ln and "mean posterior" not in ln for ln in text.splitlines() if ln.startswith("|"))
 
 
+MEL_TAG = "mel_densenet_none_bbbb"
+
+
+def mel_posteriors(fold, seed):
+    """Other posteriors for a second experiment: each seed's rows rotated by one class."""
+    return [row[1:] + row[:1] for row in POST[fold][seed]]
+
+
+def test_several_experiments_fuse_with_equal_weight_per_member(exp, tmp_path):
+    for fold in POST:
+        for seed in POST[fold]:
+            make_seed_run(exp, fold, seed, tag=MEL_TAG, feats="mel", post=mel_posteriors(fold, seed))
+    assert ensemble_seeds.main(["--exp-dir", exp, "--out-tag", "fused", TAG, MEL_TAG]) == 0
+    for fold in POST:
+        members = [np.asarray(POST[fold][s]) for s in (1, 2, 3)] + [np.asarray(mel_posteriors(fold, s)) for s in (1, 2, 3)]
+        post = np.loadtxt(os.path.join(exp, "fused", f"fold.{fold}", "seed1", "test_clean", "predictions.tsv"),
+                          skiprows=1, usecols=(3, 4, 5))
+        np.testing.assert_allclose(post, np.mean(members, axis=0), atol=5e-7)
+    tag_yaml = yaml.safe_load(open(os.path.join(exp, "fused", "tag.yaml")))
+    assert tag_yaml["ensemble_of"] == [TAG, MEL_TAG] and tag_yaml["features"] == "spec + mel"
+    out = tmp_path / "RESULTS.md"
+    report.main(["--exp-dir", exp, "--out", str(out), "--fig-dir", str(tmp_path / "fig")])
+    assert "| densenet (spec + mel; mean posterior of 2 experiments, seeds 1 2 3 each) |" in out.read_text()
+    # members must share their seeds: a second experiment with seed 3 missing everywhere is refused
+    for fold in POST:
+        import shutil
+        shutil.rmtree(os.path.join(exp, MEL_TAG, f"fold.{fold}", "seed3"))
+    r = subprocess.run([sys.executable, "-m", "ser.bin.ensemble_seeds", "--exp-dir", exp, "--out-tag", "fused",
+                        TAG, MEL_TAG], capture_output=True, text=True)
+    assert r.returncode == 1 and "do not have the same folds and seeds (seeds 1 2 3 against 1 2)" in r.stderr
+
+
 def test_refresh_redoes_the_ensemble_from_its_tag_yaml(exp):
     ensemble_seeds.main(["--exp-dir", exp, "--out-tag", "ens", "--seeds", "1 2", TAG])
     POST_FOLD1_SEED2 = POST[1][2]
@@ -119,7 +153,7 @@ def test_refresh_redoes_the_ensemble_from_its_tag_yaml(exp):
     ("other_list", "fold.1/seed2/test_clean/predictions.tsv: not the utterances, labels and classes of"),
     ("one_seed", "an ensemble needs at least two distinct seeds, not 1"),
     ("not_ensemble", "exists and is not a seed ensemble: choose another --out-tag"),
-    ("same_tag", "--out-tag 'spec_densenet_none_aaaa' is the member experiment"),
+    ("same_tag", "--out-tag 'spec_densenet_none_aaaa' is a member experiment"),
 ])
 def test_refusals_exit_1_with_one_line_naming_the_problem(exp, case, message):
     args = ["--exp-dir", exp, "--out-tag", "ens", TAG]

@@ -1,13 +1,15 @@
-"""Score the mean posterior of an experiment's seeds as an experiment of its own.
+"""Score the mean posterior of an experiment's seeds (or of several experiments') as an experiment of its own.
 
-    python -m ser.bin.ensemble_seeds --exp-dir EXP --out-tag OUT_TAG [--seeds "1 2 3"] TAG
+    python -m ser.bin.ensemble_seeds --exp-dir EXP --out-tag OUT_TAG [--seeds "1 2 3"] TAG [TAG ...]
     python -m ser.bin.ensemble_seeds --refresh EXP/OUT_TAG
 
 TAG is an experiment trained with several seeds (run.sh --nrepeats N) and scored (stage 4). For
 every fold, the utterance posteriors of all its seeds (default: every seed found) are averaged
 per test condition and scored; EXP/OUT_TAG is then a one-seed experiment the report shows as a
-row of its own ("mean posterior of seeds ..."). See ser.eval.seed_ensemble. Re-running replaces
-OUT_TAG; --refresh redoes an ensemble from the tag and seeds its tag.yaml names.
+row of its own ("mean posterior of seeds ..."). With several TAGs (the same folds and seeds, e.g.
+one model on two feature types) every seed of every TAG is a member with the same weight: late
+fusion. Decide the members before looking at test scores. See ser.eval.seed_ensemble. Re-running
+replaces OUT_TAG; --refresh redoes an ensemble from the tags and seeds its tag.yaml names.
 """
 import argparse
 import os
@@ -23,7 +25,7 @@ def get_parser():
     p.add_argument("--out-tag", help="tag of the ensemble written under --exp-dir")
     p.add_argument("--seeds", help="member seeds, e.g. '1 2 3' (default: every seed of TAG)")
     p.add_argument("--refresh", metavar="DIR", help="redo the ensemble DIR (EXP/OUT_TAG) from its tag.yaml")
-    p.add_argument("tag", nargs="?", help="experiment tag whose seeds are combined")
+    p.add_argument("tags", nargs="*", metavar="TAG", help="experiment tag(s) whose seeds are combined")
     return p
 
 
@@ -37,18 +39,18 @@ def _seeds(text):
 def main(argv=None):
     args = get_parser().parse_args(argv)
     if args.refresh:
-        if args.exp_dir or args.out_tag or args.tag or args.seeds:
+        if args.exp_dir or args.out_tag or args.tags or args.seeds:
             raise SerError("--refresh DIR takes no --exp-dir, --out-tag, --seeds or TAG")
         args.exp_dir, args.out_tag = os.path.split(os.path.normpath(args.refresh))
-        args.tag, seeds = ensemble_source(args.refresh)
-    elif not (args.exp_dir and args.out_tag and args.tag):
+        args.tags, seeds = ensemble_source(args.refresh)
+    elif not (args.exp_dir and args.out_tag and args.tags):
         raise SerError("give --exp-dir, --out-tag and the experiment TAG, or --refresh DIR")
     else:
         seeds = _seeds(args.seeds) if args.seeds else None
-    scored, seeds = write_seed_ensemble(args.exp_dir, args.tag, args.out_tag, seeds)
+    scored, seeds = write_seed_ensemble(args.exp_dir, args.tags, args.out_tag, seeds)
     for cond in sorted({c for per_fold in scored.values() for c in per_fold}):
         uars = [m[cond]["uar"] for m in scored.values() if cond in m and m[cond]["uar"] is not None]
-        print(f"ensemble_seeds: {args.tag} seeds {' '.join(map(str, seeds))}, {cond}: mean UAR over "
+        print(f"ensemble_seeds: {' + '.join(args.tags)} seeds {' '.join(map(str, seeds))}, {cond}: mean UAR over "
               f"{len(uars)} folds {100 * sum(uars) / max(len(uars), 1):.1f}")
     print(f"ensemble_seeds: wrote {args.exp_dir}/{args.out_tag}")
     return 0

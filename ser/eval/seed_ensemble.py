@@ -1,18 +1,23 @@
-"""The mean posterior of an experiment's seeds (repeats), scored as an experiment of its own.
+"""The mean posterior of an experiment's seeds (repeats), or of several experiments' seeds, scored
+as an experiment of its own.
 
 Repeating a training with other seeds gives mean ± std over repeats (the report); the repeats'
-models can also be combined. For every fold and every test condition that all member seeds have
-scored, the utterance posteriors of their predictions.tsv are averaged and scored by
-ser.eval.scoring.write_scores, so the report reads the ensemble like any other experiment tag:
+models can also be combined, and so can experiments that differ in their input (e.g. the same
+model on spectrograms and on log-mel bands: late fusion). For every fold and every test condition
+that all members have scored, the utterance posteriors of their predictions.tsv are averaged
+(each member with the same weight) and scored by ser.eval.scoring.write_scores, so the report
+reads the ensemble like any other experiment tag:
 
     <exp>/<out_tag>/fold.<k>/seed1/<condition>/  predictions.tsv, metrics.json (with ensemble_seeds),
                                                 confusion.png, done
     <exp>/<out_tag>/fold.<k>/seed1/config.yaml  the first member's training config (fold dir, setting)
-    <exp>/<out_tag>/tag.yaml                    setting (the report row's label), ensemble_of, seeds
+    <exp>/<out_tag>/tag.yaml                    setting (the report row's label), ensemble_of (the
+                                                member tags), ensemble_seeds; with several tags
+                                                also their features and models
 
 Members and the averaging are fixed before any test score is seen: every seed of every fold
-counts, none is chosen. A fold all of whose seeds have not finished training is an error, as
-the ensemble of that fold would silently have fewer members.
+counts, none is chosen. A fold without all its members finished is an error, as the ensemble of
+that fold would silently have fewer members.
 """
 import os
 
@@ -21,14 +26,21 @@ import yaml
 
 from ser.data.atomic import atomic_copy, atomic_write_text, building_dir
 from ser.errors import SerError
-from ser.eval.aggregate import is_scored, sorted_subdirs, tag_run_dirs
+from ser.eval.aggregate import describe, is_scored, run_config, sorted_subdirs, tag_run_dirs
 from ser.eval.scoring import read_predictions, write_scores
 
 ENSEMBLE_SEED = 1   # the ensemble is one run per fold
 
 
-def setting_label(seeds):
-    return f"mean posterior of seeds {' '.join(map(str, seeds))}"
+def setting_label(seeds, num_tags=1):
+    seeds = " ".join(map(str, seeds))
+    return f"mean posterior of seeds {seeds}" if num_tags == 1 else \
+        f"mean posterior of {num_tags} experiments, seeds {seeds} each"
+
+
+def _joined(values):
+    """'spec + mel' of the distinct values, in member order."""
+    return " + ".join(dict.fromkeys(str(v) for v in values))
 
 
 def ensemble_members(exp_dir, tag, seeds=None):
@@ -75,13 +87,21 @@ def mean_posteriors(cond_dirs):
     return utts, np.asarray([index[t] for t in true], dtype=np.int64), total / len(cond_dirs), classes
 
 
-def write_seed_ensemble(exp_dir, tag, out_tag, seeds=None):
-    """Write <exp_dir>/<out_tag> (see the module docstring), replacing an older ensemble.
-
-    Returns ({fold: {condition: metrics}}, seeds)."""
-    if out_tag == tag:
-        raise SerError(f"--out-tag '{out_tag}' is the member experiment")
-    members, seeds = ensemble_members(exp_dir, tag, seeds)
+def write_seed_ensemble(exp_dir, tags, out_tag, seeds=None):
+    """Write <exp_dir>/<out_tag> (see the module docstring) from the seeds of the experiment tag(s)
+    `tags` (a tag or a list), replacing an older ensemble. Returns ({fold: {condition: metrics}}, seeds)."""
+    tags = [tags] if isinstance(tags, str) else list(tags)
+    if not tags or len(set(tags)) != len(tags):
+        raise SerError(f"give distinct experiment tags, not {' '.join(tags) or 'none'}")
+    if out_tag in tags:
+        raise SerError(f"--out-tag '{out_tag}' is a member experiment")
+    per_tag = [ensemble_members(exp_dir, t, seeds) for t in tags]
+    seeds = per_tag[0][1]
+    for t, (members, s) in zip(tags[1:], per_tag[1:]):
+        if s != seeds or set(members) != set(per_tag[0][0]):
+            raise SerError(f"experiments '{tags[0]}' and '{t}' do not have the same folds and seeds "
+                           f"(seeds {' '.join(map(str, seeds))} against {' '.join(map(str, s))}): give --seeds")
+    members = {fold: [d for m, _ in per_tag for d in m[fold]] for fold in per_tag[0][0]}
     out = os.path.join(exp_dir, out_tag)
     if os.path.exists(out):
         try:
@@ -100,17 +120,20 @@ def write_seed_ensemble(exp_dir, tag, out_tag, seeds=None):
                 utts, y_true, post, classes = mean_posteriors([os.path.join(d, cond) for d in dirs])
                 scored.setdefault(fold, {})[cond] = write_scores(
                     os.path.join(run_out, cond), utts, y_true, post, classes,
-                    extra={"ensemble_seeds": seeds})
+                    extra={"ensemble_seeds": seeds, "ensemble_of": tags})
         if not scored:
-            raise SerError(f"experiment '{tag}': no test condition is scored by every seed of a fold: "
-                           f"run stage 4 for every seed")
-        tag_yaml = {"setting": setting_label(seeds), "ensemble_of": tag, "ensemble_seeds": seeds}
+            raise SerError(f"no test condition is scored by every member of a fold: run stage 4 for every seed")
+        tag_yaml = {"setting": setting_label(seeds, len(tags)), "ensemble_of": tags, "ensemble_seeds": seeds}
+        if len(tags) > 1:
+            first = min(members)
+            descs = [describe(run_config(m[first][0]) or {}, {}, t, exp_dir) for t, (m, _) in zip(tags, per_tag)]
+            tag_yaml.update(features=_joined(d["features"] for d in descs), model=_joined(d["model"] for d in descs))
         atomic_write_text(os.path.join(tmp, "tag.yaml"), yaml.safe_dump(tag_yaml, sort_keys=False))
     return scored, seeds
 
 
 def ensemble_source(ensemble_dir):
-    """(member tag, seeds) an existing ensemble was made from (its tag.yaml)."""
+    """(member tags, seeds) an existing ensemble was made from (its tag.yaml)."""
     path = os.path.join(ensemble_dir, "tag.yaml")
     try:
         with open(path, encoding="utf-8") as f:
@@ -118,6 +141,8 @@ def ensemble_source(ensemble_dir):
     except (OSError, yaml.YAMLError) as e:
         raise SerError(f"{path}: unreadable ({' '.join(str(e).split())})") from None
     tag, seeds = (info.get("ensemble_of"), info.get("ensemble_seeds")) if isinstance(info, dict) else (None, None)
-    if not isinstance(tag, str) or not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
-        raise SerError(f"{path}: not an ensemble (needs 'ensemble_of': a tag and 'ensemble_seeds': a list of seeds)")
-    return tag, seeds
+    tags = [tag] if isinstance(tag, str) else tag
+    if (not isinstance(tags, list) or not tags or not all(isinstance(t, str) for t in tags)
+            or not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds)):
+        raise SerError(f"{path}: not an ensemble (needs 'ensemble_of': tags and 'ensemble_seeds': a list of seeds)")
+    return tags, seeds
