@@ -51,7 +51,16 @@ def config_ref(path, out_dir):
 def environment_section(layout):
     from importlib import metadata
 
-    runs = list({r.run_dir: r for s in layout.summaries for r in s.runs}.values())
+    # Trainings, once each: a selection links its chosen runs' files (same train.log), an
+    # ensemble (ser.eval.seed_ensemble: no train.log of its own) trained nothing.
+    runs = {}
+    for r in (r for s in layout.summaries for r in s.runs):
+        log = os.path.join(r.run_dir, "train.log")
+        if os.path.exists(log):
+            runs.setdefault(os.path.realpath(log), r)
+        elif not os.path.exists(os.path.join(r.run_dir, "..", "..", "tag.yaml")):
+            runs.setdefault(r.run_dir, r)
+    runs = list(runs.values())
     devices, threads, precisions, configs = {}, {}, {}, {}
     for r in runs:
         m = re.search(r"device ([^\s,]+)", _head(os.path.join(r.run_dir, "train.log")))
