@@ -47,8 +47,7 @@ aug_train_options() { local o=${aug_opts[$1]}; echo ${o//@SYN_DIR@/${2:-}}; }
 # re-scoring its models could put their training speakers into a test list.
 check_trained_on_folds() {
   local dir=$1 folds=$2 digest
-  digest=$(cd $folds && cat classes.txt $(ls -d [0-9]* | sort -n | sed 's|$|/train.list|; p; s|train|valid|; p; s|valid|test|') \
-    | md5sum | cut -d' ' -f1)
+  digest=$(cat $folds/classes.txt $folds/[0-9]*/{train,valid,test}.list | md5sum | cut -d' ' -f1)
   if [ -f $dir/folds.md5 ]; then
     [ "$(cat $dir/folds.md5)" = "$digest" ] || die "$dir was trained on other folds than $folds holds now" \
       "(conf/folds.yaml or the data changed): move it away, or give the new scheme its own --folds_conf"

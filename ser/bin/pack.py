@@ -28,7 +28,7 @@ from datetime import datetime
 import yaml
 
 from ser.api import PACK_FILE, PACK_FORMAT, PACKED_SUBDIR
-from ser.data.atomic import atomic_write_text, replace_dir
+from ser.data.atomic import atomic_write_text, building_dir
 from ser.errors import SerError, run_main
 from ser.eval.aggregate import FOLD_RE, SEED_RE, collect_runs, corpus_name, summarize
 
@@ -188,33 +188,31 @@ def write_pack(out, exp_dir, runs, members, summary, corpus_note, condition, sig
     corpus = corpus_name(os.path.dirname(os.path.normpath(exp_dir)))
     date = datetime.now().strftime("%Y-%m-%d %H:%M")
     revision = git_revision(exp_dir)
-    tmp = f"{out}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)   # a killed earlier attempt
-    os.makedirs(os.path.join(tmp, "models"))
-    files = []
-    for (fold, seed, run), (name, _) in zip(runs, members):
-        files.append(f"models/{name}.pt")
-        shutil.copyfile(os.path.join(run, "model.pt"), os.path.join(tmp, files[-1]))
-    meta = members[0][1]
-    atomic_write_text(os.path.join(tmp, "feats.yaml"), yaml.safe_dump(dict(meta["feat_conf"]), sort_keys=False))
-    atomic_write_text(os.path.join(tmp, "classes.txt"), "".join(c + "\n" for c in meta["classes"]))
-    norm = {name: {"mean": m["cmvn_mean"], "std": m["cmvn_std"]} for name, m in members}
-    atomic_write_text(os.path.join(tmp, "normalization.json"), json.dumps(norm) + "\n")
-    with open(os.path.join(runs[0][2], "config.yaml"), encoding="utf-8") as f:
-        config = f.read()
-    atomic_write_text(os.path.join(tmp, "config.yaml"), config)
-    atomic_write_text(os.path.join(tmp, "README.md"),
-                      model_card(tag, corpus, corpus_note, members, summary, revision, date, condition))
-    pack = {"format": PACK_FORMAT, "combine": "mean of the members' utterance posteriors",
-            "members": files, "classes": list(meta["classes"]), "model": meta["model_name"],
-            "tag": tag, "corpus": corpus, "corpus_note": corpus_note, "condition": condition,
-            "loso": {"uar_mean": _num(summary.uar_mean), "uar_std": _num(summary.uar_std),
-                     "wa_mean": _num(summary.wa_mean), "wa_std": _num(summary.wa_std),
-                     "over": f"{summary.n} {summary.mode}"},
-            "revision": revision, "date": date, "inputs_sha1": signature}
-    # pack.json last: a directory without it is not a packed model (ser.api looks for it)
-    atomic_write_text(os.path.join(tmp, PACK_FILE), json.dumps(pack, indent=2) + "\n")
-    replace_dir(tmp, out)
+    with building_dir(out) as tmp:
+        os.makedirs(os.path.join(tmp, "models"))
+        files = []
+        for (fold, seed, run), (name, _) in zip(runs, members):
+            files.append(f"models/{name}.pt")
+            shutil.copyfile(os.path.join(run, "model.pt"), os.path.join(tmp, files[-1]))
+        meta = members[0][1]
+        atomic_write_text(os.path.join(tmp, "feats.yaml"), yaml.safe_dump(dict(meta["feat_conf"]), sort_keys=False))
+        atomic_write_text(os.path.join(tmp, "classes.txt"), "".join(c + "\n" for c in meta["classes"]))
+        norm = {name: {"mean": m["cmvn_mean"], "std": m["cmvn_std"]} for name, m in members}
+        atomic_write_text(os.path.join(tmp, "normalization.json"), json.dumps(norm) + "\n")
+        with open(os.path.join(runs[0][2], "config.yaml"), encoding="utf-8") as f:
+            config = f.read()
+        atomic_write_text(os.path.join(tmp, "config.yaml"), config)
+        atomic_write_text(os.path.join(tmp, "README.md"),
+                          model_card(tag, corpus, corpus_note, members, summary, revision, date, condition))
+        pack = {"format": PACK_FORMAT, "combine": "mean of the members' utterance posteriors",
+                "members": files, "classes": list(meta["classes"]), "model": meta["model_name"],
+                "tag": tag, "corpus": corpus, "corpus_note": corpus_note, "condition": condition,
+                "loso": {"uar_mean": _num(summary.uar_mean), "uar_std": _num(summary.uar_std),
+                         "wa_mean": _num(summary.wa_mean), "wa_std": _num(summary.wa_std),
+                         "over": f"{summary.n} {summary.mode}"},
+                "revision": revision, "date": date, "inputs_sha1": signature}
+        # pack.json last: a directory without it is not a packed model (ser.api looks for it)
+        atomic_write_text(os.path.join(tmp, PACK_FILE), json.dumps(pack, indent=2) + "\n")
     return pack
 
 

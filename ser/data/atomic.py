@@ -52,7 +52,7 @@ def atomic_write_text(path, text):
         f.write(text)
 
 
-def replace_dir(built, out):
+def _replace_dir(built, out):
     """Swap the finished directory `built` in as `out` (an older `out` is moved aside, then removed),
     so a reader never finds `out` half-built; `built` must be on the same file system."""
     old = out + ".old"
@@ -65,14 +65,16 @@ def replace_dir(built, out):
 
 @contextlib.contextmanager
 def building_dir(out):
-    """Yield a new hidden sibling directory of `out` to fill; when the block ends without an error
-    it replaces `out` (replace_dir), else it is removed, so `out` is never seen half-written."""
+    """Yield the empty hidden sibling directory `.<name>.tmp` of `out` to fill (what a killed earlier
+    attempt left there is removed first); when the block ends without an error it replaces `out`
+    (_replace_dir), else it is removed, so `out` is never seen half-written."""
     out = os.path.normpath(out)
-    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(out) + ".", dir=os.path.dirname(out) or ".")
+    tmp = os.path.join(os.path.dirname(out), "." + os.path.basename(out) + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
     try:
-        os.chmod(tmp, 0o777 & ~_UMASK)
         yield tmp
-        replace_dir(tmp, out)
+        _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

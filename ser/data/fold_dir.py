@@ -13,17 +13,16 @@ sub-directory per fold, `<k>/`, holding:
   the held-out speakers treat it as optional.
 
 A folds directory is written as a whole (`write_folds`, `write_tree`): it is built as
-`<out>.tmp` and swapped in, and left untouched when it already holds the same files. The checks
+`.<out>.tmp` beside it and swapped in (ser.data.atomic.building_dir), and left untouched when it already holds the same files. The checks
 of a fold's contents (disjoint lists, held-out speakers, augmentation leaks) are in
 ser.data.fold_check.
 """
 import os
 import re
-import shutil
 
 import yaml
 
-from ser.data.atomic import atomic_write_text, replace_dir
+from ser.data.atomic import atomic_write_text, building_dir
 from ser.errors import SerError
 
 LISTS = ("train", "valid", "test")
@@ -194,7 +193,7 @@ def _same_tree(out_dir, files):
 
 
 def write_tree(out_dir, files):
-    """Write the files under out_dir as a whole: build out_dir.tmp, then swap it in.
+    """Write the files under out_dir as a whole: build them beside it, then swap them in.
 
     Returns False (and touches nothing) when out_dir already holds identical files, so a re-run
     with the same inputs leaves the folds and their time stamps unchanged.
@@ -202,11 +201,9 @@ def write_tree(out_dir, files):
     out_dir = os.path.normpath(out_dir)
     if _same_tree(out_dir, files):
         return False
-    tmp = out_dir + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    for rel, text in files.items():
-        atomic_write_text(os.path.join(tmp, rel), text)
-    replace_dir(tmp, out_dir)
+    with building_dir(out_dir) as tmp:
+        for rel, text in files.items():
+            atomic_write_text(os.path.join(tmp, rel), text)
     return True
 
 

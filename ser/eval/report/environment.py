@@ -58,7 +58,7 @@ def environment_section(layout):
         log = os.path.join(r.run_dir, "train.log")
         if os.path.exists(log):
             runs.setdefault(os.path.realpath(log), r)
-        elif not os.path.exists(os.path.join(r.run_dir, "..", "..", "tag.yaml")):
+        elif not os.path.exists(os.path.join(r.exp, r.tag, "tag.yaml")):
             runs.setdefault(r.run_dir, r)
     runs = list(runs.values())
     devices, threads, precisions, configs = {}, {}, {}, {}
