@@ -2,6 +2,7 @@
 recipe's stage 4 hook."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -101,6 +102,30 @@ def test_report_shows_the_ensemble_as_a_row_of_its_own(exp, tmp_path):
     assert any("densenet (spec)" in ln and "mean posterior" not in ln for ln in text.splitlines() if ln.startswith("|"))
 
 
+
+def test_report_compares_each_ensemble_with_its_member_runs_per_fold(exp, tmp_path):
+    # seeds 1 and 3 only: the members' mean must leave seed 2 out
+    ensemble_seeds.main(["--exp-dir", exp, "--out-tag", "ens", "--seeds", "1 3", TAG])
+    out = tmp_path / "RESULTS.md"
+    report.main(["--exp-dir", exp, "--out", str(out), "--fig-dir", str(tmp_path / "fig")])
+    members = {k: np.mean([uar(TRUE[k], np.argmax(POST[k][s], 1)) for s in (1, 3)]) for k in POST}
+    ensemble = {k: uar(TRUE[k], np.argmax(np.mean([POST[k][s] for s in (1, 3)], axis=0), 1)) for k in POST}
+    gain = np.array([ensemble[k] - members[k] for k in POST]) * 100
+    text = out.read_text()
+    assert "## Ensembles against their members" in text
+    row = next(ln for ln in text.splitlines() if ln.startswith("| densenet (spec; mean posterior of seeds 1 3)")
+               and "all test_clean" in ln)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2:5] == ["2", f"{100 * np.mean(list(members.values())):.1f}",
+                          f"{100 * np.mean(list(ensemble.values())):.1f}"]
+    better = int((gain > 0).sum())
+    assert cells[5] == f"{gain.mean():+.1f} ± {gain.std(ddof=1) / np.sqrt(len(gain)):.1f} (better in {better} of 2)"
+    # a report without any ensemble has no such section
+    plain = tmp_path / "plain.md"
+    shutil.rmtree(os.path.join(exp, "ens"))
+    report.main(["--exp-dir", exp, "--out", str(plain), "--fig-dir", str(tmp_path / "fig2")])
+    assert "## Ensembles against their members" not in plain.read_text()
+
 MEL_TAG = "mel_densenet_none_bbbb"
 
 
@@ -126,7 +151,6 @@ def test_several_experiments_fuse_with_equal_weight_per_member(exp, tmp_path):
     assert "| densenet (spec + mel; mean posterior of 2 experiments, seeds 1 2 3 each) |" in out.read_text()
     # members must share their seeds: a second experiment with seed 3 missing everywhere is refused
     for fold in POST:
-        import shutil
         shutil.rmtree(os.path.join(exp, MEL_TAG, f"fold.{fold}", "seed3"))
     r = subprocess.run([sys.executable, "-m", "ser.bin.ensemble_seeds", "--exp-dir", exp, "--out-tag", "fused",
                         TAG, MEL_TAG], capture_output=True, text=True)

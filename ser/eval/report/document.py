@@ -2,6 +2,7 @@
 from ser.eval.report.attack_table import attack_section
 from ser.eval.report.bar_charts import bar_chart_section
 from ser.eval.report.confusions import confusion_section
+from ser.eval.report.ensembles import ensemble_section
 from ser.eval.report.environment import environment_section
 from ser.eval.report.header import header_section
 from ser.eval.report.layout import Layout
@@ -19,8 +20,8 @@ def notes_section(layout):
 
 
 SECTIONS = (header_section, protocol_section, notes_section, environment_section, score_tables_section,
-            noise_section, attack_section, bar_chart_section, models_section, per_fold_section, per_class_section,
-            confusion_section)
+            ensemble_section, noise_section, attack_section, bar_chart_section, models_section,
+            per_fold_section, per_class_section, confusion_section)
 
 
 def render(inputs):
