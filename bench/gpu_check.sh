@@ -16,7 +16,10 @@
 #
 # Usage: bench/gpu_check.sh [--dry-run] [--data DIR] [--out DIR]
 #   --data DIR  carried data: DIR/mel (mel data dir whose feats.scp says @DATA@ for DIR),
-#               DIR/fold1, DIR/classes.txt, DIR/feats/*.ark (default .gpu_data)
+#               DIR/fold1, DIR/classes.txt, DIR/feats/*.ark (default .gpu_data). Made from a
+#               recipe's data by bench/gpu_check_tools.py carry, e.g. after EmoDB's stage 2:
+#                 tools/venv/bin/python bench/gpu_check_tools.py carry egs/emodb/data/all4_mel egs/emodb/data/all4_folds/1 \
+#                   egs/emodb/data/all4_folds/classes.txt .gpu_data
 #   --out DIR   logs, histories and figures (default $OUT, else /tmp/gpu_check)
 #   --dry-run   the same sections on the CPU with tiny sizes (fp16 must then be refused): checks
 #               everything but CUDA
@@ -99,15 +102,24 @@ kill_and_resume() {
   $tools compare-checkpoints $dir/full/checkpoints/last.pt $dir/cut/checkpoints/last.pt
 }
 
-for p in $precisions; do
-  section "classifier $p: train + kill/resume" kill_and_resume ser.bin.train SER_TRAIN_KILL_AFTER_EPOCH \
-    $kill_epoch $work/cls_$p "${cls_args[@]}" --set precision=$p
-  $tools history $work/cls_$p/full/history.tsv train_loss valid_loss valid_uar
+# each check's losses must be finite (history exits 1 otherwise)
+classifier_check() {
+  local p=$1
+  kill_and_resume ser.bin.train SER_TRAIN_KILL_AFTER_EPOCH $kill_epoch $work/cls_$p "${cls_args[@]}" \
+    --set precision=$p || return 1
   grep -h "time" $work/cls_$p/full/train.log | tail -1
-  cp $work/cls_$p/full/history.tsv "$out/classifier_${p}_history.tsv" 2>/dev/null
-  section "diffusion $p: train + kill/resume" kill_and_resume ser.bin.train_diffusion SER_TRAIN_KILL_AFTER_STEP \
-    $kill_step $work/dif_$p "${dif_args[@]}" --set precision=$p
+  cp $work/cls_$p/full/history.tsv "$out/classifier_${p}_history.tsv"
+  $tools history $work/cls_$p/full/history.tsv train_loss valid_loss valid_uar
+}
+diffusion_check() {
+  local p=$1
+  kill_and_resume ser.bin.train_diffusion SER_TRAIN_KILL_AFTER_STEP $kill_step $work/dif_$p "${dif_args[@]}" \
+    --set precision=$p || return 1
   $tools history $work/dif_$p/full/history.tsv loss mse steps_per_s
+}
+for p in $precisions; do
+  section "classifier $p: train + kill/resume" classifier_check $p
+  section "diffusion $p: train + kill/resume" diffusion_check $p
 done
 if [ -n "$refused" ]; then
   refuse_fp16() {

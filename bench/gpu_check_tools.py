@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Helpers of bench/gpu_check.sh (one small command each, so the shell script stays readable).
 
+  gpu_check_tools.py carry MEL_DIR FOLD_DIR CLASSES DEST
+                                                  build the carried data dir (--data of gpu_check.sh)
+                                                  from a recipe's mel data dir and one of its folds
   gpu_check_tools.py env                          python, torch, CUDA, GPU, threads
   gpu_check_tools.py materialise SRC DEST         copy a carried data dir, pointing feats.scp at SRC
   gpu_check_tools.py compare-checkpoints A B      bit-identical? (training state of two runs)
@@ -22,6 +25,37 @@ def env():
         p = torch.cuda.get_device_properties(0)
         print(f"gpu {p.name}, {p.total_memory / 2 ** 30:.0f} GiB, capability {p.major}.{p.minor}, "
               f"bf16 {torch.cuda.is_bf16_supported()}")
+
+
+def carry(mel_dir, fold_dir, classes, dest):
+    """Write DEST/mel (MEL_DIR's tables restricted to the fold's utterances, feats.scp pointing at
+    @DATA@/feats/mel.ark), DEST/feats/mel.ark (their features), DEST/fold1 (the fold's lists) and
+    DEST/classes.txt: a self-contained data dir small enough to travel to another machine."""
+    import kaldiio
+    from ser.data.datadir import DataDir, write_filtered
+    from ser.data.fold_dir import LISTS, list_path, read_utt_list
+    utts = {u for name in LISTS for u in read_utt_list(list_path(fold_dir, name))}
+    src = DataDir(mel_dir)
+    missing = sorted(utts - set(src.utt2spk()))
+    if missing:
+        raise SystemExit(f"carry: {missing[0]} (of {fold_dir}) is not in {src.file('utt2spk')}")
+    dest = os.path.abspath(dest)
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    os.makedirs(os.path.join(dest, "feats"))
+    write_filtered(src, DataDir(os.path.join(dest, "mel")), sorted(utts))
+    feats = kaldiio.load_scp(src.file("feats.scp"))
+    ark, scp = os.path.join(dest, "feats", "mel.ark"), os.path.join(dest, "mel", "feats.scp")
+    with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as writer:
+        for utt in sorted(utts):
+            writer(utt, feats[utt])
+    with open(scp, encoding="utf-8") as f:
+        text = f.read().replace(dest, "@DATA@")
+    with open(scp, "w", encoding="utf-8") as f:
+        f.write(text)
+    shutil.copytree(fold_dir, os.path.join(dest, "fold1"))
+    shutil.copy(classes, os.path.join(dest, "classes.txt"))
+    print(f"carry: {len(utts)} utterances of {mel_dir} ({os.path.getsize(ark) / 2 ** 20:.1f} MiB) -> {dest}")
 
 
 def materialise(src, dest):
@@ -111,7 +145,7 @@ def nccl(device):
 
 
 def main(argv):
-    commands = {"env": env, "materialise": materialise, "compare-checkpoints": compare_checkpoints,
+    commands = {"carry": carry, "env": env, "materialise": materialise, "compare-checkpoints": compare_checkpoints,
                 "history": history, "nccl": nccl}
     if not argv or argv[0] not in commands:
         print(__doc__, file=sys.stderr)

@@ -1,0 +1,90 @@
+"""The carried data of the GPU check (bench/gpu_check_tools.py carry, then materialise on the other
+machine) and bench/gpu_check.sh --dry-run on it, limited to its quick sections (ONLY)."""
+import os
+import subprocess
+import sys
+
+import kaldiio
+import numpy as np
+
+import diffusion_helpers
+from diffusion_helpers import SPEAKERS, TEST_SPK
+
+corpus = diffusion_helpers.corpus
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOLS = [sys.executable, os.path.join(REPO, "bench", "gpu_check_tools.py")]
+
+
+def read_table(path):
+    with open(path, encoding="utf-8") as f:
+        return dict(line.rstrip("\n").split(" ", 1) for line in f if line.strip())
+
+
+def small_fold(corpus, root):
+    """A fold that leaves the test speaker's utterances out of train and valid and lists only
+    half of the others: the carried dir must hold exactly the listed utterances."""
+    fold = root / "fold"
+    fold.mkdir()
+    lists = {name: corpus["lists"][name][::2] for name in ("train", "valid", "test")}
+    for name, utts in lists.items():
+        (fold / f"{name}.list").write_text("".join(u + "\n" for u in utts))
+    (fold / "info.yaml").write_text(f"test_speakers: ['{TEST_SPK[0]}']\n")
+    return fold, sorted(u for utts in lists.values() for u in utts)
+
+
+def test_carry_writes_the_folds_utterances_with_their_features_and_a_relocatable_scp(corpus, tmp_path):
+    fold, utts = small_fold(corpus, tmp_path)
+    dest = tmp_path / "carried"
+    r = subprocess.run(TOOLS + ["carry", corpus["data"], str(fold), corpus["classes"], str(dest)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert f"carry: {len(utts)} utterances" in r.stdout
+    assert sorted(read_table(dest / "mel" / "utt2spk")) == utts and set(utts) < set(corpus["mats"])
+    assert read_table(dest / "mel" / "utt2emo") == {u: corpus["utt2emo"][u] for u in utts}
+    assert (dest / "mel" / "conf.yaml").read_text() == (corpus["root"] / "data" / "conf.yaml").read_text()
+    assert sorted(read_table(dest / "mel" / "spk2utt")) == sorted({corpus["utt2spk"][u] for u in utts})
+    scp = (dest / "mel" / "feats.scp").read_text()
+    assert str(dest) not in scp and all(line.split()[1].startswith("@DATA@/feats/mel.ark:")
+                                        for line in scp.splitlines())
+    assert (dest / "fold1" / "train.list").read_text() == (fold / "train.list").read_text()
+    assert (dest / "classes.txt").read_text() == open(corpus["classes"]).read()
+
+    # moved elsewhere (as onto the GPU machine) and materialised there: the same matrices
+    moved = tmp_path / "elsewhere" / "gpu_data"
+    os.makedirs(moved.parent)
+    os.rename(dest, moved)
+    work = tmp_path / "work"
+    r = subprocess.run(TOOLS + ["materialise", str(moved), str(work)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    feats = kaldiio.load_scp(str(work / "mel" / "feats.scp"))
+    assert sorted(feats) == utts
+    for u in utts:
+        np.testing.assert_array_equal(feats[u], corpus["mats"][u])
+
+
+def test_carry_refuses_a_fold_listing_an_utterance_the_data_lacks(corpus, tmp_path):
+    fold, _ = small_fold(corpus, tmp_path)
+    with open(fold / "test.list", "a") as f:
+        f.write(f"{SPEAKERS[-1]}-zz99\n")
+    r = subprocess.run(TOOLS + ["carry", corpus["data"], str(fold), corpus["classes"], str(tmp_path / "c")],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [f"carry: {SPEAKERS[-1]}-zz99 (of {fold}) is not in "
+                                             f"{corpus['data']}/utt2spk"]
+    assert not (tmp_path / "c").exists()
+
+
+def test_dry_run_sections_chosen_by_only_pass_without_errors_from_the_others(corpus, tmp_path):
+    fold, _ = small_fold(corpus, tmp_path)
+    data = tmp_path / "carried"
+    subprocess.run(TOOLS + ["carry", corpus["data"], str(fold), corpus["classes"], str(data)], check=True,
+                   capture_output=True)
+    env = dict(os.environ, PYTHON=sys.executable, ONLY="carried data|fp16")
+    r = subprocess.run(["bash", "bench/gpu_check.sh", "--dry-run", "--data", str(data), "--out", str(tmp_path / "out")],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = r.stdout.split("=== summary")[1].splitlines()[1:]
+    assert summary[0].startswith("PASS environment") and summary[1].startswith("PASS carried data")
+    assert summary[2].startswith("PASS fp16 refused on the CPU in one line") and len(summary) == 3
+    # the sections left out run nothing: no traceback from their follow-up commands
+    assert "Traceback" not in r.stdout + r.stderr
