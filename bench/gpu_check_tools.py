@@ -17,6 +17,8 @@ import sys
 
 import torch
 
+from ser.errors import SerError
+
 
 def env():
     print(f"python {sys.version.split()[0]}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
@@ -32,30 +34,32 @@ def carry(mel_dir, fold_dir, classes, dest):
     @DATA@/feats/mel.ark), DEST/feats/mel.ark (their features), DEST/fold1 (the fold's lists) and
     DEST/classes.txt: a self-contained data dir small enough to travel to another machine."""
     import kaldiio
+    from ser.data.atomic import building_dir
     from ser.data.datadir import DataDir, write_filtered
+    from ser.data.feats_io import ScpReader
     from ser.data.fold_dir import LISTS, list_path, read_utt_list
     utts = {u for name in LISTS for u in read_utt_list(list_path(fold_dir, name))}
     src = DataDir(mel_dir)
     missing = sorted(utts - set(src.utt2spk()))
     if missing:
-        raise SystemExit(f"carry: {missing[0]} (of {fold_dir}) is not in {src.file('utt2spk')}")
+        raise SerError(f"{missing[0]} (of {fold_dir}) is not in {src.file('utt2spk')}")
+    feats = ScpReader(src.file("feats.scp"))   # a bad ark is a one-line error naming scp line and ark
     dest = os.path.abspath(dest)
-    if os.path.exists(dest):
-        shutil.rmtree(dest)
-    os.makedirs(os.path.join(dest, "feats"))
-    write_filtered(src, DataDir(os.path.join(dest, "mel")), sorted(utts))
-    feats = kaldiio.load_scp(src.file("feats.scp"))
-    ark, scp = os.path.join(dest, "feats", "mel.ark"), os.path.join(dest, "mel", "feats.scp")
-    with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as writer:
-        for utt in sorted(utts):
-            writer(utt, feats[utt])
-    with open(scp, encoding="utf-8") as f:
-        text = f.read().replace(dest, "@DATA@")
-    with open(scp, "w", encoding="utf-8") as f:
-        f.write(text)
-    shutil.copytree(fold_dir, os.path.join(dest, "fold1"))
-    shutil.copy(classes, os.path.join(dest, "classes.txt"))
-    print(f"carry: {len(utts)} utterances of {mel_dir} ({os.path.getsize(ark) / 2 ** 20:.1f} MiB) -> {dest}")
+    with building_dir(dest) as tmp:   # a failed carry leaves no half-written DEST
+        os.makedirs(os.path.join(tmp, "feats"))
+        write_filtered(src, DataDir(os.path.join(tmp, "mel")), sorted(utts))
+        ark, scp = os.path.join(tmp, "feats", "mel.ark"), os.path.join(tmp, "mel", "feats.scp")
+        with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as writer:
+            for utt in sorted(utts):
+                writer(utt, feats[utt])
+        with open(scp, encoding="utf-8") as f:
+            text = f.read().replace(tmp, "@DATA@")
+        with open(scp, "w", encoding="utf-8") as f:
+            f.write(text)
+        shutil.copytree(fold_dir, os.path.join(tmp, "fold1"))
+        shutil.copy(classes, os.path.join(tmp, "classes.txt"))
+        size = os.path.getsize(ark)
+    print(f"carry: {len(utts)} utterances of {mel_dir} ({size / 2 ** 20:.1f} MiB) -> {dest}")
 
 
 def materialise(src, dest):
@@ -150,7 +154,11 @@ def main(argv):
     if not argv or argv[0] not in commands:
         print(__doc__, file=sys.stderr)
         return 2
-    return commands[argv[0]](*argv[1:]) or 0
+    try:
+        return commands[argv[0]](*argv[1:]) or 0
+    except SerError as e:
+        print(f"{argv[0]}: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,16 +8,11 @@ import kaldiio
 import numpy as np
 
 import diffusion_helpers
-from diffusion_helpers import SPEAKERS, TEST_SPK
+from diffusion_helpers import SPEAKERS, TEST_SPK, read_table
 
 corpus = diffusion_helpers.corpus
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = [sys.executable, os.path.join(REPO, "bench", "gpu_check_tools.py")]
-
-
-def read_table(path):
-    with open(path, encoding="utf-8") as f:
-        return dict(line.rstrip("\n").split(" ", 1) for line in f if line.strip())
 
 
 def small_fold(corpus, root):
@@ -88,3 +83,20 @@ def test_dry_run_sections_chosen_by_only_pass_without_errors_from_the_others(cor
     assert summary[2].startswith("PASS fp16 refused on the CPU in one line") and len(summary) == 3
     # the sections left out run nothing: no traceback from their follow-up commands
     assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_carry_with_an_unreadable_ark_fails_in_one_line_and_leaves_no_destination(corpus, tmp_path):
+    fold, _ = small_fold(corpus, tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("utt2spk", "utt2emo", "text", "conf.yaml"):
+        (data / name).write_bytes((corpus["root"] / "data" / name).read_bytes())
+    scp = (corpus["root"] / "data" / "feats.scp").read_text()
+    (data / "feats.scp").write_text(scp.replace(str(corpus["root"] / "data" / "feats.ark"), str(tmp_path / "gone.ark")))
+    dest = tmp_path / "carried"
+    r = subprocess.run(TOOLS + ["carry", str(data), str(fold), corpus["classes"], str(dest)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"carry: {data}/feats.scp:") and f"from {tmp_path}/gone.ark:" in lines[0] and "(no such file)" in lines[0]
+    assert not dest.exists() and os.listdir(tmp_path).count(".carried.tmp") == 0
