@@ -55,6 +55,8 @@ VARIANTS = [
       for m in ("cnn", "cnn_lstm", "densenet", "densenet_lstm", "densenet_lstm_highway")],
     ("TEMPLATE/conf/pat10/train_densenet_lstm_highway.yaml", "TEMPLATE/conf/train_densenet_lstm_highway.yaml",
      {"plateau.patience": (5, 10)}),
+    ("TEMPLATE/conf/paper_bf16_pat10/train_densenet_lstm_highway.yaml",
+     "TEMPLATE/conf/paper_bf16/train_densenet_lstm_highway.yaml", {"plateau.patience": (5, 10)}),
     ("TEMPLATE/conf/reg/train_densenet.yaml", "TEMPLATE/conf/train_densenet.yaml",
      {"spec_augment.enabled": (False, True), "label_smoothing": (0.0, 0.1), "optim.weight_decay": (0.0, 1e-4)}),
     ("emodb/conf/steps8000_bf16/train_cnn_blstm.yaml", "TEMPLATE/conf/train_cnn_blstm.yaml",
