@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Timings of the diffusion model of a config, per precision: training steps/s and sampling time
-per segment, with the achieved GFLOP/s as a percentage of the same-process torch.matmul rate.
+per segment, with the achieved GFLOP/s as a percentage of the same-process matrix-multiply rate.
 
     tools/venv/bin/python bench/bench_diffusion.py [--config egs/emodb/conf/diffusion.yaml] \\
         [--precisions fp32 bf16] [--sampling-steps 50 250 T] [--batch-size 8] [--train-steps 10] \\
@@ -11,8 +11,9 @@ Training: `--train-steps` optimiser steps of the real loop (ser.diffusion.traine
 (and its segment.crop), after 2 warm-up steps, under each precision of --precisions (the
 config's own precision is ignored). GFLOP per step: matrix products and convolutions of one
 forward + backward, counted by torch.utils.flop_counter; GFLOP/s: that over the measured step
-time; %mm: that as a percentage of the rate of torch.matmul on two square matrices in the same
-dtype, measured in the same process just before (so machine load cancels).
+time; pct_of_gemm: that as a percentage of the faster of torch.matmul and the convolution
+library's GEMM on square products in the same dtype (bench/gemm_rate.py), measured in the same
+process just before (so machine load cancels); both rates are printed.
 Sampling: `p_sample_loop` of S strided steps (T = the config's
 process.steps) on --batch-size segments; time per segment = batch time / batch size.
 With --extrapolate-full, S = T is not run but estimated as T x the per-step time measured at
@@ -42,6 +43,9 @@ from ser.runtime import precision as P  # noqa: E402
 from ser.runtime.allocator import add_allocator_option, keep_freed_memory  # noqa: E402
 from ser.runtime.device import process_device  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # the sibling bench modules
+from gemm_rate import gemm_gflops  # noqa: E402
+
 SENTENCES = ["Der Lappen liegt auf dem Eisschrank.", "Das will sie am Mittwoch abgeben.",
              "Heute abend könnte ich es ihm sagen.", "Das schwarze Stück Papier befindet sich da oben "
              "neben dem Holzstück.", "In sieben Stunden wird es soweit sein."]
@@ -57,21 +61,6 @@ def conditions(n, rng):
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
-
-
-def matmul_gflops(dtype, device, n, reps=5):
-    """GFLOP/s of torch.matmul on two n x n matrices of `dtype` (median of reps)."""
-    a = torch.randn(n, n, device=device).to(dtype)
-    b = torch.randn(n, n, device=device).to(dtype)
-    torch.matmul(a, b)
-    times = []
-    for _ in range(reps):
-        sync(device)
-        start = time.perf_counter()
-        torch.matmul(a, b)
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return 2 * n ** 3 / statistics.median(times) / 1e9
 
 
 def step_flops(trainer):
@@ -94,7 +83,7 @@ def main(argv=None):
     p.add_argument("--reps", type=int, default=1, help="repetitions of each sampling measurement")
     p.add_argument("--num-threads", type=int, default=1)
     p.add_argument("--ngpu", type=int, default=0)
-    p.add_argument("--matmul-size", type=int, default=None, help="n of the n x n matmul (default 2048 CPU, 8192 GPU)")
+    p.add_argument("--matmul-size", type=int, default=None, help="n of the n x n reference products (default 2048 CPU, 8192 GPU)")
     p.add_argument("--extrapolate-full", action="store_true", help="estimate S = T instead of running it")
     add_allocator_option(p)
     args = p.parse_args(argv)
@@ -125,7 +114,7 @@ def main(argv=None):
             nets = build_nets(DC.denoiser_conf(cfg, n_mels), cond_conf)
             n_params = sum(p.numel() for p in nets.parameters())
             trainer = DiffusionTrainer(nets, data, {**cfg, "precision": prec}, tmp, device, 0, {})
-            mm = matmul_gflops(P.amp_dtype(prec) or torch.float32, device, mm_n)
+            gemm, mm = gemm_gflops(prec, device, mm_n)
             for _ in range(2):
                 trainer.train_step()
             flops = step_flops(trainer)
@@ -137,7 +126,7 @@ def main(argv=None):
             step_time = (time.perf_counter() - start) / args.train_steps
             gflops = flops / step_time / 1e9
             train_rows.append((prec, 1 / step_time, cfg["batch_size"] / step_time, flops / 1e9, gflops,
-                               100 * gflops / mm, mm))
+                               100 * gflops / mm, mm, gemm["matmul"], gemm["conv1x1"]))
 
             nets.eval()
             per_step = None
@@ -165,10 +154,11 @@ def main(argv=None):
     print(f"# config {args.config}: T={T}, denoiser {cfg['denoiser']}, "
           f"{n_params / 1e6:.2f} M trainable parameters, device {device}, {args.num_threads} thread(s), "
           f"segment crop {cfg['segment']['crop'] or length} frames")
-    print(f"# training: batch {cfg['batch_size']}, {args.train_steps} steps; matmul {mm_n}x{mm_n} in the same dtype")
-    print("precision\tsteps_per_s\tsegments_per_s\tgflop_per_step\tgflop_per_s\tpct_of_matmul\tmatmul_gflop_per_s")
-    for prec, sps, segs, gf, rate, pct, mm in train_rows:
-        print(f"{prec}\t{sps:.3f}\t{segs:.2f}\t{gf:.2f}\t{rate:.1f}\t{pct:.1f}\t{mm:.1f}")
+    print(f"# training: batch {cfg['batch_size']}, {args.train_steps} steps; GEMMs {mm_n}^3 in the same dtype")
+    print("precision\tsteps_per_s\tsegments_per_s\tgflop_per_step\tgflop_per_s\tpct_of_gemm\tgemm_gflop_per_s"
+          "\tmatmul_gflop_per_s\tconv1x1_gflop_per_s")
+    for prec, sps, segs, gf, rate, pct, mm, matmul, conv in train_rows:
+        print(f"{prec}\t{sps:.3f}\t{segs:.2f}\t{gf:.2f}\t{rate:.1f}\t{pct:.1f}\t{mm:.1f}\t{matmul:.1f}\t{conv:.1f}")
     print(f"# sampling: batch {args.batch_size}, {args.reps} repetition(s)")
     print("precision\tS\ts_per_segment\tms_per_segment_step\tsegments_per_hour\thow")
     for prec, S, t, how in sample_rows:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the SER models at the papers' and the CPU configs' sizes: parameters, GFLOPs per
 segment, training and inference segments/s in fp32 and bf16, the achieved GFLOP/s and that as a
-percentage of the same-process `torch.matmul` rate of the same precision.
+percentage of the same-process matrix-multiply rate of the same precision (gemm_rate.py).
 
 What each column times (random segments, `--batch` of them; on a machine shared with other jobs the
 fastest step is the closest estimate of the unloaded speed):
@@ -18,8 +18,10 @@ Each measurement is the fastest of `--steps` rounds after `--warmup` rounds; a r
 setting's training and inference step and the fp32 and bf16 matmuls once, one after the other,
 so that the load of a shared machine weighs on all of them alike.
 
-GFLOP/s counts 3x the forward FLOPs for a training step (backward ~ 2x forward). The matmul
-rate is four 1024^3 (GPU: 8192^3) `torch.matmul` at the same precision and thread count.
+GFLOP/s counts 3x the forward FLOPs for a training step (backward ~ 2x forward). The reference
+rate (`%mm`) is the faster of `torch.matmul` and the convolution library's GEMM on the same
+1024^3 (GPU: 8192^3) products at the same precision and thread count (bench/gemm_rate.py: on
+CPUs where MKL runs slower code paths the two differ by about 2x in fp32); both are printed.
 
 Denormal floats are flushed to zero as the trainer does (ser.runtime.distributed.setup).
 
@@ -43,6 +45,9 @@ from ser.models.complexity import count_parameters, flops_per_segment
 from ser.models.densenet import Transition
 from ser.runtime.allocator import add_allocator_option, keep_freed_memory
 from ser.runtime.precision import autocast, prepare_model
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # the sibling bench modules, also when imported
+from gemm_rate import gemm_steps  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CPU_CONF = os.path.join(ROOT, "egs", "TEMPLATE", "conf", "train_{}.yaml")
@@ -70,15 +75,6 @@ def timed(step, device):
     step()
     _sync(device)
     return time.perf_counter() - start
-
-
-def matmul_step(precision, device, n=None, reps=4):
-    """(step, GFLOP per step) of `reps` n^3 matmuls at `precision` (fp32 or bf16); n = 1024 on a
-    CPU, 8192 on a GPU (smaller products leave a GPU mostly idle)."""
-    n = n or (8192 if device.type == "cuda" else 1024)
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    return (lambda: [a @ b for _ in range(reps)]), 2 * n ** 3 * reps / 1e9
 
 
 def textbook_order(model):
@@ -134,9 +130,10 @@ def bench_model(name, size, batch, frames, num_classes, steps, warmup, device):
     for setting in SETTINGS:
         runs[f"train_{setting}"], runs[f"infer_{setting}"] = setting_steps(
             name, options, setting, batch, frames, num_classes, device)
-    matmuls = {p: matmul_step(p, device) for p in ("fp32", "bf16")}
-    for p, (step, _) in matmuls.items():
-        runs[f"matmul_{p}"] = step
+    gemms = {f"gemm_{p}_{kind}": pair for p in ("fp32", "bf16")
+             for kind, pair in gemm_steps(p, device).items()}
+    for k, (step, _) in gemms.items():
+        runs[k] = step
     best = {k: float("inf") for k in runs}
     for r in range(warmup + steps):
         for k, step in runs.items():
@@ -144,10 +141,9 @@ def bench_model(name, size, batch, frames, num_classes, steps, warmup, device):
             if r >= warmup:
                 best[k] = min(best[k], t)
     for k in runs:
-        if k.startswith("matmul_"):
-            row[k] = matmuls[k[len("matmul_"):]][1] / best[k]
-        else:
-            row[k] = batch / best[k]
+        row[k] = gemms[k][1] / best[k] if k in gemms else batch / best[k]
+    for p in ("fp32", "bf16"):
+        row[f"matmul_{p}"] = max(row[f"gemm_{p}_matmul"], row[f"gemm_{p}_conv1x1"])
     return row
 
 
@@ -212,9 +208,12 @@ def main(argv=None):
             rows.append(bench_model(name, size, args.batch, args.frames, args.num_classes,
                                     args.steps, args.warmup, device))
     print(format_table(rows))
-    print(f"# matmul GFLOP/s (mean over the models' measurements): fp32 "
-          f"{sum(r['matmul_fp32'] for r in rows) / len(rows):.1f}, bf16 "
-          f"{sum(r['matmul_bf16'] for r in rows) / len(rows):.1f}")
+    def mean(key):
+        return sum(r[key] for r in rows) / len(rows)
+    print(f"# %mm: of the faster GEMM of the same precision, GFLOP/s (mean over the models' "
+          f"measurements): fp32 torch.matmul {mean('gemm_fp32_matmul'):.1f}, 1x1 convolution "
+          f"{mean('gemm_fp32_conv1x1'):.1f}; bf16 torch.matmul {mean('gemm_bf16_matmul'):.1f}, "
+          f"1x1 convolution {mean('gemm_bf16_conv1x1'):.1f}")
     return 0
 
 

@@ -349,6 +349,18 @@ def test_bench_prints_a_table(capsys):
         bench.main(["--steps", "0"])
 
 
+def test_gemm_reference_computes_the_product_it_times():
+    path = Path(__file__).resolve().parents[1] / "bench" / "gemm_rate.py"
+    spec = importlib.util.spec_from_file_location("gemm_rate", path)
+    gemm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gemm)
+    torch.manual_seed(0)
+    x, w = torch.randn(128, 48, dtype=torch.float64), torch.randn(40, 48, dtype=torch.float64)
+    assert torch.allclose(gemm.conv_as_gemm(x, w), x @ w.T, atol=1e-10)   # via the convolution library
+    rates, best = gemm.gemm_gflops("fp32", "cpu", n=128, rounds=1)
+    assert set(rates) == {"matmul", "conv1x1"} and min(rates.values()) > 0 and best == max(rates.values())
+
+
 def test_models_follow_the_device_of_their_parameters():
     if not torch.cuda.is_available():
         pytest.skip("no CUDA")
