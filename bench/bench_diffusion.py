@@ -44,7 +44,7 @@ from ser.runtime.allocator import add_allocator_option, keep_freed_memory  # noq
 from ser.runtime.device import process_device  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # the sibling bench modules
-from gemm_rate import gemm_gflops  # noqa: E402
+from gemm_rate import gemm_gflops, sync  # noqa: E402
 
 SENTENCES = ["Der Lappen liegt auf dem Eisschrank.", "Das will sie am Mittwoch abgeben.",
              "Heute abend könnte ich es ihm sagen.", "Das schwarze Stück Papier befindet sich da oben "
@@ -56,11 +56,6 @@ SPEAKERS = ["03", "08", "09", "10", "11", "12", "13", "14", "15", "16"]
 def conditions(n, rng):
     return [condition_text(SENTENCES[rng.integers(len(SENTENCES))], EMOTIONS[rng.integers(len(EMOTIONS))],
                            SPEAKERS[rng.integers(len(SPEAKERS))]) for _ in range(n)]
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def step_flops(trainer):

@@ -15,7 +15,7 @@ fastest step is the closest estimate of the unloaded speed):
 - training = forward + cross-entropy + backward + Adam step; inference = no-grad eval forward.
 
 Each measurement is the fastest of `--steps` rounds after `--warmup` rounds; a round runs every
-setting's training and inference step and the fp32 and bf16 matmuls once, one after the other,
+setting's training and inference step and the fp32 and bf16 reference GEMMs once, one after the other,
 so that the load of a shared machine weighs on all of them alike.
 
 GFLOP/s counts 3x the forward FLOPs for a training step (backward ~ 2x forward). The reference
@@ -33,7 +33,6 @@ Example:
 import argparse
 import os
 import sys
-import time
 
 import torch
 import yaml
@@ -47,7 +46,7 @@ from ser.runtime.allocator import add_allocator_option, keep_freed_memory
 from ser.runtime.precision import autocast, prepare_model
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # the sibling bench modules, also when imported
-from gemm_rate import gemm_steps  # noqa: E402
+from gemm_rate import gemm_steps, timed  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CPU_CONF = os.path.join(ROOT, "egs", "TEMPLATE", "conf", "train_{}.yaml")
@@ -61,20 +60,6 @@ def model_options(name, size):
         return {}
     with open(CPU_CONF.format(name)) as f:
         return yaml.safe_load(f).get("model_conf") or {}
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(step, device):
-    """Seconds of one call of `step`."""
-    _sync(device)
-    start = time.perf_counter()
-    step()
-    _sync(device)
-    return time.perf_counter() - start
 
 
 def textbook_order(model):
@@ -143,7 +128,7 @@ def bench_model(name, size, batch, frames, num_classes, steps, warmup, device):
     for k in runs:
         row[k] = gemms[k][1] / best[k] if k in gemms else batch / best[k]
     for p in ("fp32", "bf16"):
-        row[f"matmul_{p}"] = max(row[f"gemm_{p}_matmul"], row[f"gemm_{p}_conv1x1"])
+        row[f"gemm_{p}"] = max(row[f"gemm_{p}_matmul"], row[f"gemm_{p}_conv1x1"])
     return row
 
 
@@ -157,13 +142,12 @@ def format_table(rows):
     for r in rows:
         g = 3 * r["gflops"]
         gf32, gf16 = g * r["train_fp32"], g * r["train_bf16"]
-        r = dict(r, matmul_plain=r["matmul_fp32"])
         lines.append(
             f"{r['model']:<22}{r['size']:<6}{r['params']:>10,}{r['gflops']:>8.3f} |"
             f"{r['train_plain']:>19.1f}{r['train_fp32']:>7.1f}{r['train_bf16']:>7.1f}"
             f"{r['train_bf16'] / r['train_plain']:>7.2f}x |"
             f"{r['infer_fp32']:>18.1f}{r['infer_bf16']:>7.1f} |"
-            f"{gf32:>16.1f}{100 * gf32 / r['matmul_fp32']:>4.0f}%{gf16:>7.1f}{100 * gf16 / r['matmul_bf16']:>4.0f}%")
+            f"{gf32:>16.1f}{100 * gf32 / r['gemm_fp32']:>4.0f}%{gf16:>7.1f}{100 * gf16 / r['gemm_bf16']:>4.0f}%")
     return "\n".join(lines)
 
 

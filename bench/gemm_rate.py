@@ -12,13 +12,14 @@ is therefore the faster of:
   an n x n kernel, i.e. a (reps*n) x n by n x n product computed by the convolution library.
 
 Both are (step, GFLOP per step) pairs, so that a benchmark can time them in its own rounds,
-between the steps it measures, and load on a shared machine weighs on all of them alike.
+between the steps it measures, and load on a shared machine weighs on all of them alike. The
+module also holds the timing helpers the benchmarks share (`sync`, `timed`).
 """
 import time
 
 import torch
 
-PRECISION_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+from ser.runtime.precision import amp_dtype
 
 
 def default_size(device):
@@ -38,7 +39,7 @@ def gemm_steps(precision, device, n=None, reps=4):
     """{'matmul': (step, GFLOP), 'conv1x1': (step, GFLOP)} at `precision` on `device`."""
     device = torch.device(device)
     n = n or default_size(device)
-    dtype = PRECISION_DTYPES[precision]
+    dtype = amp_dtype(precision) or torch.float32
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
     x = torch.randn(reps * n, n, device=device, dtype=dtype)
     gflop = 2 * n ** 3 * reps / 1e9
@@ -46,25 +47,27 @@ def gemm_steps(precision, device, n=None, reps=4):
             "conv1x1": (lambda: conv_as_gemm(x, b), gflop)}
 
 
-def _sync(device):
+def sync(device):
+    """Wait for the queued work of a GPU `device` (a CPU runs synchronously)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def timed(step, device):
+    """Seconds of one call of `step`."""
+    sync(device)
+    start = time.perf_counter()
+    step()
+    sync(device)
+    return time.perf_counter() - start
 
 
 def gemm_gflops(precision, device, n=None, rounds=5):
     """({'matmul': GFLOP/s, 'conv1x1': GFLOP/s}, the faster) from the fastest of `rounds` calls,
     after one untimed call of each."""
     device = torch.device(device)
-    steps = gemm_steps(precision, device, n)
     rates = {}
-    for name, (step, gflop) in steps.items():
+    for name, (step, gflop) in gemm_steps(precision, device, n).items():
         step()
-        best = float("inf")
-        for _ in range(rounds):
-            _sync(device)
-            start = time.perf_counter()
-            step()
-            _sync(device)
-            best = min(best, time.perf_counter() - start)
-        rates[name] = gflop / best
+        rates[name] = gflop / min(timed(step, device) for _ in range(rounds))
     return rates, max(rates.values())
