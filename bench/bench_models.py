@@ -21,7 +21,9 @@ so that the load of a shared machine weighs on all of them alike.
 GFLOP/s counts 3x the forward FLOPs for a training step (backward ~ 2x forward). The reference
 rate (`%mm`) is the faster of `torch.matmul` and the convolution library's GEMM on the same
 1024^3 (GPU: 8192^3) products at the same precision and thread count (bench/gemm_rate.py: on
-CPUs where MKL runs slower code paths the two differ by about 2x in fp32); both are printed.
+CPUs where MKL runs slower code paths the two differ by about 2x in fp32); both are printed, and
+their bf16/fp32 ratio: the most bf16 can speed up a step whose fp32 path already runs at the GEMM
+rate (about 2x without AMX units, more with them).
 
 Denormal floats are flushed to zero as the trainer does (ser.runtime.distributed.setup).
 
@@ -198,6 +200,8 @@ def main(argv=None):
           f"measurements): fp32 torch.matmul {mean('gemm_fp32_matmul'):.1f}, 1x1 convolution "
           f"{mean('gemm_fp32_conv1x1'):.1f}; bf16 torch.matmul {mean('gemm_bf16_matmul'):.1f}, "
           f"1x1 convolution {mean('gemm_bf16_conv1x1'):.1f}")
+    print(f"# bf16 GEMM / fp32 GEMM: {mean('gemm_bf16') / mean('gemm_fp32'):.2f}x, the most bf16 can gain "
+          f"on a step whose fp32 path already runs at the GEMM rate")
     return 0
 
 

@@ -1,6 +1,7 @@
 """Tests for ser.models: shapes, gradients, paths, overfitting, highway eq. 2, FLOP counts, errors."""
 import importlib.util
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -332,7 +333,10 @@ def test_bench_prints_a_table(capsys):
     rc = bench.main(["--models", "cnn_blstm", "cnn", "--sizes", "cpu", "--batch", "2", "--frames", "32",
                      "--steps", "1", "--warmup", "0"])
     assert rc == 0
-    lines = [ln for ln in capsys.readouterr().out.strip().splitlines() if not ln.startswith("#")]
+    out = capsys.readouterr().out
+    ceiling = re.search(r"^# bf16 GEMM / fp32 GEMM: ([0-9.]+)x", out, re.M)
+    assert ceiling and float(ceiling.group(1)) > 0
+    lines = [ln for ln in out.strip().splitlines() if not ln.startswith("#")]
     assert lines[0].split()[:4] == ["model", "size", "params", "GF/seg"]
     row = dict((ln.split()[0], ln.replace("|", " ").split()) for ln in lines[2:])
     assert set(row) == {"cnn_blstm", "cnn"}
