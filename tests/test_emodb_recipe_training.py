@@ -103,13 +103,28 @@ def test_stages_0_to_5_write_results(tmp_path, emodb_dir, script_env):
     assert not (exp / "cnn_sel" / "fold.1" / "seed1" / "test_fgsm").exists()
     assert (exp / "cnn_sel" / "fold.1" / "seed1" / "test_clean" / "metrics.json").exists()
 
-    # A second seed: stage 3 trains only seed 2, stage 4 scores it and the mean posterior of both seeds.
+    # A second seed, with seed 1's fold 3 unfinished: stage 3 trains the five unfinished runs as one
+    # job array (logs train.seed<S>.<K>.log), stage 4 scores them and the mean posterior of both seeds.
+    smooth_tag = next(t for t in candidates if "label_smoothing: 0.1" in (exp / t / "fold.1" / "seed1" / "config.yaml").read_text())
+    seed1 = exp / smooth_tag / "fold.3" / "seed1"
+    before = (seed1 / "test_clean" / "predictions.tsv").read_text()
+    kept_log = exp / smooth_tag / "log" / "train.seed1.1.log"
+    kept = kept_log.read_text()
+    (seed1 / "done").unlink()
     r = subprocess.run(["./run.sh", "--feats", "spec", "--conf_dir", "conf/smooth", "--models", "cnn",
                         "--nrepeats", "2", "--stage", "3", "--stop_stage", "4"], cwd=recipe, env=env,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-    smooth_tag = next(t for t in candidates if (exp / t / "fold.1" / "seed2").exists())
-    assert re.search(rf"Stage 3: skipped \(4 folds done\): cnn \(spec, aug none, seed 1\) in exp/all/{smooth_tag}", r.stdout)
+    assert f"Stage 3: training cnn (spec, aug none, seed 1) with ser.bin.train: folds 3 of 4 -> exp/all/{smooth_tag}" in r.stdout
+    assert f"Stage 3: training cnn (spec, aug none, seed 2) with ser.bin.train: folds 1 2 3 4 of 4 -> exp/all/{smooth_tag}" in r.stdout
+    logs = sorted(p.name for p in (exp / smooth_tag / "log").glob("train.seed*.log"))
+    assert logs == [f"train.seed{s}.{k}.log" for s in (1, 2) for k in (1, 2, 3, 4)]
+    assert kept_log.read_text() == kept  # a finished run is not started again
+    assert "# Ended (code 0)" in (exp / smooth_tag / "log" / "train.seed2.4.log").read_text()
+    for k in range(1, 5):
+        assert (exp / smooth_tag / f"fold.{k}" / "seed2" / "done").exists()
+    # the re-trained run got seed 1 and fold 3 from its job name: the same model, the same scores
+    assert (seed1 / "done").exists() and (seed1 / "test_clean" / "predictions.tsv").read_text() == before
     assert (f"Stage 4: seed ensemble of cnn (none, seeds 1-2) with ser.bin.ensemble_seeds: exp/all/{smooth_tag} -> "
             f"exp/all/{smooth_tag}_seed_ensemble") in r.stdout
     ens = exp / f"{smooth_tag}_seed_ensemble"

@@ -44,7 +44,20 @@ def test_parse_other_job_variable_and_single_index():
     assert a.command_line(3) == "echo 3"
 
 
+def test_parse_job_list_names_the_jobs():
+    a = parse_job_args(["JOB=1.2,2.1,2.10", "log/train.seedJOB.log", "echo", "JOB"])
+    assert (a.job_var, a.names, a.num_jobs) == ("JOB", ["1.2", "2.1", "2.10"], 3)
+    assert list(a.job_ids()) == ["1.2", "2.1", "2.10"]
+    assert a.array_tasks() == [(1, "1.2"), (2, "2.1"), (3, "2.10")]
+    assert (a.log_file("2.10"), a.command_line("2.10")) == ("log/train.seed2.10.log", "echo 2.10")
+    one = parse_job_args(["JOB=1.3", "log.JOB", "true"])  # a list of one name, not a range
+    assert (one.names, one.num_jobs) == (["1.3"], 1)
+    assert parse_job_args(["JOB=2:4", "log.JOB", "true"]).array_tasks() == [(2, 2), (3, 3), (4, 4)]
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["JOB=1.1,2.1,1.1", "log.JOB", "true"], "job list 'JOB=1.1,2.1,1.1' names 1.1 twice"),
+    (["JOB=1.1,", "log.JOB", "true"], "invalid job range 'JOB=1.1,'"),
     (["JOB=3:1", "log.JOB", "true"], "start > end"),
     (["JOB=a:b", "log.JOB", "true"], "invalid job range 'JOB=a:b'"),
     (["JOB=1:", "log.JOB", "true"], "invalid job range"),
@@ -153,6 +166,31 @@ def test_run_py_substitutes_job_in_log_name_and_arguments(tmp_path, script_env):
         assert (m["rc"], m["threads"]) == ("code 0", "1")
 
 
+def test_run_py_job_list_runs_each_name_once_with_its_own_log(tmp_path, script_env):
+    names = ["1.2", "2.1", "2.10", "3.1"]
+    p = run_py(["--max-jobs-run", "2", "JOB=" + ",".join(names), "log/train.seedJOB.log",
+                "echo", "seed=$(echo JOB | cut -d. -f1)", "fold=$(echo JOB | cut -d. -f2)"],
+               script_env, tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert sorted(os.listdir(tmp_path / "log")) == sorted(f"train.seed{n}.log" for n in names)
+    for n in names:
+        m = LOG_RE.match((tmp_path / "log" / f"train.seed{n}.log").read_text())
+        seed, fold = n.split(".")
+        assert m and m["out"] == f"seed={seed} fold={fold}\n" and m["rc"] == "code 0"
+
+
+def test_job_list_caps_concurrency_and_reports_in_list_order(tmp_path):
+    names = ["2.1", "1.10", "1.2"]
+    res = run_jobs([TIMED_JOB], str(tmp_path / "l.JOB.log"), max_jobs=2, names=names)
+    assert [job for job, _, _ in res] == names and [rc for _, rc, _ in res] == [0, 0, 0]
+    spans = _intervals([log for _, _, log in res])
+    for s, _ in spans:
+        assert sum(1 for s2, e2 in spans if s2 <= s < e2) <= 2
+    assert spans[2][0] >= min(spans[0][1], spans[1][1])  # the third name waited for a free slot
+    with pytest.raises(ValueError, match="distinct"):
+        run_jobs(["true"], str(tmp_path / "d.JOB.log"), names=["a", "a"])
+
+
 def test_run_py_pipes_and_quoted_words(tmp_path, script_env):
     p = run_py(["log/a.log", "echo", "abc", "|", "tr", "a-z", "A-Z"], script_env, tmp_path)
     assert p.returncode == 0, p.stderr
@@ -186,7 +224,7 @@ def test_run_py_single_failing_job(tmp_path, script_env):
     assert LOG_RE.match((tmp_path / "log.txt").read_text())["rc"] == "code 3"
 
 
-@pytest.mark.parametrize("args", [["JOB=4:1", "l.JOB", "true"], ["JOB=x", "l.JOB", "true"], []])
+@pytest.mark.parametrize("args", [["JOB=4:1", "l.JOB", "true"], ["JOB=x;y", "l.JOB", "true"], []])
 def test_run_py_usage_errors(tmp_path, script_env, args):
     p = run_py(args, script_env, tmp_path)
     assert p.returncode == 1

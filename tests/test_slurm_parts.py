@@ -161,3 +161,16 @@ def test_queue_paths_and_batch_script_runs_one_task(tmp_path):
     p = subprocess.run(["bash", str(script)], env={"PATH": os.environ["PATH"]},
                        capture_output=True, text=True)
     assert p.returncode != 0 and "not run as a Slurm array task" in p.stderr
+
+
+def test_batch_script_of_a_job_list_runs_the_named_job_of_its_task(tmp_path):
+    a = parse_slurm_args(["JOB=1.2,2.10,3.1", "exp/log/train.seedJOB.log", "echo", "JOB"]).job
+    assert queue_paths(a) == ("exp/log/q", "train.seed")
+    script = tmp_path / "s.sh"
+    script.write_text(batch_script(a, str(tmp_path)))
+    env = dict(os.environ, SLURM_ARRAY_TASK_ID="2")
+    p = subprocess.run(["bash", str(script)], env=env, cwd="/", capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert os.listdir(tmp_path / "exp/log") == ["train.seed2.10.log"]
+    m = LOG_RE.match((tmp_path / "exp/log/train.seed2.10.log").read_text())
+    assert m and (m["cmd"], m["out"], m["rc"]) == ("echo 2.10", "2.10\n", "code 0")

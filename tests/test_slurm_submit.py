@@ -53,6 +53,20 @@ def test_array_submission_options_and_logs(slurm, script_env):
             f"# task {j} of Slurm job 1234")
 
 
+def test_job_list_is_one_array_of_its_names(slurm):
+    work, env, fake = slurm
+    p = slurm_py(["--max-jobs-run", "2", "JOB=1.2,2.1,2.10", "exp/log/train.seedJOB.log", "echo", "JOB"],
+                 env, work)
+    assert p.returncode == 0, p.stderr
+    (argv,) = sbatch_calls(fake)
+    assert "--array=1-3%2" in argv
+    assert sorted(os.listdir(work / "exp/log")) == ["q", "train.seed1.2.log", "train.seed2.1.log",
+                                                    "train.seed2.10.log"]
+    for name in ("1.2", "2.1", "2.10"):
+        m = LOG_RE.match((work / f"exp/log/train.seed{name}.log").read_text())
+        assert m and (m["out"], m["rc"]) == (f"{name}\n", "code 0")
+
+
 def test_single_job_defaults_to_cpu_partition_without_substitution(slurm):
     work, env, fake = slurm
     p = slurm_py(["log/one.log", "echo", "JOB"], env, work)

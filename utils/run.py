@@ -25,7 +25,7 @@ def _run(args):
     return run_jobs(args.command, args.log_pattern, args.start, args.end,
                     max_jobs=args.max_jobs_run,
                     num_threads=args.num_threads,
-                    job_var=args.job_var)
+                    job_var=args.job_var, names=args.names)
 
 
 def main(argv=None):

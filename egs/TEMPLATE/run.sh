@@ -260,22 +260,29 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
       dir=$(experiment_dir $model $aug)
       check_trained_on_folds $dir $folds
       aug_args=$(train_aug_args $aug)
+      # The unfinished (seed, fold) runs of all seeds form one job array, named SEED.FOLD, so that
+      # no slot idles while a seed's last folds finish. Finished runs (`done`) are not started
+      # again: their logs stay as they were.
+      runs=()
       for seed in $(seq $nrepeats); do
-        # Finished folds (`done`) are not started again: their logs stay as they were.
         todo=$(pending $n $dir/fold.FOLD/seed$seed/done)
         if [ -z "$todo" ]; then
           log "Stage 3: skipped ($n folds done): $model ($feat, aug $aug, seed $seed) in $dir"
           continue
         fi
         log "Stage 3: training $model ($feat, aug $aug, seed $seed) with ser.bin.train: folds $(echo $todo) of $n -> $dir"
-        for range in $(job_ranges $todo); do
-          $cuda_cmd $(gpu_opts $ngpu $num_nodes) --max-jobs-run $max_jobs --num-threads $threads JOB=$range $dir/log/train.seed$seed.JOB.log \
-            launch_train.sh --module ser.bin.train --ngpu $ngpu --num_nodes $num_nodes -- \
-              --config ${train_conf[$model]} --feats-dir $train_feats \
-              --fold-dir $folds/JOB --classes $folds/classes.txt $aug_args \
-              --seed $seed --num-threads $threads --outdir $dir/fold.JOB/seed$seed
-        done
+        runs+=($(for k in $todo; do echo $seed.$k; done))
       done
+      if [ ${#runs[@]} -gt 0 ]; then
+        runs=$(IFS=,; echo "${runs[*]}")
+        # JOB is SEED.FOLD: each job's bash takes the seed and the fold apart
+        seed_of='$(echo JOB | cut -d. -f1)' fold_of='$(echo JOB | cut -d. -f2)'
+        $cuda_cmd $(gpu_opts $ngpu $num_nodes) --max-jobs-run $max_jobs --num-threads $threads JOB=$runs $dir/log/train.seedJOB.log \
+          launch_train.sh --module ser.bin.train --ngpu $ngpu --num_nodes $num_nodes -- \
+            --config ${train_conf[$model]} --feats-dir $train_feats \
+            --fold-dir "$folds/$fold_of" --classes $folds/classes.txt ${aug_args//JOB/$fold_of} \
+            --seed "$seed_of" --num-threads $threads --outdir "$dir/fold.$fold_of/seed$seed_of"
+      fi
     done
   done
 fi

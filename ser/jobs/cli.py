@@ -3,8 +3,10 @@
     run.py [options] [JOB=1:N] <log-file> <program> [<args>...]
 
 Options come first, each as `--name value` (or `--name=value`); then an optional job range
-`VAR=start:end` (or `VAR=n`); then the log file, then the command. Every occurrence of VAR (usually
-JOB) in the log-file name and in the command is replaced by the job index. The command words are
+`VAR=start:end` (or `VAR=n`), or a list of job names `VAR=a,b,c` (words of letters, digits, `.`,
+`_`, `-`: e.g. `JOB=1.3,2.1` runs (seed, fold) pairs of several seeds as one array, each with its
+own log); then the log file, then the command. Every occurrence of VAR (usually JOB) in the
+log-file name and in the command is replaced by the job index or name. The command words are
 joined into one bash command line as Kaldi does, so a pipe given as a separate word (`\\|`) is a
 pipe, and a word holding spaces (`"ark:copy-feats scp:a.scp ark:- |"`) stays one word; a
 command given as a single word is a whole shell command line (`run.py log "a | b > c"`).
@@ -17,9 +19,10 @@ from typing import List, Optional
 
 USAGE = """\
 Usage: {prog} [options] [JOB=1:N] <log-file> <command> [<args>...]
-Runs <command> once, or once per job index of the range JOB=start:end, in parallel; the word JOB
-in <log-file> and in the command is replaced by the job index. Each job's output goes to its
-log file. Exit status 0 if all jobs succeeded, 1 otherwise.
+Runs <command> once, or once per job index of the range JOB=start:end (or per name of the list
+JOB=a,b,c), in parallel; the word JOB in <log-file> and in the command is replaced by the job
+index or name. Each job's output goes to its log file. Exit status 0 if all jobs succeeded, 1
+otherwise.
 e.g.: {prog} --max-jobs-run 2 JOB=1:4 exp/log/extract.JOB.log \\
         python -m ser.bin.extract data/train/split4/JOB exp/feats.JOB.ark
 Options:
@@ -31,6 +34,7 @@ Options:
 """
 
 _RANGE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(\d+)(?::(\d+))?$")
+_LIST = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=([\w.-]+(?:,[\w.-]+)*)$", re.ASCII)
 _MEM = re.compile(r"^\d+(\.\d+)?[KMGTkmgt]?$")
 
 
@@ -46,6 +50,7 @@ class JobArgs:
     job_var: Optional[str] = None  # "JOB" (or another name) when a range was given
     start: int = 1
     end: int = 1
+    names: Optional[List[str]] = None  # the jobs of a list VAR=a,b,c (instead of start..end)
     max_jobs_run: Optional[int] = None
     num_threads: Optional[int] = None  # None: leave OMP_NUM_THREADS etc. as they are
     mem: Optional[str] = None
@@ -53,10 +58,17 @@ class JobArgs:
 
     @property
     def num_jobs(self):
-        return self.end - self.start + 1
+        return len(self.names) if self.names is not None else self.end - self.start + 1
 
     def job_ids(self):
-        return range(self.start, self.end + 1)
+        """The jobs in order: the indices start..end, or the names of a list."""
+        return list(self.names) if self.names is not None else range(self.start, self.end + 1)
+
+    def array_tasks(self):
+        """[(array task index, job)]: a cluster array numbers the jobs of a list 1..N."""
+        if self.names is not None:
+            return list(enumerate(self.names, 1))
+        return [(j, j) for j in self.job_ids()]
 
     def log_file(self, job):
         """The log file of one job."""
@@ -148,13 +160,21 @@ def parse_job_args(argv):
     # Like Kaldi, a first word "NAME=..." without a '/' is a job range (log files have a dir).
     if rest and re.match(r"^[A-Za-z_]\w*=[^/]*$", rest[0]):
         m = _RANGE.match(rest[0])
-        if not m:
-            raise UsageError(f"invalid job range '{rest[0]}' (expected e.g. JOB=1:4)")
-        args.job_var = m.group(1)
-        args.start = int(m.group(2))
-        args.end = int(m.group(3)) if m.group(3) is not None else args.start
-        if args.start > args.end:
-            raise UsageError(f"invalid job range '{rest[0]}': start > end")
+        if m:
+            args.job_var = m.group(1)
+            args.start = int(m.group(2))
+            args.end = int(m.group(3)) if m.group(3) is not None else args.start
+            if args.start > args.end:
+                raise UsageError(f"invalid job range '{rest[0]}': start > end")
+        elif _LIST.match(rest[0]):
+            m = _LIST.match(rest[0])
+            args.job_var, args.names = m.group(1), m.group(2).split(",")
+            repeated = sorted({n for n in args.names if args.names.count(n) > 1})
+            if repeated:
+                raise UsageError(f"job list '{rest[0]}' names {repeated[0]} twice: both jobs would "
+                                 f"write the same log")
+        else:
+            raise UsageError(f"invalid job range '{rest[0]}' (expected e.g. JOB=1:4 or JOB=a,b)")
         rest = rest[1:]
     if len(rest) < 2:
         raise UsageError("need a log file and a command")

@@ -113,10 +113,11 @@ class _Job:
 
 
 def run_jobs(cmd_args, log_pattern, start=1, end=1, max_jobs=None, num_threads=None, env=None,
-             job_var="JOB"):
-    """Run `cmd_args` (command words, joined as Kaldi does) once per job index start..end.
+             job_var="JOB", names=None):
+    """Run `cmd_args` (command words, joined as Kaldi does) once per job index start..end, or
+    once per job name of the list `names` (started in that order).
 
-    job_var (e.g. "JOB") is replaced by the job index in the command and the log-file name;
+    job_var (e.g. "JOB") is replaced by the job index or name in the command and the log-file name;
     job_var=None runs a single job without substitution. At most max_jobs jobs run at a time
     (default: all). num_threads, when given, sets OMP_NUM_THREADS and MKL_NUM_THREADS in the
     jobs' environment (env, default os.environ). Returns [(job, exit status, log file)] in job
@@ -124,10 +125,16 @@ def run_jobs(cmd_args, log_pattern, start=1, end=1, max_jobs=None, num_threads=N
     running jobs are killed and the exception is re-raised.
     """
     if job_var is None:
-        start = end = 1
-    if end < start:
+        names, start, end = None, 1, 1
+    if names is not None:
+        jobs = list(names)
+        if not jobs or len(set(jobs)) < len(jobs):
+            raise ValueError(f"job names must be distinct and at least one, got {jobs}")
+    elif end < start:
         raise ValueError(f"empty job range {start}:{end}")
-    max_jobs = end - start + 1 if max_jobs is None else max_jobs
+    else:
+        jobs = list(range(start, end + 1))
+    max_jobs = len(jobs) if max_jobs is None else max_jobs
     if max_jobs < 1:
         raise ValueError(f"max_jobs must be >= 1, got {max_jobs}")
     env = dict(os.environ if env is None else env)
@@ -135,7 +142,7 @@ def run_jobs(cmd_args, log_pattern, start=1, end=1, max_jobs=None, num_threads=N
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(num_threads)
     command = join_command(cmd_args)
 
-    pending = list(range(start, end + 1))
+    pending = list(jobs)
     running, results = [], {}
     owner = _owner_pid()
     with signals_raise():  # SIGTERM/SIGHUP: Terminated
@@ -163,7 +170,7 @@ def run_jobs(cmd_args, log_pattern, start=1, end=1, max_jobs=None, num_threads=N
         except BaseException:
             _kill_all(running)
             raise
-    return [results[j] for j in sorted(results)]
+    return [results[j] for j in jobs]
 
 
 def _kill_all(running):

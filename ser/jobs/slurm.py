@@ -7,7 +7,8 @@ The calling convention is run.py's (ser/jobs/cli.py). The generic options --mem,
 --gpu (and any other option the config describes, e.g. --time) are mapped to sbatch options by a
 config file in Kaldi's slurm.pl format (ser/jobs/slurm_config.py); --max-jobs-run becomes the
 array's `%N` throttle. One batch script, `<log dir>/q/<name>.sh` (ser/jobs/slurm_batch.py), runs
-task $SLURM_ARRAY_TASK_ID with JOB replaced by the task index and frames its log exactly as the
+task $SLURM_ARRAY_TASK_ID with JOB replaced by the task index (for a list JOB=a,b,c, tasks 1..N
+stand for its names) and frames its log exactly as the
 local runner does (`# <command>`, `# Started at`, output, `# Accounting: ...`, `# Ended (code N)
 at ...`). slurm.py then waits until every task's log has its "Ended" line, or Slurm (squeue, then
 sacct; ser/jobs/slurm_commands.py) says the job is gone; a task without an "Ended" line gets the
@@ -115,12 +116,9 @@ def parse_slurm_args(argv):
 
 
 def tasks_to_run(job, pick="all"):
-    """The job indices to submit: all of them, or (pick='failed') those whose log does not end
-    with `# Ended (code 0)`."""
-    tasks = list(job.job_ids())
-    if pick == "failed":
-        tasks = [t for t in tasks if ended_status(job.log_file(t)) != 0]
-    return tasks
+    """The array task indices to submit: all of them, or (pick='failed') those whose log does
+    not end with `# Ended (code 0)`."""
+    return [t for t, j in job.array_tasks() if pick != "failed" or ended_status(job.log_file(j)) != 0]
 
 
 def wait_for_tasks(job_id, logs, poll_interval, settle_polls=_SETTLE_POLLS, sleep=time.sleep):
@@ -160,9 +158,10 @@ def submit(config, args, tasks, cwd):
     text = batch_script(job, cwd) + "## submitted with:\n# " + shlex.join(sbatch) + "\n"
     atomic_write_text(script, text)
     os.chmod(script, 0o755)
+    names = dict(job.array_tasks())
     for t in tasks:  # an old log's Ended line must not be taken for this run's
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(job.log_file(t))
+            os.unlink(job.log_file(names[t]))
     rc, out, err = run_command(sbatch)
     if rc != 0:
         msg = (err.strip() or out.strip()).splitlines()[-1:] or ["no message"]
@@ -189,7 +188,8 @@ def run_array(args, prog="slurm.py", log=print):
         log(f"{prog}: all {job.num_jobs} jobs already succeeded, nothing to run "
             f"(logs in {job.log_glob()})")
         return [(t, 0, job.log_file(t)) for t in job.job_ids()]
-    logs = {t: job.log_file(t) for t in tasks}
+    names = dict(job.array_tasks())
+    logs = {t: job.log_file(names[t]) for t in tasks}
     job_id = None
     with signals_raise():  # SIGTERM/SIGHUP while the array runs: Terminated, the job is cancelled
         try:
@@ -209,6 +209,6 @@ def run_array(args, prog="slurm.py", log=print):
         state, code = (acct or {}).get(t, (None, None))
         status[t] = sacct_status(state, code) if state else 1
         found = f"sacct says {state} (exit {code})" if state else "sacct has no status for it"
-        log(f"{prog}: job {t} of Slurm job {job_id}: no '# Ended' line in {logs[t]}; {found}; "
+        log(f"{prog}: job {names[t]} of Slurm job {job_id}: no '# Ended' line in {logs[t]}; {found}; "
             f"Slurm's output is in {os.path.join(qdir, name)}.{t}.log")
-    return [(t, status.get(t, 0), job.log_file(t)) for t in job.job_ids()]
+    return [(j, status.get(t, 0), job.log_file(j)) for t, j in job.array_tasks()]

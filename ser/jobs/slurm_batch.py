@@ -62,6 +62,8 @@ def batch_script(job, cwd):
         f"cmd={shlex.quote(join_command(job.command))}",
         f"log={shlex.quote(job.log_pattern)}",
     ]
+    if job.names is not None:  # array task i runs the i-th job of the list
+        lines += [f"names=({' '.join(shlex.quote(n) for n in job.names)})", "task=${names[task - 1]}"]
     if job.job_var:
         lines += [f"cmd=${{cmd//{job.job_var}/$task}}", f"log=${{log//{job.job_var}/$task}}"]
     threads = job.num_threads or 1
