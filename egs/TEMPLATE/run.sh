@@ -274,10 +274,9 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
         runs+=($(for k in $todo; do echo $seed.$k; done))
       done
       if [ ${#runs[@]} -gt 0 ]; then
-        runs=$(IFS=,; echo "${runs[*]}")
         # JOB is SEED.FOLD: each job's bash takes the seed and the fold apart
         seed_of='$(echo JOB | cut -d. -f1)' fold_of='$(echo JOB | cut -d. -f2)'
-        $cuda_cmd $(gpu_opts $ngpu $num_nodes) --max-jobs-run $max_jobs --num-threads $threads JOB=$runs $dir/log/train.seedJOB.log \
+        $cuda_cmd $(gpu_opts $ngpu $num_nodes) --max-jobs-run $max_jobs --num-threads $threads JOB=$(IFS=,; echo "${runs[*]}") $dir/log/train.seedJOB.log \
           launch_train.sh --module ser.bin.train --ngpu $ngpu --num_nodes $num_nodes -- \
             --config ${train_conf[$model]} --feats-dir $train_feats \
             --fold-dir "$folds/$fold_of" --classes $folds/classes.txt ${aug_args//JOB/$fold_of} \

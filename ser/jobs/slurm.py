@@ -146,22 +146,22 @@ def wait_for_tasks(job_id, logs, poll_interval, settle_polls=_SETTLE_POLLS, slee
         sleep(poll_interval)
 
 
-def submit(config, args, tasks, cwd):
-    """Write the batch script and submit `tasks` of args.job as one array; the job id."""
+def submit(config, args, logs, cwd):
+    """Write the batch script and submit the array tasks of `logs` ({task: its log file}) of
+    args.job as one array; the job id."""
     job = args.job
     qdir, name = queue_paths(job)
     script = os.path.join(qdir, name + ".sh")
     sbatch = (config.command + config.sbatch_options(args.given)
               + [f"--job-name={name}", f"--output={os.path.join(qdir, name)}.%a.log",
-                 f"--array={array_spec(tasks, job.max_jobs_run)}", "--parsable", script])
+                 f"--array={array_spec(list(logs), job.max_jobs_run)}", "--parsable", script])
     os.makedirs(qdir, exist_ok=True)
     text = batch_script(job, cwd) + "## submitted with:\n# " + shlex.join(sbatch) + "\n"
     atomic_write_text(script, text)
     os.chmod(script, 0o755)
-    names = dict(job.array_tasks())
-    for t in tasks:  # an old log's Ended line must not be taken for this run's
+    for log in logs.values():  # an old log's Ended line must not be taken for this run's
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(job.log_file(names[t]))
+            os.unlink(log)
     rc, out, err = run_command(sbatch)
     if rc != 0:
         msg = (err.strip() or out.strip()).splitlines()[-1:] or ["no message"]
@@ -193,7 +193,7 @@ def run_array(args, prog="slurm.py", log=print):
     job_id = None
     with signals_raise():  # SIGTERM/SIGHUP while the array runs: Terminated, the job is cancelled
         try:
-            job_id = submit(config, args, tasks, os.getcwd())
+            job_id = submit(config, args, logs, os.getcwd())
             wait_for_tasks(job_id, logs, args.poll_interval)
         except BaseException as e:
             if job_id is not None and isinstance(e, (KeyboardInterrupt, Terminated)):
