@@ -55,8 +55,6 @@ VARIANTS = [
       for m in ("cnn", "cnn_lstm", "densenet", "densenet_lstm", "densenet_lstm_highway")],
     ("TEMPLATE/conf/pat10/train_densenet_lstm_highway.yaml", "TEMPLATE/conf/train_densenet_lstm_highway.yaml",
      {"model_conf.lstm_pool": ("mean", "last")}),
-    ("TEMPLATE/conf/pat10_mean/train_cnn_lstm.yaml", "TEMPLATE/conf/train_cnn_lstm.yaml",
-     {"model_conf.lstm_pool": ("last", "mean"), "plateau.patience": (5, 10)}),
     ("TEMPLATE/conf/paper_bf16_pat10/train_densenet_lstm_highway.yaml",
      "TEMPLATE/conf/paper_bf16/train_densenet_lstm_highway.yaml", {"plateau.patience": (5, 10)}),
     ("TEMPLATE/conf/paper_bf16_pat10_mean/train_densenet_lstm_highway.yaml",
