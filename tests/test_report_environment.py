@@ -37,3 +37,83 @@ def test_config_ref_from_a_dated_report_below_the_recipe(tmp_path):
     # the worktree that ran it: the same path in this checkout, seen from two levels down
     assert config_ref(tmp_path / "run-x/egs/emodb/conf/paper_bf16/train_cnn.yaml", out_dir) == \
         "[../../conf/paper_bf16/train_cnn.yaml](../../conf/paper_bf16/train_cnn.yaml)"
+
+
+def _resolved(config, *options):
+    """The config.yaml that ser.bin.train writes for CONFIG and the recipe's command-line options."""
+    from ser.bin import train
+    argv = ["--config", str(config), "--feats-dir", "data/all_spec", "--fold-dir", "data/all_folds/1",
+            "--classes", "data/all_folds/classes.txt", "--seed", "1", *options]
+    return train.resolve_config(train.get_parser().parse_args(argv))
+
+
+# the first line of a job log as run.sh writes it (the seed and fold filled in by the job's shell)
+JOB = ("# launch_train.sh --module ser.bin.train --ngpu 0 --num_nodes 1 -- --config {config} "
+       "--feats-dir data/all_spec --fold-dir \"data/all_folds/$(echo 1.3 | cut -d. -f2)\" "
+       "--classes data/all_folds/classes.txt --augmentation none --mixup false "
+       "--seed \"$(echo 1.3 | cut -d. -f1)\" --num-threads 1 --outdir \"exp/all/x/fold.3/seed1\"")
+
+CNN_LSTM = "model: cnn_lstm\nmodel_conf:\n  conv_channels: [16, 32, 32, 64]\n  lstm_hidden: 64\n"
+
+
+def test_config_ref_says_what_changed_in_the_linked_file_since_the_run(tmp_path):
+    from ser.eval.report.environment import config_changes
+    recipe = tmp_path / "main" / "egs" / "emodb"
+    conf = tmp_path / "main" / "egs" / "TEMPLATE" / "conf" / "train_cnn_lstm.yaml"
+    conf.parent.mkdir(parents=True)
+    recipe.mkdir(parents=True)
+    conf.write_text(CNN_LSTM)
+    run_cfg = _resolved(conf, "--augmentation", "none", "--mixup", "false")
+    job = JOB.format(config=conf)
+    changes = lambda f: config_changes(job, run_cfg, f)
+    link = "[../TEMPLATE/conf/train_cnn_lstm.yaml](../TEMPLATE/conf/train_cnn_lstm.yaml)"
+
+    assert config_changes(job, run_cfg, str(conf)) == {}
+    assert config_ref(conf, recipe, changes) == link
+    # the file edited after the run: the link says how, the run's value first
+    conf.write_text(CNN_LSTM + "  lstm_pool: mean\nplateau:\n  patience: 10\n")
+    assert config_changes(job, run_cfg, str(conf)) == {"model_conf.lstm_pool": ("last", "mean"),
+                                                      "plateau.patience": (5, 10)}
+    assert config_ref(conf, recipe, changes) == \
+        f"{link} (changed since the run: model_conf.lstm_pool last → mean, plateau.patience 5 → 10)"
+    # gone from the recipe: the file the lookup reads now, and how it differs
+    assert config_ref(recipe / "conf" / "train_cnn_lstm.yaml", recipe, changes) == (
+        f"`conf/train_cnn_lstm.yaml` (not in this checkout; the recipe now reads {link}, "
+        "changed since the run: model_conf.lstm_pool last → mean, plateau.patience 5 → 10)")
+
+
+def test_config_ref_finds_the_shipped_config_that_holds_a_gone_candidates_settings(tmp_path):
+    from ser.eval.report.environment import config_changes
+    recipe = tmp_path / "main" / "egs" / "emodb"
+    recipe.mkdir(parents=True)
+    candidate = tmp_path / "run-x" / "egs" / "TEMPLATE" / "conf" / "pat10" / "train_cnn_lstm.yaml"
+    candidate.parent.mkdir(parents=True)
+    candidate.write_text(CNN_LSTM + "plateau:\n  patience: 10\n")
+    run_cfg = _resolved(candidate, "--augmentation", "none", "--mixup", "false")
+    job = JOB.format(config=candidate)
+    shipped = tmp_path / "main" / "egs" / "TEMPLATE" / "conf" / "train_cnn_lstm.yaml"
+    shipped.parent.mkdir(parents=True)
+    shipped.write_text(CNN_LSTM)          # other settings: not named
+    changes = lambda f: config_changes(job, run_cfg, f)
+    assert config_ref(candidate, recipe, changes) == f"`{candidate}` (not in this checkout)"
+    shipped.write_text(CNN_LSTM + "plateau:\n  patience: 10   # adopted\n")
+    assert config_ref(candidate, recipe, changes) == (
+        f"`{candidate}` (not in this checkout; the same settings: "
+        "[../TEMPLATE/conf/train_cnn_lstm.yaml](../TEMPLATE/conf/train_cnn_lstm.yaml))")
+
+
+def test_config_changes_makes_no_claim_it_cannot_back(tmp_path):
+    from ser.eval.report.environment import config_changes
+    conf = tmp_path / "train_cnn_lstm.yaml"
+    conf.write_text(CNN_LSTM)
+    run_cfg = _resolved(conf, "--mixup", "true")
+    job = JOB.format(config=conf).replace("--augmentation none --mixup false", "--mixup true")
+    assert config_changes(job, run_cfg, str(conf)) == {}            # the command line's mixup is the run's
+    # keys the trainer gained after the run (here: precision) read as their defaults
+    old = {k: v for k, v in run_cfg.items() if k != "precision"}
+    assert config_changes(job, old, str(conf)) == {}
+    assert config_changes(job, {**run_cfg, "removed_option": 1}, str(conf)) is None
+    assert config_changes("# python3 -m ser.bin.score --model-dir x", run_cfg, str(conf)) is None
+    assert config_changes(job, run_cfg, str(tmp_path / "gone.yaml")) is None
+    conf.write_text("model: cnn_lstm\nplateau: {patience: -1}\n")   # a file the trainer refuses today
+    assert config_changes(job, run_cfg, str(conf)) is None

@@ -1,10 +1,16 @@
 """'## Environment': the python and torch that wrote the report, and per training run (its
 train.log, config.yaml and job log) the device, torch threads, precision and the config used."""
+import contextlib
+import glob
+import io
 import os
 import platform
 import re
+import shlex
 
+from ser.errors import SerError
 from ser.eval.aggregate import run_config
+from ser.eval.config_diff import config_differences
 from ser.eval.report.markdown import checkout_root, inside, rel
 
 
@@ -29,22 +35,70 @@ def _cpu_name():
     return platform.processor() or "?"
 
 
-def config_ref(path, out_dir):
+def config_changes(job_line, run_cfg, path):
+    """How the training config file PATH, resolved with the run's own command line (JOB_LINE, the
+    first line of its job log) as ser.bin.train resolves it, differs from the run's resolved
+    config RUN_CFG: {key: (the run's value, the value now)}, {} when the same, None when it cannot
+    be told (no command line or config, or one the trainer refuses today). Keys added to the
+    trainer after the run are filled in by their defaults, which keep the earlier behaviour."""
+    from ser.bin import train
+    from ser.training import config as C
+    m = re.match(r"#.*?ser\.bin\.train\b.*? -- (.*)$", job_line.splitlines()[0] if job_line else "")
+    if not m or not run_cfg or not os.path.isfile(path):
+        return None
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):   # argparse reports to stderr, then exits
+            # per-job parts the job's shell filled in ($(echo SEED.FOLD | cut ...)): their
+            # values (seed, fold, outdir) are not settings, so any number stands in for them
+            argv = ["0" if "$" in a else a for a in shlex.split(m.group(1))]
+            args = train.get_parser().parse_args(argv)
+        args.config = path
+        now = train.resolve_config(args)
+        then = C.merge(C.DEFAULTS, {k: v for k, v in run_cfg.items() if k not in C.RESERVED
+                                    and k != "sync_batchnorm"}, "config.yaml")
+    except (SerError, SystemExit, ValueError, OSError):
+        return None
+    then.update({k: v for k, v in run_cfg.items() if k in C.RESERVED or k == "sync_batchnorm"})
+    return {k: tuple(v) for k, v in config_differences([then, now]).items()}
+
+
+def _changes_text(changes):
+    return ", ".join(f"{k} {a} → {b}" for k, (a, b) in changes.items())
+
+
+def config_ref(path, out_dir, changes=None):
     """Markdown for the config file a run named, seen from the report's dir `out_dir` (the
     recipe, <root>/egs/<recipe>, or a dir below it): a link when it is there; a file of another
     checkout (a worktree that ran the experiment) as the same path in this one; a file gone from
     the recipe as the name the recipe's config lookup now falls back to (egs/TEMPLATE/...). Never
-    a link out of the tree."""
+    a link out of the tree.
+
+    CHANGES (a config_changes bound to the run: path -> {key: (then, now)} or None) tells the
+    reader where the linked file no longer holds the run's settings, and, for a file gone from
+    this checkout, which shipped config of the same name holds them now."""
     out_dir = os.path.abspath(out_dir)
     root = checkout_root(out_dir)
     m = re.search(r"(?:^|/)(egs/[^/]+)/(.+)$", os.path.abspath(path))
     here = os.path.join(root, m.group(1), m.group(2)) if m else os.path.abspath(path)
+    link = lambda f: f"[{rel(f, out_dir)}]({rel(f, out_dir)})"
+
+    def changed_since(f):
+        diff = changes(f) if changes else None
+        return f"changed since the run: {_changes_text(diff)}" if diff else ""
+
     if os.path.exists(here) and inside(here, root):
-        return f"[{rel(here, out_dir)}]({rel(here, out_dir)})"
+        note = changed_since(here)
+        return link(here) + (f" ({note})" if note else "")
     fallback = os.path.join(root, "egs", "TEMPLATE", m.group(2)) if m else None
     if fallback and os.path.exists(fallback):
+        note = changed_since(fallback)
         return (f"`{rel(here, out_dir)}` (not in this checkout; the recipe now reads "
-                f"[{rel(fallback, out_dir)}]({rel(fallback, out_dir)}))")
+                f"{link(fallback)}{', ' + note if note else ''})")
+    if changes:
+        name = os.path.basename(path)
+        for f in sorted(glob.glob(os.path.join(root, "egs", "*", "conf", "**", name), recursive=True)):
+            if changes(f) == {}:
+                return f"`{path}` (not in this checkout; the same settings: {link(f)})"
     return f"`{path}` (not in this checkout)"
 
 
@@ -74,9 +128,9 @@ def environment_section(layout):
         th = m.group(1) if m else "?"
         threads[th] = threads.get(th, 0) + 1
         m = re.search(r"--config (\S+)", job)
-        if m:
+        if m and r.tag not in configs:
             recipe = os.path.dirname(os.path.dirname(os.path.abspath(r.exp)))  # exp/<dset> -> recipe
-            configs.setdefault(r.tag, os.path.join(recipe, m.group(1)))
+            configs[r.tag] = (os.path.join(recipe, m.group(1)), job, cfg)
     try:
         torch_version = metadata.version("torch")   # no torch import: the report stays fast
     except metadata.PackageNotFoundError:
@@ -91,6 +145,7 @@ def environment_section(layout):
          f"{counted(threads)}; precision {counted(precisions)}."]
     if configs:
         out_dir = layout.out_dir
-        L.append("- Configs: " + "; ".join(f"`{t}`: {config_ref(p, out_dir)}"
-                                           for t, p in sorted(configs.items())) + ".")
+        def ref(path, job, cfg):
+            return config_ref(path, out_dir, lambda f: config_changes(job, cfg, f))
+        L.append("- Configs: " + "; ".join(f"`{t}`: {ref(*c)}" for t, c in sorted(configs.items())) + ".")
     return L + [""]
