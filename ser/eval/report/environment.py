@@ -56,10 +56,10 @@ def config_changes(job_line, run_cfg, path):
         now = train.resolve_config(args)
         then = C.merge(C.DEFAULTS, {k: v for k, v in run_cfg.items() if k not in C.RESERVED
                                     and k != "sync_batchnorm"}, "config.yaml")
-    except (SerError, SystemExit, ValueError, OSError):
-        return None
-    then.update({k: v for k, v in run_cfg.items() if k in C.RESERVED or k == "sync_batchnorm"})
-    return {k: tuple(v) for k, v in config_differences([then, now]).items()}
+        then.update({k: v for k, v in run_cfg.items() if k in C.RESERVED or k == "sync_batchnorm"})
+        return {k: tuple(v) for k, v in config_differences([then, now]).items()}
+    except (SerError, SystemExit, ValueError, TypeError, KeyError, AttributeError, OSError):
+        return None   # a malformed run config or command line: no claim about the file
 
 
 def _changes_text(changes):
