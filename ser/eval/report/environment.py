@@ -1,5 +1,6 @@
 """'## Environment': the python and torch that wrote the report, and per training run (its
-train.log, config.yaml and job log) the device, torch threads, precision and the config used."""
+train.log, config.yaml and job log) the device, torch threads, precision and the config used,
+with what has changed in that config file since the run."""
 import contextlib
 import glob
 import io
