@@ -65,14 +65,14 @@ def test_config_ref_says_what_changed_in_the_linked_file_since_the_run(tmp_path)
     conf.write_text(CNN_LSTM)
     run_cfg = _resolved(conf, "--augmentation", "none", "--mixup", "false")
     job = JOB.format(config=conf)
-    changes = lambda f: config_changes(job, run_cfg, f)
+    changes = config_changes(job, run_cfg)
     link = "[../TEMPLATE/conf/train_cnn_lstm.yaml](../TEMPLATE/conf/train_cnn_lstm.yaml)"
 
-    assert config_changes(job, run_cfg, str(conf)) == {}
+    assert config_changes(job, run_cfg)(str(conf)) == {}
     assert config_ref(conf, recipe, changes) == link
     # the file edited after the run: the link says how, the run's value first
     conf.write_text(CNN_LSTM + "  lstm_pool: mean\nplateau:\n  patience: 10\n")
-    assert config_changes(job, run_cfg, str(conf)) == {"model_conf.lstm_pool": ("last", "mean"),
+    assert config_changes(job, run_cfg)(str(conf)) == {"model_conf.lstm_pool": ("last", "mean"),
                                                       "plateau.patience": (5, 10)}
     assert config_ref(conf, recipe, changes) == \
         f"{link} (changed since the run: model_conf.lstm_pool last → mean, plateau.patience 5 → 10)"
@@ -94,7 +94,7 @@ def test_config_ref_finds_the_shipped_config_that_holds_a_gone_candidates_settin
     shipped = tmp_path / "main" / "egs" / "TEMPLATE" / "conf" / "train_cnn_lstm.yaml"
     shipped.parent.mkdir(parents=True)
     shipped.write_text(CNN_LSTM)          # other settings: not named
-    changes = lambda f: config_changes(job, run_cfg, f)
+    changes = config_changes(job, run_cfg)
     assert config_ref(candidate, recipe, changes) == f"`{candidate}` (not in this checkout)"
     shipped.write_text(CNN_LSTM + "plateau:\n  patience: 10   # adopted\n")
     assert config_ref(candidate, recipe, changes) == (
@@ -108,12 +108,12 @@ def test_config_changes_makes_no_claim_it_cannot_back(tmp_path):
     conf.write_text(CNN_LSTM)
     run_cfg = _resolved(conf, "--mixup", "true")
     job = JOB.format(config=conf).replace("--augmentation none --mixup false", "--mixup true")
-    assert config_changes(job, run_cfg, str(conf)) == {}            # the command line's mixup is the run's
+    assert config_changes(job, run_cfg)(str(conf)) == {}            # the command line's mixup is the run's
     # keys the trainer gained after the run (here: precision) read as their defaults
     old = {k: v for k, v in run_cfg.items() if k != "precision"}
-    assert config_changes(job, old, str(conf)) == {}
-    assert config_changes(job, {**run_cfg, "removed_option": 1}, str(conf)) is None
-    assert config_changes("# python3 -m ser.bin.score --model-dir x", run_cfg, str(conf)) is None
-    assert config_changes(job, run_cfg, str(tmp_path / "gone.yaml")) is None
+    assert config_changes(job, old)(str(conf)) == {}
+    assert config_changes(job, {**run_cfg, "removed_option": 1})(str(conf)) is None
+    assert config_changes("# python3 -m ser.bin.score --model-dir x", run_cfg)(str(conf)) is None
+    assert config_changes(job, run_cfg)(str(tmp_path / "gone.yaml")) is None
     conf.write_text("model: cnn_lstm\nplateau: {patience: -1}\n")   # a file the trainer refuses today
-    assert config_changes(job, run_cfg, str(conf)) is None
+    assert config_changes(job, run_cfg)(str(conf)) is None

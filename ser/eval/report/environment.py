@@ -1,6 +1,7 @@
 """'## Environment': the python and torch that wrote the report, and per training run (its
 train.log, config.yaml and job log) the device, torch threads, precision and the config used,
 with what has changed in that config file since the run."""
+import argparse
 import contextlib
 import glob
 import io
@@ -36,31 +37,40 @@ def _cpu_name():
     return platform.processor() or "?"
 
 
-def config_changes(job_line, run_cfg, path):
-    """How the training config file PATH, resolved with the run's own command line (JOB_LINE, the
-    first line of its job log) as ser.bin.train resolves it, differs from the run's resolved
-    config RUN_CFG: {key: (the run's value, the value now)}, {} when the same, None when it cannot
-    be told (no command line or config, or one the trainer refuses today). Keys added to the
-    trainer after the run are filled in by their defaults, which keep the earlier behaviour."""
+def config_changes(job_line, run_cfg):
+    """For a run with this job-log command line (JOB_LINE, the first line of its job log) and
+    resolved config RUN_CFG: a function PATH -> how the training config file PATH, resolved with
+    the run's command line as ser.bin.train resolves it, differs from RUN_CFG ({key: (the run's
+    value, the value now)}, {} when the same), or None when that cannot be told (no command line
+    or config, or one the trainer refuses today). Keys added to the trainer after the run are
+    filled in by their defaults, which keep the earlier behaviour. The command line and the run's
+    config are read once; each PATH costs one resolve."""
     from ser.bin import train
     from ser.training import config as C
     m = re.match(r"#.*?ser\.bin\.train\b.*? -- (.*)$", job_line.splitlines()[0] if job_line else "")
-    if not m or not run_cfg or not os.path.isfile(path):
-        return None
+    if not m or not run_cfg:
+        return lambda path: None
     try:
         with contextlib.redirect_stderr(io.StringIO()):   # argparse reports to stderr, then exits
             # per-job parts the job's shell filled in ($(echo SEED.FOLD | cut ...)): their
             # values (seed, fold, outdir) are not settings, so any number stands in for them
             argv = ["0" if "$" in a else a for a in shlex.split(m.group(1))]
             args = train.get_parser().parse_args(argv)
-        args.config = path
-        now = train.resolve_config(args)
-        then = C.merge(C.DEFAULTS, {k: v for k, v in run_cfg.items() if k not in C.RESERVED
-                                    and k != "sync_batchnorm"}, "config.yaml")
-        then.update({k: v for k, v in run_cfg.items() if k in C.RESERVED or k == "sync_batchnorm"})
-        return {k: tuple(v) for k, v in config_differences([then, now]).items()}
-    except (SerError, SystemExit, ValueError, TypeError, KeyError, AttributeError, OSError):
-        return None   # a malformed run config or command line: no claim about the file
+        command_line_only = {k: v for k, v in run_cfg.items() if k in C.RESERVED or k == "sync_batchnorm"}
+        then = {**C.merge(C.DEFAULTS, {k: v for k, v in run_cfg.items() if k not in command_line_only},
+                          "config.yaml"), **command_line_only}
+    except (SerError, SystemExit, ValueError, TypeError, KeyError, AttributeError):
+        return lambda path: None   # a malformed run config or command line: no claim about any file
+
+    def changes(path):
+        if not os.path.isfile(path):
+            return None
+        try:
+            now = train.resolve_config(argparse.Namespace(**{**vars(args), "config": path}))
+            return {k: tuple(v) for k, v in config_differences([then, now]).items()}
+        except (SerError, ValueError, TypeError, KeyError, AttributeError, OSError):
+            return None   # a file the trainer refuses today: no claim about it
+    return changes
 
 
 def _changes_text(changes):
@@ -74,7 +84,7 @@ def config_ref(path, out_dir, changes=None):
     the recipe as the name the recipe's config lookup now falls back to (egs/TEMPLATE/...). Never
     a link out of the tree.
 
-    CHANGES (a config_changes bound to the run: path -> {key: (then, now)} or None) tells the
+    CHANGES (the run's config_changes: path -> {key: (then, now)} or None) tells the
     reader where the linked file no longer holds the run's settings, and, for a file gone from
     this checkout, which shipped config of the same name holds them now."""
     out_dir = os.path.abspath(out_dir)
@@ -131,7 +141,7 @@ def environment_section(layout):
         m = re.search(r"--config (\S+)", job)
         if m and r.tag not in configs:
             recipe = os.path.dirname(os.path.dirname(os.path.abspath(r.exp)))  # exp/<dset> -> recipe
-            configs[r.tag] = (os.path.join(recipe, m.group(1)), job, cfg)
+            configs[r.tag] = (os.path.join(recipe, m.group(1)), config_changes(job, cfg))
     try:
         torch_version = metadata.version("torch")   # no torch import: the report stays fast
     except metadata.PackageNotFoundError:
@@ -146,7 +156,6 @@ def environment_section(layout):
          f"{counted(threads)}; precision {counted(precisions)}."]
     if configs:
         out_dir = layout.out_dir
-        def ref(path, job, cfg):
-            return config_ref(path, out_dir, lambda f: config_changes(job, cfg, f))
-        L.append("- Configs: " + "; ".join(f"`{t}`: {ref(*c)}" for t, c in sorted(configs.items())) + ".")
+        L.append("- Configs: " + "; ".join(f"`{t}`: {config_ref(path, out_dir, changes)}"
+                                           for t, (path, changes) in sorted(configs.items())) + ".")
     return L + [""]
