@@ -19,6 +19,7 @@ from ser.runtime import distributed as D
 from ser.runtime.checkpoint import load_checkpoint
 from ser.training.mixup import mixup_batch
 from ser.training.model_io import read_model_file
+from ser.training.nbest import read_averaged
 from ser.training.trainer import KILL_ENV, mixup_partners
 
 from launch_helpers import LAUNCH, finish
@@ -39,6 +40,7 @@ plateau: {patience: 1, factor: 0.5}
 early_stop_patience: 10
 mixup: {enabled: true, alpha: 0.4}
 max_train_segments_per_epoch: 30
+average_best: 2          # model.pt: the mean of both epochs, sent from rank 0 and validated by both ranks
 """
 
 
@@ -167,9 +169,11 @@ def test_two_processes_equal_one_and_resume(tmp_path):
     assert train_log.count("distributed: 2 processes (gloo), 4 segments per process") == 1
     assert train_log.count("finished:") == 1 and train_log.count("config hash") == 1
     assert len(rows(two)) == 3
-    assert sorted(os.listdir(two / "checkpoints")) == ["last.pt"]
-    assert sorted(os.listdir(two)) == ["checkpoints", "config.yaml", "done", "history.png", "history.tsv", "model.pt",
-                                     "train.log"]
+    assert sorted(os.listdir(two / "checkpoints")) == ["best", "last.pt"]
+    assert sorted(os.listdir(two / "checkpoints/best")) == ["epoch1.pt", "epoch2.pt"]
+    assert sorted(os.listdir(two)) == ["averaged.tsv", "checkpoints", "config.yaml", "done", "history.png",
+                                     "history.tsv", "model.pt", "train.log"]
+    assert train_log.count("model.pt: the mean of the weights of epochs") == 1
 
     # the two processes computed what one process computes on the same global batch
     a, b = model_of(one), model_of(two)
@@ -178,6 +182,9 @@ def test_two_processes_equal_one_and_resume(tmp_path):
     for k in a["model"]:
         np.testing.assert_allclose(b["model"][k].double().numpy(), a["model"][k].double().numpy(),
                                    rtol=0, atol=1e-5, err_msg=k)
+    avg_one, avg_two = read_averaged(str(one)), read_averaged(str(two))
+    assert sorted(avg_one["epochs"]) == sorted(avg_two["epochs"]) == [1, 2]
+    assert avg_two["valid_loss"] == pytest.approx(avg_one["valid_loss"], rel=1e-4)
     for ra, rb in zip(rows(one)[1:], rows(two)[1:]):
         assert ra[:2] == rb[:2]  # epoch and lr
         np.testing.assert_allclose(np.array(rb[2:], float), np.array(ra[2:], float), rtol=1e-4, atol=1e-5)
@@ -201,6 +208,7 @@ def test_two_processes_equal_one_and_resume(tmp_path):
     ma, mc = read_model_file(str(two / "model.pt")), read_model_file(str(cut / "model.pt"))
     assert ma["meta"]["best_epoch"] == mc["meta"]["best_epoch"]
     assert all(torch.equal(ma["state_dict"][k], mc["state_dict"][k]) for k in ma["state_dict"])
+    assert read_averaged(str(cut)) == avg_two and ma["meta"]["averaged_epochs"] == avg_two["epochs"]
     cut_log = (cut / "train.log").read_text()
     assert cut_log.count("resumed from") == 1 and cut_log.count("epoch 2/2 lr ") == 1
     # model.pt holds plain BatchNorm names: the recipe's scoring loads it as usual

@@ -1,10 +1,13 @@
 """How well each run fitted: from its history.tsv, the epoch the model was selected at (the first
 epoch with the best validation UAR, as the trainer keeps it), the training and validation loss
 there, and the lowest training loss of the run. A high training loss at the selected epoch means
-the model underfits; a low one with a validation loss far above it means it overfits."""
+the model underfits; a low one with a validation loss far above it means it overfits. A run whose
+model.pt is the mean of its best epochs (config `average_best`) has the validation scores of that
+mean in averaged.tsv: they replace the best epoch's, which stays the epoch reported."""
 import numpy as np
 
 from ser.eval.train_time import read_history
+from ser.training.nbest import read_averaged
 
 KEYS = ("best_epoch", "valid_uar", "train_loss", "valid_loss", "min_train_loss")
 
@@ -16,9 +19,13 @@ def run_fit(run_dir):
     if not rows or not all(k in rows[0] for k in ("valid_uar", "train_loss", "valid_loss")):
         return None
     best = int(np.argmax([r["valid_uar"] for r in rows]))     # argmax: the first of equal maxima
-    return {"best_epoch": best + 1, "valid_uar": rows[best]["valid_uar"],
-            "train_loss": rows[best]["train_loss"], "valid_loss": rows[best]["valid_loss"],
-            "min_train_loss": min(r["train_loss"] for r in rows)}
+    fit = {"best_epoch": best + 1, "valid_uar": rows[best]["valid_uar"],
+           "train_loss": rows[best]["train_loss"], "valid_loss": rows[best]["valid_loss"],
+           "min_train_loss": min(r["train_loss"] for r in rows)}
+    averaged = read_averaged(run_dir)
+    if averaged is not None:
+        fit.update(valid_uar=averaged["valid_uar"], valid_loss=averaged["valid_loss"])
+    return fit
 
 
 def fit_summary(summary):

@@ -40,6 +40,9 @@ DEFAULTS = {
     # validate and save an exponential moving average of the weights (decay per optimizer step;
     # ser.training.weight_ema) instead of the weights of the last step
     "weight_ema": {"enabled": False, "decay": 0.99},
+    # model.pt = the mean of the weights of the N epochs with the best validation UAR (ESPnet's
+    # n-best averaging, ser.training.nbest); 1: the best epoch's weights (the papers)
+    "average_best": 1,
     # also log the curves to <outdir>/tensorboard (needs the optional `tensorboard` package)
     "tensorboard": False,
 }
@@ -47,7 +50,7 @@ FREE_FORM = {"model_conf"}                 # dict sections whose keys are not ch
 NULLABLE = {"max_train_segments_per_epoch"}
 POSITIVE = {"segment.length", "segment.shift", "batch_size", "max_epochs", "plateau.patience",
             "early_stop_patience", "valid_every", "valid_batch_size", "max_train_segments_per_epoch",
-            "optim.lr", "mixup.alpha"}
+            "optim.lr", "mixup.alpha", "average_best"}
 # left out of config_hash: per-job keys, logging that does not change the results, and the name of
 # the augmentation setting (its options are hashed)
 JOB_KEYS = ("seed", "data.fold_dir", "tensorboard", "augmentation")

@@ -4,7 +4,10 @@ early stopping, a checkpoint every epoch and bit-identical resumption (paper sec
 Files in `outdir`: train.log (one line per epoch, also on stderr), history.tsv, checkpoints/last.pt,
 model.pt (best validation UAR; ties keep the earlier epoch) and, last, `done`. With `weight_ema`
 enabled, validation, model selection and model.pt use the moving average of the weights
-(ser.training.weight_ema); train_loss is that of the weights being trained.
+(ser.training.weight_ema); train_loss is that of the weights being trained. With `average_best`
+N > 1 the weights of the N best validated epochs are kept (checkpoints/best/) and, when training
+ends, model.pt becomes their mean, validated once more (averaged.tsv; ser.training.nbest); until
+then model.pt is the best epoch's, so a killed run still has a usable model.
 
 history.tsv columns: epoch, lr (the rate used during the epoch), train_loss (mean segment
 cross-entropy, against the mixed labels under mixup), valid_loss (mean over validation
@@ -46,6 +49,7 @@ from ser.training.curves import CurvesWriter
 from ser.training.inference import posteriors_of_segment_sets
 from ser.training.mixup import mixup_batch, sample_lambda, smooth_labels, soft_cross_entropy
 from ser.training.model_io import save_model
+from ser.training.nbest import BestWeights, write_averaged
 from ser.training.plateau import Plateau
 from ser.training.spec_augment import apply_masks, draw_masks
 from ser.training.weight_ema import WeightEma
@@ -125,6 +129,8 @@ class Trainer:
         self.net = D.wrap_ddp(model, self.device)  # what is trained (DDP under torch.distributed)
         # what is validated and saved as model.pt: the averaged weights, else the trained ones
         self.eval_model = self.ema.module if self.ema else model
+        n_best = config["average_best"]
+        self.best_weights = BestWeights(os.path.join(outdir, "checkpoints", "best"), n_best) if n_best > 1 else None
         seed_rank_streams(seed)
         self.data = data
         self.config = config
@@ -157,7 +163,8 @@ class Trainer:
             "epoch": self.epoch, "finished": self.finished, "history": self.history,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "plateau": self.plateau.state_dict(), "rng": rng_states(self.generator),
-            "scaler": self.scaler.state_dict(), "ema": self.ema.state_dict() if self.ema else None})
+            "scaler": self.scaler.state_dict(), "ema": self.ema.state_dict() if self.ema else None,
+            "best_weights": self.best_weights.state_dict() if self.best_weights else None})
 
     def load_state_dict(self, state):
         """Continue from checkpoint `state`; returns RunDir.restore_rng's note (None unless the
@@ -169,6 +176,8 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         if self.ema:
             self.ema.load_state_dict(state["ema"])
+        if self.best_weights:
+            self.best_weights.load_state_dict(state["best_weights"])
         self.epoch, self.finished, self.history = state["epoch"], state["finished"], state["history"]
         # the shared generator (data order, mixup) continues; other ranks' dropout streams are
         # re-seeded from the epoch when the number of processes changed
@@ -278,8 +287,29 @@ class Trainer:
                 save_model(model_path, self.eval_model, dict(self.meta, best_epoch=self.epoch, valid_uar=None))
             best = self.plateau.best if self.plateau.best > -math.inf else float("nan")
             best_epoch = self.plateau.best_epoch if self.valid_utts else self.epoch
-            self.run_dir.finish(log, f"best_epoch {best_epoch} valid_uar {best:.4f} epochs {self.epoch}\n")
-        return {"best_epoch": best_epoch, "valid_uar": best, "epochs": self.epoch}
+            summary = f"best_epoch {best_epoch} valid_uar {best:.4f} epochs {self.epoch}"
+            result = {"best_epoch": best_epoch, "valid_uar": best, "epochs": self.epoch}
+            if self.best_weights and len(self.best_weights.epochs) > 1:
+                result["averaged_valid_uar"] = self._average_best(log, model_path, best_epoch)
+                summary += f" averaged_valid_uar {result['averaged_valid_uar']:.4f}"
+            self.run_dir.finish(log, summary + "\n")
+        return result
+
+    def _average_best(self, log, model_path, best_epoch):
+        """Replace model.pt by the mean of the best epochs' weights and validate it (a collective
+        under torch.distributed: rank 0 reads the files and sends the mean). Repeated as a whole
+        when a run killed here resumes."""
+        epochs = self.best_weights.epochs
+        averaged = D.broadcast_object(self.best_weights.average() if self.rank == 0 else None)
+        self.eval_model.load_state_dict(averaged)
+        scores = self.validate()
+        if self.rank == 0:
+            save_model(model_path, self.eval_model, dict(self.meta, best_epoch=best_epoch, valid_uar=scores[1],
+                                                         averaged_epochs=epochs))
+            write_averaged(self.outdir, epochs, scores)
+        log.info(f"model.pt: the mean of the weights of epochs {' '.join(map(str, epochs))} (the "
+                 f"{len(epochs)} best): valid_loss {scores[0]:.4f} valid_uar {scores[1]:.4f} valid_wa {scores[2]:.4f}")
+        return scores[1]
 
     def _broadcast_buffers(self):
         D.broadcast_buffers(self.model)
@@ -306,6 +336,8 @@ class Trainer:
             scores, (improved, new_lr, stop), plateau_state = D.broadcast_object(decision)
             self.plateau.load_state_dict(plateau_state)
             row["valid_loss"], row["valid_uar"], row["valid_wa"] = scores
+            if self.best_weights:
+                self.best_weights.offer(scores[1], self.epoch, self.eval_model, write=main)
             if improved:
                 if main:
                     save_model(model_path, self.eval_model,
@@ -322,6 +354,8 @@ class Trainer:
         self.history.append(row)
         self.finished = stop or self.epoch >= max_epochs
         self.run_dir.save_checkpoint(self.state_dict())  # state_dict: a collective under torch.distributed
+        if main and self.best_weights:
+            self.best_weights.prune()
         if main:
             write_history(os.path.join(self.outdir, "history.tsv"), self.history)
             self.curves.update(self.history, final=self.finished)
