@@ -172,7 +172,7 @@ def test_two_processes_equal_one_and_resume(tmp_path):
     assert sorted(os.listdir(two / "checkpoints")) == ["best", "last.pt"]
     assert sorted(os.listdir(two / "checkpoints/best")) == ["epoch1.pt", "epoch2.pt"]
     assert sorted(os.listdir(two)) == ["averaged.tsv", "checkpoints", "config.yaml", "done", "history.png",
-                                     "history.tsv", "model.pt", "train.log"]
+                                     "history.tsv", "model.pt", "model_best_epoch.pt", "train.log"]
     assert train_log.count("model.pt: the mean of the weights of epochs") == 1
 
     # the two processes computed what one process computes on the same global batch

@@ -97,6 +97,12 @@ def test_trainer_saves_and_validates_the_mean_of_the_best_epochs(tmp_path, prep)
             assert torch.equal(value, files[0][key]), key
     assert saved["meta"]["averaged_epochs"] == expected_epochs
     assert saved["meta"]["best_epoch"] == expected_epochs[0]
+    # the best epoch's own model stays beside it, scorable like model.pt
+    best = read_model_file(str(tmp_path / N.BEST_EPOCH_MODEL_FILE))
+    assert best["meta"]["best_epoch"] == expected_epochs[0] and "averaged_epochs" not in best["meta"]
+    assert best["meta"]["valid_uar"] == history[expected_epochs[0] - 1]["valid_uar"]
+    for key, value in best["state_dict"].items():
+        assert torch.equal(value, files[0][key]), key
     assert saved["meta"]["valid_uar"] == pytest.approx(averaged["valid_uar"], abs=1e-5)
     # the recorded validation loss is that of the averaged weights, rescored here
     reloaded = BnNet()
@@ -124,6 +130,7 @@ def test_resume_gives_the_same_average(tmp_path, prep, monkeypatch):
     with pytest.raises(Killed):
         run_trainer(tmp_path / "cut", prep, cfg)
     assert not (tmp_path / "cut/done").exists() and not (tmp_path / "cut/averaged.tsv").exists()
+    assert "averaged_epochs" in read_model_file(str(tmp_path / "cut/model.pt"))["meta"]
     monkeypatch.setattr("ser.training.trainer.write_averaged", real_write)
     run_trainer(tmp_path / "cut", prep, cfg)
     assert N.read_averaged(str(tmp_path / "full")) == N.read_averaged(str(tmp_path / "cut"))
@@ -131,12 +138,17 @@ def test_resume_gives_the_same_average(tmp_path, prep, monkeypatch):
     b = read_model_file(str(tmp_path / "cut/model.pt"))["state_dict"]
     for key in a:
         assert torch.equal(a[key], b[key]), key
+    # the resumed run kept the best epoch's model, not the mean it had written before the kill
+    a, b = (read_model_file(str(tmp_path / d / N.BEST_EPOCH_MODEL_FILE)) for d in ("full", "cut"))
+    assert "averaged_epochs" not in b["meta"]
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
 
 
 def test_one_kept_epoch_is_not_averaged(tmp_path, prep):
     run_trainer(tmp_path, prep, nbest_config(max_epochs=1))
     assert N.read_averaged(str(tmp_path)) is None
     assert "averaged_epochs" not in read_model_file(str(tmp_path / "model.pt"))["meta"]
+    assert not (tmp_path / N.BEST_EPOCH_MODEL_FILE).exists()
 
 
 def test_bad_averaged_file_is_named(tmp_path):

@@ -14,7 +14,8 @@ the average has been validated, `<outdir>/averaged.tsv` (owned here; read by ser
     epochs  valid_loss  valid_uar  valid_wa
     12,15,18    0.8123  0.7301  0.7442
 
-`epochs` lists the averaged epochs, best first; the scores are those of the averaged weights.
+The best epoch's own model file stays as `<outdir>/model_best_epoch.pt` (scorable like model.pt,
+e.g. for a paired comparison of the two). `epochs` lists the averaged epochs, best first; the scores are those of the averaged weights.
 They come from the validation data that ranked the epochs, as the best epoch's own score does;
 that score is the top of a noisy curve, so comparing the two on validation favours the best epoch.
 """
@@ -27,6 +28,7 @@ from ser.errors import SerError
 from ser.runtime.torch_files import cpu_state_dict, load_torch_file, save_torch_file
 
 AVERAGED_FILE = "averaged.tsv"
+BEST_EPOCH_MODEL_FILE = "model_best_epoch.pt"   # model.pt of the best epoch, kept beside the mean
 AVERAGED_COLUMNS = ("epochs", "valid_loss", "valid_uar", "valid_wa")
 
 

@@ -6,8 +6,9 @@ model.pt (best validation UAR; ties keep the earlier epoch) and, last, `done`. W
 enabled, validation, model selection and model.pt use the moving average of the weights
 (ser.training.weight_ema); train_loss is that of the weights being trained. With `average_best`
 N > 1 the weights of the N best validated epochs are kept (checkpoints/best/) and, when training
-ends, model.pt becomes their mean, validated once more (averaged.tsv; ser.training.nbest); until
-then model.pt is the best epoch's, so a killed run still has a usable model.
+ends, model.pt becomes their mean, validated once more (averaged.tsv; ser.training.nbest), and the
+best epoch's model moves to model_best_epoch.pt; until then model.pt is the best epoch's, so a
+killed run still has a usable model.
 
 history.tsv columns: epoch, lr (the rate used during the epoch), train_loss (mean segment
 cross-entropy, against the mixed labels under mixup), valid_loss (mean over validation
@@ -38,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ser.data.atomic import atomic_write_text
+from ser.data.atomic import atomic_copy, atomic_write_text
 from ser.metrics import uar, weighted_accuracy
 from ser.runtime import distributed as D
 from ser.runtime.checkpoint import kill_hook, rng_states, seed_rank_streams
@@ -49,7 +50,7 @@ from ser.training.curves import CurvesWriter
 from ser.training.inference import posteriors_of_segment_sets
 from ser.training.mixup import mixup_batch, sample_lambda, smooth_labels, soft_cross_entropy
 from ser.training.model_io import save_model
-from ser.training.nbest import BestWeights, write_averaged
+from ser.training.nbest import BEST_EPOCH_MODEL_FILE, BestWeights, write_averaged
 from ser.training.plateau import Plateau
 from ser.training.spec_augment import apply_masks, draw_masks
 from ser.training.weight_ema import WeightEma
@@ -304,6 +305,9 @@ class Trainer:
         self.eval_model.load_state_dict(averaged)
         scores = self.validate()
         if self.rank == 0:
+            best_path = os.path.join(self.outdir, BEST_EPOCH_MODEL_FILE)
+            if not os.path.exists(best_path):   # absent until the first try: model.pt is still the best epoch's
+                atomic_copy(model_path, best_path)
             save_model(model_path, self.eval_model, dict(self.meta, best_epoch=best_epoch, valid_uar=scores[1],
                                                          averaged_epochs=epochs))
             write_averaged(self.outdir, epochs, scores)
