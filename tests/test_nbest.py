@@ -112,7 +112,7 @@ def test_trainer_saves_and_validates_the_mean_of_the_best_epochs(tmp_path, prep)
     # the fit table reads the average's validation scores and the best epoch's training loss
     fit = run_fit(str(tmp_path))
     assert fit["valid_uar"] == averaged["valid_uar"] and fit["valid_loss"] == averaged["valid_loss"]
-    assert fit["best_epoch"] == expected_epochs[0]
+    assert fit["best_epoch"] == expected_epochs[0] and fit["averaged"] == 1.0
     assert re.search(r"averaged_valid_uar [01]\.\d{4}$", (tmp_path / "done").read_text())
 
 
@@ -149,6 +149,7 @@ def test_one_kept_epoch_is_not_averaged(tmp_path, prep):
     assert N.read_averaged(str(tmp_path)) is None
     assert "averaged_epochs" not in read_model_file(str(tmp_path / "model.pt"))["meta"]
     assert not (tmp_path / N.BEST_EPOCH_MODEL_FILE).exists()
+    assert run_fit(str(tmp_path))["averaged"] == 0.0
 
 
 def test_bad_averaged_file_is_named(tmp_path):

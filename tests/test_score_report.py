@@ -12,6 +12,7 @@ import torch
 from eval_helpers import CLASSES, make_model_dir, write_feats_dir, write_training_run
 from ser.bin import report, score
 from ser.errors import SerError
+from ser.training.nbest import write_averaged
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -290,7 +291,14 @@ def test_fit_table_from_the_selected_epoch_of_each_run(tmp_path):
     block = text.split("How the runs fitted", 1)[1]
     row = [c.strip() for c in block.split("\n| cnn (all_spec) |", 1)[1].split("\n", 1)[0].strip(" |").split("|")][1:]
     assert row == ["2.5", "65.0", "0.90", "1.15", "0.55", "2"]
-    assert "means underfitting" in text
+    assert "means underfitting" in text and "‡" not in text
+    # fold 2's model.pt averages its best epochs: its validation UAR and loss are the average's
+    write_averaged(os.path.join(exp, "cnn_spec_h1", "fold.2", "seed1"), [3, 2], (1.0, 0.58, 0.6))
+    assert report.main(["--exp-dir", exp, "--out", str(out)]) == 0
+    block = out.read_text().split("How the runs fitted", 1)[1]
+    row = [c.strip() for c in block.split("\n| cnn (all_spec) |", 1)[1].split("\n", 1)[0].strip(" |").split("|")][1:]
+    assert row == ["2.5", "64.0 ‡", "0.90", "1.05 ‡", "0.55", "2"]
+    assert "‡: the validation UAR and loss of the mean of each run's best epochs' weights" in block
 
 
 def test_per_run_confusions_link_only_inside_the_checkout(exp_tree):

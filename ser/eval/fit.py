@@ -9,22 +9,23 @@ import numpy as np
 from ser.eval.train_time import read_history
 from ser.training.nbest import read_averaged
 
-KEYS = ("best_epoch", "valid_uar", "train_loss", "valid_loss", "min_train_loss")
+KEYS = ("best_epoch", "valid_uar", "train_loss", "valid_loss", "min_train_loss", "averaged")
 
 
 def run_fit(run_dir):
-    """{best_epoch, valid_uar, train_loss, valid_loss, min_train_loss} of a run, or None without a
-    history with validation scores."""
+    """{best_epoch, valid_uar, train_loss, valid_loss, min_train_loss, averaged (1.0 when the
+    validation scores are those of averaged.tsv, else 0.0)} of a run, or None without a history
+    with validation scores."""
     rows = read_history(run_dir)
     if not rows or not all(k in rows[0] for k in ("valid_uar", "train_loss", "valid_loss")):
         return None
     best = int(np.argmax([r["valid_uar"] for r in rows]))     # argmax: the first of equal maxima
     fit = {"best_epoch": best + 1, "valid_uar": rows[best]["valid_uar"],
            "train_loss": rows[best]["train_loss"], "valid_loss": rows[best]["valid_loss"],
-           "min_train_loss": min(r["train_loss"] for r in rows)}
+           "min_train_loss": min(r["train_loss"] for r in rows), "averaged": 0.0}
     averaged = read_averaged(run_dir)
     if averaged is not None:
-        fit.update(valid_uar=averaged["valid_uar"], valid_loss=averaged["valid_loss"])
+        fit.update(valid_uar=averaged["valid_uar"], valid_loss=averaged["valid_loss"], averaged=1.0)
     return fit
 
 

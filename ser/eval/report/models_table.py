@@ -19,8 +19,9 @@ def models_section(layout):
             s = sorted(ss, key=lambda x: condition_sort_key(x.condition))[0]
             fit = fit_summary(s)
             if fit:
-                fit_rows.append([layout.labels[t], c, f"{fit['best_epoch']:.1f}", f"{100 * fit['valid_uar']:.1f}",
-                                 f"{fit['train_loss']:.2f}", f"{fit['valid_loss']:.2f}",
+                mark = " ‡" if fit["averaged"] > 0 else ""
+                fit_rows.append([layout.labels[t], c, f"{fit['best_epoch']:.1f}", f"{100 * fit['valid_uar']:.1f}{mark}",
+                                 f"{fit['train_loss']:.2f}", f"{fit['valid_loss']:.2f}{mark}",
                                  f"{fit['min_train_loss']:.2f}", str(fit["runs"])])
             tt = train_time(s)
             ep = "–" if tt["mean_epochs"] is None else f"{tt['mean_epochs']:.1f}"
@@ -35,7 +36,10 @@ def models_section(layout):
               "UAR), the training and validation loss there, and the lowest training loss of the run. A high "
               "training loss at the selected epoch means underfitting; a low one with a validation loss far "
               "above it, overfitting (egs/README.md, 'Sizing a training config'). Each run's curves: "
-              "history.png next to its history.tsv.", ""]
+              "history.png next to its history.tsv."
+              + (" ‡: the validation UAR and loss of the mean of each run's best epochs' weights (config "
+                 "`average_best`, averaged.tsv), the model.pt of those runs; the other columns are the best "
+                 "epoch's." if any(r[3].endswith("‡") for r in fit_rows) else ""), ""]
         L += table(["Model", "corpus", "selected epoch", "valid UAR there (%)", "train loss there",
                     "valid loss there", "lowest train loss", "runs"], fit_rows) + [""]
     return L
