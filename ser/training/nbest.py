@@ -14,10 +14,11 @@ the average has been validated, `<outdir>/averaged.tsv` (owned here; read by ser
     epochs  valid_loss  valid_uar  valid_wa
     12,15,18    0.8123  0.7301  0.7442
 
-The best epoch's own model file stays as `<outdir>/model_best_epoch.pt` (scorable like model.pt,
-e.g. for a paired comparison of the two). `epochs` lists the averaged epochs, best first; the scores are those of the averaged weights.
+`epochs` lists the averaged epochs, best first; the scores are those of the averaged weights.
 They come from the validation data that ranked the epochs, as the best epoch's own score does;
 that score is the top of a noisy curve, so comparing the two on validation favours the best epoch.
+The best epoch's own model file stays as `<outdir>/model_best_epoch.pt` (scorable like model.pt,
+e.g. for a paired comparison of the two on test data).
 """
 import os
 

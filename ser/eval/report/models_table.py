@@ -10,6 +10,7 @@ def models_section(layout):
     L = ["## Models", "", "Training time: sum of the per-epoch times in history.tsv over the runs "
          "(folds × seeds) behind the row; per run: their mean.", ""]
     rows, fit_rows = [], []
+    any_averaged = False
     for t in layout.tags:
         d = layout.tag_desc[t]
         for c in layout.corpora:
@@ -20,6 +21,7 @@ def models_section(layout):
             fit = fit_summary(s)
             if fit:
                 mark = " ‡" if fit["averaged"] > 0 else ""
+                any_averaged = any_averaged or bool(mark)
                 fit_rows.append([layout.labels[t], c, f"{fit['best_epoch']:.1f}", f"{100 * fit['valid_uar']:.1f}{mark}",
                                  f"{fit['train_loss']:.2f}", f"{fit['valid_loss']:.2f}{mark}",
                                  f"{fit['min_train_loss']:.2f}", str(fit["runs"])])
@@ -39,7 +41,7 @@ def models_section(layout):
               "history.png next to its history.tsv."
               + (" ‡: the validation UAR and loss of the mean of each run's best epochs' weights (config "
                  "`average_best`, averaged.tsv), the model.pt of those runs; the other columns are the best "
-                 "epoch's." if any(r[3].endswith("‡") for r in fit_rows) else ""), ""]
+                 "epoch's." if any_averaged else ""), ""]
         L += table(["Model", "corpus", "selected epoch", "valid UAR there (%)", "train loss there",
                     "valid loss there", "lowest train loss", "runs"], fit_rows) + [""]
     return L
