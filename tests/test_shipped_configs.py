@@ -59,6 +59,9 @@ VARIANTS = [
      "TEMPLATE/conf/paper_bf16/train_densenet_lstm_highway.yaml", {"plateau.patience": (5, 10)}),
     ("TEMPLATE/conf/paper_bf16_pat10_mean/train_densenet_lstm_highway.yaml",
      "TEMPLATE/conf/paper_bf16_pat10/train_densenet_lstm_highway.yaml", {"model_conf.lstm_pool": ("last", "mean")}),
+    *[(f"TEMPLATE/conf/paper_bf16_pat10_mean/train_{m}.yaml", f"TEMPLATE/conf/paper_bf16/train_{m}.yaml",
+       {"model_conf.lstm_pool": ("last", "mean"), "plateau.patience": (5, 10)})
+      for m in ("cnn_lstm", "densenet_lstm")],
     ("TEMPLATE/conf/paper_bf16_pat10_mean_avg5/train_densenet_lstm_highway.yaml",
      "TEMPLATE/conf/paper_bf16_pat10_mean/train_densenet_lstm_highway.yaml", {"average_best": (1, 5)}),
     ("TEMPLATE/conf/reg/train_densenet.yaml", "TEMPLATE/conf/train_densenet.yaml",
