@@ -157,6 +157,20 @@ def test_several_experiments_fuse_with_equal_weight_per_member(exp, tmp_path):
     assert r.returncode == 1 and "do not have the same folds and seeds (seeds 1 2 3 against 1 2)" in r.stderr
 
 
+def test_one_seed_of_several_experiments_is_a_fusion(exp, tmp_path):
+    for fold in POST:
+        make_seed_run(exp, fold, 1, tag=MEL_TAG, feats="mel", post=mel_posteriors(fold, 1))
+    assert ensemble_seeds.main(["--exp-dir", exp, "--out-tag", "fused", "--seeds", "1", TAG, MEL_TAG]) == 0
+    for fold in POST:
+        post = np.loadtxt(os.path.join(exp, "fused", f"fold.{fold}", "seed1", "test_clean", "predictions.tsv"),
+                          skiprows=1, usecols=(3, 4, 5))
+        np.testing.assert_allclose(post, (np.asarray(POST[fold][1]) + np.asarray(mel_posteriors(fold, 1))) / 2,
+                                   atol=5e-7)
+    out = tmp_path / "RESULTS.md"
+    report.main(["--exp-dir", exp, "--out", str(out), "--fig-dir", str(tmp_path / "fig")])
+    assert "| densenet (spec + mel; mean posterior of 2 experiments, seed 1 each) |" in out.read_text()
+
+
 def test_refresh_redoes_the_ensemble_from_its_tag_yaml(exp):
     ensemble_seeds.main(["--exp-dir", exp, "--out-tag", "ens", "--seeds", "1 2", TAG])
     POST_FOLD1_SEED2 = POST[1][2]
@@ -175,7 +189,8 @@ def test_refresh_redoes_the_ensemble_from_its_tag_yaml(exp):
 @pytest.mark.parametrize("case, message", [
     ("unfinished", "fold.2/seed3: training not finished (no done)"),
     ("other_list", "fold.1/seed2/test_clean/predictions.tsv: not the utterances, labels and classes of"),
-    ("one_seed", "an ensemble needs at least two distinct seeds, not 1"),
+    ("one_seed", "an ensemble needs at least two members (seeds x experiments), not seed 1 of 'spec_densenet_none_aaaa' alone"),
+    ("repeated_seed", "give distinct seeds, not 1 1"),
     ("not_ensemble", "exists and is not a seed ensemble: choose another --out-tag"),
     ("same_tag", "--out-tag 'spec_densenet_none_aaaa' is a member experiment"),
 ])
@@ -187,6 +202,8 @@ def test_refusals_exit_1_with_one_line_naming_the_problem(exp, case, message):
         make_seed_run(exp, 1, 2, utts=["s1-a", "s1-b", "s1-x", "s1-d"])
     elif case == "one_seed":
         args = ["--exp-dir", exp, "--out-tag", "ens", "--seeds", "1", TAG]
+    elif case == "repeated_seed":
+        args = ["--exp-dir", exp, "--out-tag", "ens", "--seeds", "1 1", TAG]
     elif case == "not_ensemble":
         os.makedirs(os.path.join(exp, "ens", "fold.1"))
     elif case == "same_tag":

@@ -35,7 +35,7 @@ ENSEMBLE_SEED = 1   # the ensemble is one run per fold
 def setting_label(seeds, num_tags=1):
     seeds = " ".join(map(str, seeds))
     return f"mean posterior of seeds {seeds}" if num_tags == 1 else \
-        f"mean posterior of {num_tags} experiments, seeds {seeds} each"
+        f"mean posterior of {num_tags} experiments, seed{'s' if ' ' in seeds else ''} {seeds} each"
 
 
 def _joined(values):
@@ -54,8 +54,8 @@ def ensemble_members(exp_dir, tag, seeds=None):
     if not runs:
         raise SerError(f"experiment '{tag}': no runs under {base} (fold.<k>/seed<s>)")
     seeds = sorted(seeds) if seeds else sorted({s for per_fold in runs.values() for s in per_fold})
-    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
-        raise SerError(f"an ensemble needs at least two distinct seeds, not {' '.join(map(str, seeds))}")
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise SerError(f"give distinct seeds, not {' '.join(map(str, seeds)) or 'none'}")
     members = {}
     for fold in sorted(runs):
         for s in seeds:
@@ -97,6 +97,9 @@ def write_seed_ensemble(exp_dir, tags, out_tag, seeds=None):
         raise SerError(f"--out-tag '{out_tag}' is a member experiment")
     per_tag = [ensemble_members(exp_dir, t, seeds) for t in tags]
     seeds = per_tag[0][1]
+    if len(tags) * len(seeds) < 2:   # one seed suffices when several experiments are fused
+        raise SerError(f"an ensemble needs at least two members (seeds x experiments), "
+                       f"not seed {seeds[0]} of '{tags[0]}' alone")
     for t, (members, s) in zip(tags[1:], per_tag[1:]):
         if s != seeds or set(members) != set(per_tag[0][0]):
             raise SerError(f"experiments '{tags[0]}' and '{t}' do not have the same folds and seeds "
