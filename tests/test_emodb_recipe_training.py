@@ -133,6 +133,26 @@ def test_stages_0_to_5_write_results(tmp_path, emodb_dir, script_env):
         assert m["ensemble_seeds"] == [1, 2]
         assert m["num_utts"] == len((folds / str(k) / "test.list").read_text().split())
 
+    # Seeds 3-4 added later: only their runs train, and their ensemble takes its own tag, so the
+    # ensemble of seeds 1-2 stays as it was.
+    ens_before = (ens / "fold.2" / "seed1" / "test_clean" / "predictions.tsv").read_text()
+    r = subprocess.run(["./run.sh", "--feats", "spec", "--conf_dir", "conf/smooth", "--models", "cnn",
+                        "--first_seed", "3", "--nrepeats", "2", "--stage", "3", "--stop_stage", "4"],
+                       cwd=recipe, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "seed 1)" not in r.stdout and "seed 2)" not in r.stdout
+    for s in (3, 4):
+        assert f"Stage 3: training cnn (spec, aug none, seed {s}) with ser.bin.train: folds 1 2 3 4 of 4" in r.stdout
+    logs = sorted(p.name for p in (exp / smooth_tag / "log").glob("train.seed*.log"))
+    assert logs == [f"train.seed{s}.{k}.log" for s in (1, 2, 3, 4) for k in (1, 2, 3, 4)]
+    assert kept_log.read_text() == kept
+    assert (f"Stage 4: seed ensemble of cnn (none, seeds 3-4) with ser.bin.ensemble_seeds: exp/all/{smooth_tag} -> "
+            f"exp/all/{smooth_tag}_seed_ensemble_3-4") in r.stdout
+    m = json.loads((exp / f"{smooth_tag}_seed_ensemble_3-4" / "fold.1" / "seed1" / "test_clean" / "metrics.json").read_text())
+    assert m["ensemble_seeds"] == [3, 4]
+    assert (ens / "fold.2" / "seed1" / "test_clean" / "predictions.tsv").read_text() == ens_before
+    assert json.loads((ens / "fold.1" / "seed1" / "test_clean" / "metrics.json").read_text())["ensemble_seeds"] == [1, 2]
+
 
 DIFFUSION = """process: {steps: 20}
 denoiser: {channels: 16, num_layers: 2, num_res_blocks: 1, heads: 2, time_dim: 16, cond_dim: 16, norm_groups: 4}

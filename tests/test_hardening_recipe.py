@@ -52,7 +52,7 @@ def recipe(tmp_path):
 
 def test_bad_numeric_options_fail_before_stage_0(recipe, script_env):
     env = dict(script_env, EMODB="/nowhere")
-    for option, value in (("--stage", "abc"), ("--stop_stage", "xyz"), ("--nrepeats", "abc"),
+    for option, value in (("--stage", "abc"), ("--stop_stage", "xyz"), ("--nrepeats", "abc"), ("--first_seed", "0"),
                           ("--nj", "0"), ("--max_jobs", "-1"), ("--threads", "2x"), ("--ngpu", "one"),
                           ("--num_nodes", ""), ("--sampling_steps", "1.5"), ("--eps", "0.0x")):
         r = run(recipe, env, option, value)

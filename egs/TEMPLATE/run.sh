@@ -19,8 +19,9 @@ augs=none              # any of: none sp mixup sp+mixup (paper 1); syn real+syn 
 conditions=clean       # test conditions scored in stage 4: clean snr0 snr10 snr20 fgsm bim (fgsm_epsX bim_epsX: radius X)
 eps=0.08               # L-inf radius of fgsm/bim, in normalised feature units (paper: 0.08); BIM: 10 steps of eps/8
 folds_conf=conf/folds.yaml  # stage 2's fold scheme; another file (e.g. conf/folds_valid2.yaml) has its own folds and experiments: data/<set>_folds_valid2, exp/<set>_folds_valid2
-nrepeats=1             # runs per fold with seeds 1..nrepeats
-seed_ensemble=true     # with nrepeats >= 2, stage 4 also scores each model's mean posterior over its seeds (a report row)
+nrepeats=1             # runs per fold with seeds first_seed..first_seed+nrepeats-1
+first_seed=1           # e.g. --first_seed 3 --nrepeats 2: seeds 3-4, added later or on another machine without re-running 1-2
+seed_ensemble=true     # with nrepeats >= 2, stage 4 also scores each model's mean posterior over this run's seeds (a report row)
 max_jobs=2             # training jobs at once
 threads=1              # torch threads per training job
 ngpu=0                 # GPUs per training job (0: CPU); N > 1: data-parallel (torchrun)
@@ -45,7 +46,7 @@ help_options=true      # --help lists the options above, with their defaults and
 if [ $# -ne 0 ]; then echo "run.sh: unexpected arguments: $*" >&2; exit 1; fi
 # Numeric options, checked before any stage (a bad one would make every stage guard fail quietly).
 for o in stage stop_stage ngpu griffin_lim; do check_int $o 0; done
-for o in nj nrepeats max_jobs threads num_nodes sampling_steps num_synthetic; do check_int $o 1; done
+for o in nj nrepeats first_seed max_jobs threads num_nodes sampling_steps num_synthetic; do check_int $o 1; done
 case $sampler in ancestral|ddim) ;; *) die "--sampler must be ancestral or ddim, got '$sampler'" ;; esac
 check_number eps
 
@@ -63,6 +64,11 @@ if [ "$folds_conf" != conf/folds.yaml ]; then
   exp=exp/${dset}_$scheme
 fi
 train_feats=${data}_$feat
+last_seed=$(( first_seed + nrepeats - 1 ))
+seeds=$(seq -s ' ' $first_seed $last_seed)
+# The seed ensemble's tag suffix: seeds 1-N keep the plain one, another range names itself so
+# that adding seeds 3-4 later leaves the ensemble of seeds 1-2 as it was.
+ens_suffix=_seed_ensemble; [ $first_seed -eq 1 ] || ens_suffix=_seed_ensemble_$first_seed-$last_seed
 
 read_augs $data $feat $augs
 # The configs of this run: the recipe's own (<conf_dir>/NAME), else egs/TEMPLATE's (conf_file).
@@ -264,7 +270,7 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
       # no slot idles while a seed's last folds finish. Finished runs (`done`) are not started
       # again: their logs stay as they were.
       runs=()
-      for seed in $(seq $nrepeats); do
+      for seed in $seeds; do
         todo=$(pending $n $dir/fold.FOLD/seed$seed/done)
         if [ -z "$todo" ]; then
           log "Stage 3: skipped ($n folds done): $model ($feat, aug $aug, seed $seed) in $dir"
@@ -294,7 +300,7 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
     for model in $models; do
       dir=$(experiment_dir $model $aug)
       [ ! -d $dir ] || check_trained_on_folds $dir $folds
-      for seed in $(seq $nrepeats); do
+      for seed in $seeds; do
         # An unfinished training (no `done`) is not scored: the fold would count with a partial model.
         unfinished=$(echo $(pending $n $dir/fold.FOLD/seed$seed/done))   # one line: "8 9 10"
         if [ -n "$unfinished" ]; then
@@ -327,13 +333,13 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
         done
       done
       if [ "$seed_ensemble" = true ] && [ $nrepeats -ge 2 ]; then
-        unfinished=$(for seed in $(seq $nrepeats); do pending $n $dir/fold.FOLD/seed$seed/done; done)
+        unfinished=$(for seed in $seeds; do pending $n $dir/fold.FOLD/seed$seed/done; done)
         if [ -n "$unfinished" ]; then
           log "Stage 4: no seed ensemble of $model ($aug): not every seed has finished every fold"
         else
-          log "Stage 4: seed ensemble of $model ($aug, seeds 1-$nrepeats) with ser.bin.ensemble_seeds: $dir -> ${dir}_seed_ensemble"
-          python3 -m ser.bin.ensemble_seeds --exp-dir $(dirname $dir) --out-tag $(basename $dir)_seed_ensemble \
-            --seeds "$(seq -s ' ' $nrepeats)" $(basename $dir) > $dir/log/ensemble_seeds.log 2>&1 \
+          log "Stage 4: seed ensemble of $model ($aug, seeds $first_seed-$last_seed) with ser.bin.ensemble_seeds: $dir -> ${dir}$ens_suffix"
+          python3 -m ser.bin.ensemble_seeds --exp-dir $(dirname $dir) --out-tag $(basename $dir)$ens_suffix \
+            --seeds "$seeds" $(basename $dir) > $dir/log/ensemble_seeds.log 2>&1 \
             || die "Stage 4: ser.bin.ensemble_seeds failed: $(tail -1 $dir/log/ensemble_seeds.log)"
         fi
       fi
