@@ -171,6 +171,16 @@ def test_one_seed_of_several_experiments_is_a_fusion(exp, tmp_path):
     assert "| densenet (spec + mel; mean posterior of 2 experiments, seed 1 each) |" in out.read_text()
 
 
+def test_protocol_counts_the_seeds_of_the_runs_not_the_ensembles_storage_slot(exp, tmp_path):
+    # seeds 2-3 only, and their ensemble (stored under seed1): the protocol names seeds 2 and 3
+    shutil.rmtree(os.path.join(exp, TAG, "fold.1", "seed1"))
+    shutil.rmtree(os.path.join(exp, TAG, "fold.2", "seed1"))
+    ensemble_seeds.main(["--exp-dir", exp, "--out-tag", "ens", "--seeds", "2 3", TAG])
+    out = tmp_path / "RESULTS.md"
+    report.main(["--exp-dir", exp, "--out", str(out), "--fig-dir", str(tmp_path / "fig")])
+    assert "Repeats (seeds): 2 (2, 3)." in out.read_text()
+
+
 def test_refresh_redoes_the_ensemble_from_its_tag_yaml(exp):
     ensemble_seeds.main(["--exp-dir", exp, "--out-tag", "ens", "--seeds", "1 2", TAG])
     POST_FOLD1_SEED2 = POST[1][2]

@@ -25,13 +25,19 @@ def folds_description(summaries, folds):
             "per-fold table; other speakers validate, the rest train)")
 
 
+def _run_seeds(layout, summary):
+    """The seeds behind a row: an ensemble is stored as seed1 but is made of its members' seeds."""
+    desc = layout.tag_desc.get(summary.tag, {})
+    return desc["ensemble_seeds"] if "ensemble_of" in desc else summary.seed_uar
+
+
 def protocol_section(layout):
     inputs, summaries = layout.inputs, layout.summaries
     L = ["## Protocol", ""]
     for c in layout.corpora:
         cs = [s for s in summaries if s.corpus == c]
         folds = sorted({f for s in cs for f in s.folds})
-        seeds = sorted({x for s in cs for x in s.seed_uar})
+        seeds = sorted({x for s in cs for x in _run_seeds(layout, s)})
         note = inputs.corpus_notes.get(c)
         protocol = (inputs.folds_note or folds_description(cs, folds)).rstrip(". ")
         L.append(f"- **{c}**" + (f": {note}" if note else "") + ". " + protocol +
