@@ -13,7 +13,7 @@ speaker to select its epoch on.
 
 OUT holds models/fold.K.seedS.pt (the fold models, ser-model-v1 files with their own
 normalisation statistics), feats.yaml (the feature config), normalization.json (each member's
-CMVN mean and std), classes.txt, config.yaml (the resolved training config of the first member;
+CMVN mean and std and its utterance_mvn), classes.txt, config.yaml (the resolved training config of the first member;
 the others differ only in per-fold data paths and seed), pack.json (format, members, scores, inputs)
 and README.md (the model card). OUT is built beside itself and renamed into place; a re-run
 whose inputs (member models and scores) are unchanged says "already packed" and does nothing.
@@ -175,7 +175,8 @@ def model_card(tag, corpus, corpus_note, members, summary, revision, date, condi
           "| `models/fold.K.seedS.pt` | the fold models (`ser-model-v1`: weights, classes, feature config, "
           "normalisation statistics, training config) |",
           "| `feats.yaml` | the feature config (as in `conf/feats/`) |",
-          "| `normalization.json` | each member's per-dimension mean and std (from its training speakers) |",
+          "| `normalization.json` | each member's per-dimension mean and std (from its training speakers) "
+          "and its per-utterance normalisation (`utterance_mvn`, applied first) |",
           "| `classes.txt` | the classes in output order |",
           "| `config.yaml` | the resolved training config |", ""]
     return "\n".join(L)
@@ -197,7 +198,9 @@ def write_pack(out, exp_dir, runs, members, summary, corpus_note, condition, sig
         meta = members[0][1]
         atomic_write_text(os.path.join(tmp, "feats.yaml"), yaml.safe_dump(dict(meta["feat_conf"]), sort_keys=False))
         atomic_write_text(os.path.join(tmp, "classes.txt"), "".join(c + "\n" for c in meta["classes"]))
-        norm = {name: {"mean": m["cmvn_mean"], "std": m["cmvn_std"]} for name, m in members}
+        norm = {name: {"mean": m["cmvn_mean"], "std": m["cmvn_std"],
+                       "utterance_mvn": m.get("utterance_mvn", {"means": False, "vars": False})}
+                for name, m in members}
         atomic_write_text(os.path.join(tmp, "normalization.json"), json.dumps(norm) + "\n")
         with open(os.path.join(runs[0][2], "config.yaml"), encoding="utf-8") as f:
             config = f.read()

@@ -84,7 +84,7 @@ def resolve_config(args):
             named["mixup"]["enabled"] = args.mixup
         if args.mixup_alpha is not None:
             named["mixup"]["alpha"] = args.mixup_alpha
-    cfg = C.merge(cfg, named, "command line")
+    cfg = C.without_options_off(C.merge(cfg, named, "command line"))
     if args.sync_batchnorm:  # only then, so that other configs (and their hashes) stay as they were
         cfg["sync_batchnorm"] = True
     aug_dirs = [d for text in args.aug_dirs for d in text.split()]
@@ -115,7 +115,8 @@ def train(args, resolved, device):
     fold = load_fold(data["feats_dir"], data["fold_dir"], data["classes"], data["aug_dirs"], data["aug_policy"],
                      data.get("synthetic_dirs", ()), data.get("train_source"))
     seg = resolved["segment"]
-    prepared = prepare(fold, seg["length"], seg["shift"])
+    utt_mvn = resolved.get("utterance_mvn", C.DEFAULTS["utterance_mvn"])
+    prepared = prepare(fold, seg["length"], seg["shift"], utt_mvn)
 
     from ser.models import build_model  # the model zoo is imported only when training
 
@@ -126,7 +127,8 @@ def train(args, resolved, device):
     model = build_model(resolved["model"], len(fold.classes), fold.feat_dim, **resolved["model_conf"])
     meta = {"model_name": resolved["model"], "model_conf": resolved["model_conf"],
             "num_classes": len(fold.classes), "classes": fold.classes, "feat_dim": fold.feat_dim,
-            "segment": dict(seg), "feat_conf": fold.feat_conf, "train_config": resolved,
+            "segment": dict(seg), "utterance_mvn": dict(utt_mvn), "feat_conf": fold.feat_conf,
+            "train_config": resolved,
             "config_hash": C.config_hash(resolved)}
     n_aug = sum(1 for u, s in fold.train_source.items() if u != s)
     n_syn = len(fold.synthetic)

@@ -60,8 +60,12 @@ class ConfigSchema:
     free_form: {dotted key: hook(where, key, old section, new mapping) -> merged section}."""
 
     def __init__(self, defaults, positive=(), choices=None, nullable=(), free_form=None,
-                 reserved=("data", "seed"), bounds=None, job_keys=()):
+                 reserved=("data", "seed"), bounds=None, job_keys=(), absent_when_off=()):
         self.defaults = defaults
+        # top-level keys added after experiments had been run: left out of a resolved config while
+        # they keep their default (off), so that the config, hash, tag and stored config.yaml of
+        # every earlier experiment stay the same
+        self.absent_when_off = tuple(absent_when_off)
         self.job_keys = tuple(job_keys)     # dotted keys left out of the config hash
         self.bounds = dict(bounds or {})    # dotted key -> (lowest allowed, limit it must stay below)
         self.positive = set(positive)
@@ -130,6 +134,10 @@ class ConfigSchema:
             else:
                 out[key] = self.check_value(where, full, value, default)
         return out
+
+    def without_options_off(self, config):
+        """`config` without the `absent_when_off` keys that have their default value."""
+        return {k: v for k, v in config.items() if not (k in self.absent_when_off and v == self.defaults[k])}
 
     def load(self, path):
         """The defaults updated with the YAML file `path` (SerError naming the file and key)."""

@@ -43,6 +43,10 @@ DEFAULTS = {
     # model.pt = the mean of the weights of the N epochs with the best validation UAR (ESPnet's
     # n-best averaging, ser.training.nbest); 1: the best epoch's weights (the papers)
     "average_best": 1,
+    # per-utterance mean (and variance) normalisation of each feature dimension before the global
+    # CMVN (ESPnet's utterance_mvn; ser.training.normalization): removes the speaker's and channel's
+    # average spectrum from every utterance; off in the papers
+    "utterance_mvn": {"means": False, "vars": False},
     # also log the curves to <outdir>/tensorboard (needs the optional `tensorboard` package)
     "tensorboard": False,
 }
@@ -59,11 +63,15 @@ CHOICES = {"precision": PRECISIONS}
 BOUNDS = {"label_smoothing": (0.0, 1.0), "spec_augment.time_masks": (0, 100), "spec_augment.time_width": (0, 10000),
           "spec_augment.freq_masks": (0, 100), "spec_augment.freq_width": (0, 10000),
           "weight_ema.decay": (0.0, 1.0)}
+ABSENT_WHEN_OFF = ("utterance_mvn",)
 SCHEMA = ConfigSchema(DEFAULTS, positive=POSITIVE, choices=CHOICES, nullable=NULLABLE, bounds=BOUNDS,
-                      free_form={k: update_mapping for k in FREE_FORM}, reserved=RESERVED, job_keys=JOB_KEYS)
+                      free_form={k: update_mapping for k in FREE_FORM}, reserved=RESERVED, job_keys=JOB_KEYS,
+                      absent_when_off=ABSENT_WHEN_OFF)
 
 # merge(base, update, where): `base` updated with `update`, checked against DEFAULTS;
 # load_config(path): DEFAULTS updated with a YAML file; apply_overrides(config, ["key.sub=value"]);
-# config_hash(resolved): the experiment's hash (without JOB_KEYS)
+# config_hash(resolved): the experiment's hash (without JOB_KEYS); without_options_off(config): the
+# config without the ABSENT_WHEN_OFF keys at their defaults (a resolved config never has them)
 merge, load_config, apply_overrides, config_hash = SCHEMA.merge, SCHEMA.load, SCHEMA.apply_overrides, SCHEMA.hash
+without_options_off = SCHEMA.without_options_off
 

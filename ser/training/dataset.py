@@ -266,13 +266,17 @@ class PreparedData:
     cmvn_std: np.ndarray
 
 
-def prepare(fold, length, shift):
+def prepare(fold, length, shift, utterance_mvn=None):
     """Normalise with statistics of the training utterances (augmented copies included: they
-    are what the model sees in training) and cut into segments."""
-    mean, std = normalization.compute_stats(fold.train.values())
-    utts = list(fold.train)
-    train_set = SegmentSet([normalization.apply(fold.train[u], mean, std) for u in utts],
+    are what the model sees in training) and cut into segments. `utterance_mvn` ({means, vars},
+    the training config's) first normalises every utterance by its own statistics."""
+    utt_mvn = utterance_mvn or {}
+    train = {u: normalization.utterance_mvn(m, **utt_mvn) for u, m in fold.train.items()}
+    mean, std = normalization.compute_stats(train.values())
+    utts = list(train)
+    train_set = SegmentSet([normalization.apply(train[u], mean, std) for u in utts],
                            [fold.train_labels[u] for u in utts], length, shift)
-    valid_segments = {u: segment_matrix(normalization.apply(m, mean, std), length, shift)
+    valid_segments = {u: segment_matrix(normalization.apply(normalization.utterance_mvn(m, **utt_mvn), mean, std),
+                                        length, shift)
                       for u, m in fold.valid.items()}
     return PreparedData(train_set, valid_segments, dict(fold.valid_labels), mean, std)

@@ -1,7 +1,8 @@
 """Segment- and utterance-level posteriors of a trained model (paper sec. 4.2).
 
-An utterance is normalised with the model's training statistics, cut into segments with the
-model's segment parameters, and its posterior is the mean of its segments' softmax outputs.
+An utterance is normalised as in training (by its own statistics with `utterance_mvn`, then by
+the model's training statistics), cut into segments with the model's segment parameters, and its
+posterior is the mean of its segments' softmax outputs.
 `prepare_segments` is the reusable normalise+segment step (attacks work on its output).
 """
 import numpy as np
@@ -14,7 +15,8 @@ from ser.training import normalization
 
 def prepare_segments(meta, mat):
     """Raw (T, D) matrix -> normalised (n, L, D) float32 segments, as the model was trained."""
-    norm = normalization.apply(mat, meta["cmvn_mean"], meta["cmvn_std"])
+    utt = normalization.utterance_mvn(mat, **meta.get("utterance_mvn", {}))   # absent in older models: off
+    norm = normalization.apply(utt, meta["cmvn_mean"], meta["cmvn_std"])
     seg = meta["segment"]
     return segment_matrix(norm, seg["length"], seg["shift"])
 

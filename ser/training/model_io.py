@@ -4,7 +4,8 @@
 
 meta: model_name, model_conf, num_classes, classes (list of str, the class order of the
 outputs), feat_dim, segment {length, shift}, cmvn_mean, cmvn_std (lists of float, from the
-training utterances), feat_conf (the feature config of the feats dir), train_config (the
+training utterances), utterance_mvn ({means, vars}, applied before them; absent in models of
+before the option: off), feat_conf (the feature config of the feats dir), train_config (the
 resolved training config), and informational keys (best_epoch, valid_uar, config_hash; with
 `average_best`, averaged_epochs: valid_uar is then that of the mean of their weights).
 Only plain Python types and tensors are stored, so the file loads with weights_only=True. The file

@@ -1,7 +1,9 @@
 """Per-dimension mean/variance normalisation (CMVN) with statistics from training data only.
 
 The statistics are part of the model (saved in model.pt): validation, test and attacked inputs
-are normalised with the training statistics, never with their own.
+are normalised with the training statistics, never with their own. Optionally every utterance is
+first normalised by its own statistics (`utterance_mvn`, ESPnet's utterance_mvn), which uses
+nothing but the utterance itself.
 """
 import numpy as np
 
@@ -44,6 +46,30 @@ def compute_stats(mats):
         raise SerError("no training frames to compute normalisation statistics from")
     std = np.maximum(np.sqrt(m2 / n), STD_FLOOR)
     return mean.astype(np.float32), std.astype(np.float32)
+
+
+def utterance_mvn(mat, means=False, vars=False):
+    """`mat` (T, D) with each dimension's mean over the utterance's frames subtracted (`means`) and
+    divided by its std there (`vars`), as float32; unchanged when both are off.
+
+    Frames whose dimensions are all equal carry no signal (digital silence, such as zero padding
+    inside the audio file, sits at the feature floor in every bin): they are left out of the
+    statistics, as ESPnet leaves out padded frames, so that the amount of padding does not shift an
+    utterance; they are normalised with the rest. An utterance without such frames uses all.
+    """
+    mat = np.asarray(mat, dtype=np.float32)
+    if not (means or vars):
+        return mat
+    if mat.ndim != 2 or not mat.shape[0]:
+        raise SerError(f"utterance_mvn needs a (frames, dims) matrix with frames, got shape {mat.shape}")
+    signal = np.ptp(mat, axis=1) > 0
+    ref = mat[signal] if signal.any() else mat
+    out = mat.astype(np.float64)
+    if means:
+        out -= ref.mean(axis=0, dtype=np.float64)
+    if vars:
+        out /= np.maximum(ref.astype(np.float64).std(axis=0), STD_FLOOR)
+    return out.astype(np.float32)
 
 
 def apply(mat, mean, std):
