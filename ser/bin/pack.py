@@ -184,6 +184,7 @@ def model_card(tag, corpus, corpus_note, members, summary, revision, date, condi
 
 def write_pack(out, exp_dir, runs, members, summary, corpus_note, condition, signature):
     from ser.eval.report.header import git_revision
+    from ser.training import config as TC
 
     tag = os.path.basename(os.path.normpath(exp_dir))
     corpus = corpus_name(os.path.dirname(os.path.normpath(exp_dir)))
@@ -198,8 +199,8 @@ def write_pack(out, exp_dir, runs, members, summary, corpus_note, condition, sig
         meta = members[0][1]
         atomic_write_text(os.path.join(tmp, "feats.yaml"), yaml.safe_dump(dict(meta["feat_conf"]), sort_keys=False))
         atomic_write_text(os.path.join(tmp, "classes.txt"), "".join(c + "\n" for c in meta["classes"]))
-        norm = {name: {"mean": m["cmvn_mean"], "std": m["cmvn_std"],
-                       "utterance_mvn": m.get("utterance_mvn", {"means": False, "vars": False})}
+        off = TC.DEFAULTS["utterance_mvn"]   # models trained before the option have no key: off
+        norm = {name: {"mean": m["cmvn_mean"], "std": m["cmvn_std"], "utterance_mvn": m.get("utterance_mvn", off)}
                 for name, m in members}
         atomic_write_text(os.path.join(tmp, "normalization.json"), json.dumps(norm) + "\n")
         with open(os.path.join(runs[0][2], "config.yaml"), encoding="utf-8") as f:

@@ -270,13 +270,12 @@ def prepare(fold, length, shift, utterance_mvn=None):
     """Normalise with statistics of the training utterances (augmented copies included: they
     are what the model sees in training) and cut into segments. `utterance_mvn` ({means, vars},
     the training config's) first normalises every utterance by its own statistics."""
-    utt_mvn = utterance_mvn or {}
-    train = {u: normalization.utterance_mvn(m, **utt_mvn) for u, m in fold.train.items()}
+    train, valid = ({u: normalization.utterance_mvn(m, **(utterance_mvn or {})) for u, m in mats.items()}
+                    for mats in (fold.train, fold.valid))
     mean, std = normalization.compute_stats(train.values())
     utts = list(train)
     train_set = SegmentSet([normalization.apply(train[u], mean, std) for u in utts],
                            [fold.train_labels[u] for u in utts], length, shift)
-    valid_segments = {u: segment_matrix(normalization.apply(normalization.utterance_mvn(m, **utt_mvn), mean, std),
-                                        length, shift)
-                      for u, m in fold.valid.items()}
+    valid_segments = {u: segment_matrix(normalization.apply(m, mean, std), length, shift)
+                      for u, m in valid.items()}
     return PreparedData(train_set, valid_segments, dict(fold.valid_labels), mean, std)

@@ -62,13 +62,14 @@ def utterance_mvn(mat, means=False, vars=False):
         return mat
     if mat.ndim != 2 or not mat.shape[0]:
         raise SerError(f"utterance_mvn needs a (frames, dims) matrix with frames, got shape {mat.shape}")
-    signal = np.ptp(mat, axis=1) > 0
-    ref = mat[signal] if signal.any() else mat
     out = mat.astype(np.float64)
+    signal = np.ptp(out, axis=1) > 0
+    ref = out[signal] if signal.any() else out
+    mean, std = ref.mean(axis=0), ref.std(axis=0)
     if means:
-        out -= ref.mean(axis=0, dtype=np.float64)
+        out -= mean
     if vars:
-        out /= np.maximum(ref.astype(np.float64).std(axis=0), STD_FLOOR)
+        out /= np.maximum(std, STD_FLOOR)
     return out.astype(np.float32)
 
 

@@ -57,8 +57,8 @@ def config_changes(job_line, run_cfg):
             argv = ["0" if "$" in a else a for a in shlex.split(m.group(1))]
             args = train.get_parser().parse_args(argv)
         command_line_only = {k: v for k, v in run_cfg.items() if k in C.RESERVED or k == "sync_batchnorm"}
-        then = {**C.without_options_off(C.merge(C.DEFAULTS, {k: v for k, v in run_cfg.items() if k not in command_line_only},
-                          "config.yaml")), **command_line_only}
+        from_file = {k: v for k, v in run_cfg.items() if k not in command_line_only}
+        then = {**C.without_options_off(C.merge(C.DEFAULTS, from_file, "config.yaml")), **command_line_only}
     except (SerError, SystemExit, ValueError, TypeError, KeyError, AttributeError):
         return lambda path: None   # a malformed run config or command line: no claim about any file
 
