@@ -154,6 +154,42 @@ def test_stages_0_to_5_write_results(tmp_path, emodb_dir, script_env):
     assert json.loads((ens / "fold.1" / "seed1" / "test_clean" / "metrics.json").read_text())["ensemble_seeds"] == [1, 2]
 
 
+def test_refit_trains_each_run_again_on_train_and_valid_and_reports_it(tmp_path, emodb_dir, script_env):
+    recipe, corpus = make_tiny_recipe(tmp_path, emodb_dir)
+    env = dict(script_env, EMODB=str(corpus))
+    args = ["./run.sh", "--feats", "spec", "--conf_dir", "conf/tiny", "--models", "cnn", "--nrepeats", "2",
+            "--refit", "true"]
+    r = subprocess.run(args + ["--stop_stage", "5"], cwd=recipe, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    exp = recipe / "exp" / "all"
+    tag = next(p.name for p in exp.iterdir() if p.name.startswith("spec_cnn_none_") and p.name.count("_") == 3)
+    for s in (1, 2):
+        assert (f"Stage 3: refitting cnn (spec, aug none, seed {s}) on training + validation speakers with "
+                f"ser.bin.train --refit-from exp/all/{tag}: folds 1 2 3 4 of 4 -> exp/all/{tag}_refit") in r.stdout
+    folds = recipe / "data" / "all_folds"
+    for k in range(1, 5):
+        for s in (1, 2):
+            src, refit = exp / tag / f"fold.{k}" / f"seed{s}", exp / f"{tag}_refit" / f"fold.{k}" / f"seed{s}"
+            rows = [l.split("\t") for l in (refit / "history.tsv").read_text().splitlines()[1:]]
+            uars = [float(l.split("\t")[4]) for l in (src / "history.tsv").read_text().splitlines()[1:]]
+            assert len(rows) == uars.index(max(uars)) + 1           # the source's best epoch
+            log = (refit / "train.log").read_text()
+            n = sum(len((folds / str(k) / f"{x}.list").read_text().split()) for x in ("train", "valid"))
+            assert f"train: {n} utterances" in log and f"refit of exp/all/{tag}/fold.{k}/seed{s}" in log
+            m = json.loads((refit / "test_clean" / "metrics.json").read_text())
+            assert m["num_utts"] == len((folds / str(k) / "test.list").read_text().split())
+    m = json.loads((exp / f"{tag}_refit_seed_ensemble" / "fold.1" / "seed1" / "test_clean" / "metrics.json").read_text())
+    assert m["ensemble_seeds"] == [1, 2] and m["ensemble_of"] == [f"{tag}_refit"]
+    results = (recipe / "RESULTS.md").read_text()
+    assert "| cnn (spec) |" in results and "| cnn (spec; refit on train+valid) |" in results
+    assert "| cnn (spec; refit on train+valid; mean posterior of seeds 1 2) |" in results
+    # a second run skips the refits too
+    r = subprocess.run(args + ["--stage", "3", "--stop_stage", "3"], cwd=recipe, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert f"Stage 3: skipped (4 folds done): refit of cnn (spec, aug none, seed 2) in exp/all/{tag}_refit" in r.stdout
+    r = subprocess.run(args + ["--refit", "yes"], cwd=recipe, env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and "option --refit takes true or false, got 'yes'" in r.stderr
+
 DIFFUSION = """process: {steps: 20}
 denoiser: {channels: 16, num_layers: 2, num_res_blocks: 1, heads: 2, time_dim: 16, cond_dim: 16, norm_groups: 4}
 conditioner: {type: sentencepiece, dim: 16, layers: 1, heads: 2, num_tokens: 2}

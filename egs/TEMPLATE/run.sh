@@ -22,6 +22,7 @@ folds_conf=conf/folds.yaml  # stage 2's fold scheme; another file (e.g. conf/fol
 nrepeats=1             # runs per fold with seeds first_seed..first_seed+nrepeats-1
 first_seed=1           # e.g. --first_seed 3 --nrepeats 2: seeds 3-4, added later or on another machine without re-running 1-2
 seed_ensemble=true     # with nrepeats >= 2, stage 4 also scores each model's mean posterior over this run's seeds (a report row)
+refit=false            # true: stage 3 also trains each run again on its fold's training + validation speakers, for the epochs and learning rates its validation chose (ser.training.refit; tag <tag>_refit, scored and reported as its own row)
 max_jobs=2             # training jobs at once
 threads=1              # torch threads per training job
 ngpu=0                 # GPUs per training job (0: CPU); N > 1: data-parallel (torchrun)
@@ -71,6 +72,7 @@ seeds=$(seq -s ' ' $first_seed $last_seed)
 ens_suffix=_seed_ensemble; [ $first_seed -eq 1 ] || ens_suffix=_seed_ensemble_$first_seed-$last_seed
 
 read_augs $data $feat $augs
+[ "$refit" = false ] || [ $with_syn = false ] || die "--refit true: --augs '$augs' trains on synthetic data, which is made for train.list only"
 # The configs of this run: the recipe's own (<conf_dir>/NAME), else egs/TEMPLATE's (conf_file).
 declare -A train_conf=()
 for m in $models; do train_conf[$m]=$(conf_file $conf_dir train_$m.yaml); done
@@ -215,6 +217,29 @@ experiment_dir() {
   echo $exp/${feat}_${model}_${aug_key[$aug]}_$hash
 }
 
+# tag_dirs MODEL AUG: the experiment dirs stages 4 and 6 treat: experiment_dir, and with --refit
+# true its refit (<dir>_refit: every run trained again on training + validation speakers).
+tag_dirs() {
+  local dir; dir=$(experiment_dir $1 $2)
+  echo $dir; [ "$refit" = false ] || echo ${dir}_refit
+}
+
+# train_runs DIR RUNS [REFIT_SOURCE]: train the runs SEED.FOLD (comma-separated) of a model into
+# DIR/fold.FOLD/seedSEED as one job array, so that no slot idles while a seed's last folds finish;
+# with REFIT_SOURCE each run is the refit of REFIT_SOURCE/fold.FOLD/seedSEED. Uses $model's config,
+# $aug_args and $train_feats.
+train_runs() {
+  local dir=$1 runs=$2 source=${3:-} refit_args=
+  # JOB is SEED.FOLD: each job's bash takes the seed and the fold apart
+  local seed_of='$(echo JOB | cut -d. -f1)' fold_of='$(echo JOB | cut -d. -f2)'
+  [ -z "$source" ] || refit_args="--refit-from $source/fold.$fold_of/seed$seed_of"
+  $cuda_cmd $(gpu_opts $ngpu $num_nodes) --max-jobs-run $max_jobs --num-threads $threads JOB=$runs $dir/log/train.seedJOB.log \
+    launch_train.sh --module ser.bin.train --ngpu $ngpu --num_nodes $num_nodes -- \
+      --config ${train_conf[$model]} --feats-dir $train_feats \
+      --fold-dir "$folds/$fold_of" --classes $folds/classes.txt ${aug_args//JOB/$fold_of} $refit_args \
+      --seed "$seed_of" --num-threads $threads --outdir "$dir/fold.$fold_of/seed$seed_of"
+}
+
 # ddir: exp/<dset>/diffusion_<config hash>, the per-fold diffusion models (paper 2). Its hash needs
 # the folds, so resolve_ddir sets it (once, in this shell) at the start of stages 3, 4 and 6.
 syn=syn_s${sampling_steps}_n$num_synthetic; [ $sampler = ancestral ] || syn=${syn}_$sampler
@@ -266,9 +291,8 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
       dir=$(experiment_dir $model $aug)
       check_trained_on_folds $dir $folds
       aug_args=$(train_aug_args $aug)
-      # The unfinished (seed, fold) runs of all seeds form one job array, named SEED.FOLD, so that
-      # no slot idles while a seed's last folds finish. Finished runs (`done`) are not started
-      # again: their logs stay as they were.
+      # The unfinished (seed, fold) runs of all seeds form one job array (train_runs). Finished
+      # runs (`done`) are not started again: their logs stay as they were.
       runs=()
       for seed in $seeds; do
         todo=$(pending $n $dir/fold.FOLD/seed$seed/done)
@@ -279,15 +303,21 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
         log "Stage 3: training $model ($feat, aug $aug, seed $seed) with ser.bin.train: folds $(echo $todo) of $n -> $dir"
         runs+=($(for k in $todo; do echo $seed.$k; done))
       done
-      if [ ${#runs[@]} -gt 0 ]; then
-        # JOB is SEED.FOLD: each job's bash takes the seed and the fold apart
-        seed_of='$(echo JOB | cut -d. -f1)' fold_of='$(echo JOB | cut -d. -f2)'
-        $cuda_cmd $(gpu_opts $ngpu $num_nodes) --max-jobs-run $max_jobs --num-threads $threads JOB=$(IFS=,; echo "${runs[*]}") $dir/log/train.seedJOB.log \
-          launch_train.sh --module ser.bin.train --ngpu $ngpu --num_nodes $num_nodes -- \
-            --config ${train_conf[$model]} --feats-dir $train_feats \
-            --fold-dir "$folds/$fold_of" --classes $folds/classes.txt ${aug_args//JOB/$fold_of} \
-            --seed "$seed_of" --num-threads $threads --outdir "$dir/fold.$fold_of/seed$seed_of"
-      fi
+      [ ${#runs[@]} -eq 0 ] || train_runs $dir $(IFS=,; echo "${runs[*]}")
+      [ "$refit" = true ] || continue
+      rdir=${dir}_refit
+      check_trained_on_folds $rdir $folds
+      runs=()
+      for seed in $seeds; do
+        todo=$(pending $n $rdir/fold.FOLD/seed$seed/done)
+        if [ -z "$todo" ]; then
+          log "Stage 3: skipped ($n folds done): refit of $model ($feat, aug $aug, seed $seed) in $rdir"
+          continue
+        fi
+        log "Stage 3: refitting $model ($feat, aug $aug, seed $seed) on training + validation speakers with ser.bin.train --refit-from $dir: folds $(echo $todo) of $n -> $rdir"
+        runs+=($(for k in $todo; do echo $seed.$k; done))
+      done
+      [ ${#runs[@]} -eq 0 ] || train_runs $rdir $(IFS=,; echo "${runs[*]}") $dir
     done
   done
 fi
@@ -298,51 +328,52 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   resolve_ddir
   for aug in $augs; do
     for model in $models; do
-      dir=$(experiment_dir $model $aug)
-      [ ! -d $dir ] || check_trained_on_folds $dir $folds
-      for seed in $seeds; do
-        # An unfinished training (no `done`) is not scored: the fold would count with a partial model.
-        unfinished=$(echo $(pending $n $dir/fold.FOLD/seed$seed/done))   # one line: "8 9 10"
-        if [ -n "$unfinished" ]; then
-          k=${unfinished%% *}
-          [ "$allow_partial" = true ] || \
-            die "Stage 4: $dir/fold.$k/seed$seed: training not finished (no done): run stage 3 (or --allow_partial true)"
-          log "Stage 4: not scoring folds $(echo $unfinished) of $model ($aug, seed $seed): training not finished (--allow_partial true)"
-        fi
-        for cond in $conditions; do
-          prog=$(score_args $cond)
-          feats_dir=$(echo "$prog" | sed 's/.*--feats-dir \([^ ]*\).*/\1/')
-          # Scored folds (done newer than the model, features and list, as the scorer checks) are skipped.
-          todo=
-          for k in $(seq $n); do
-            [[ " $unfinished " != *" $k "* ]] || continue
-            newer_than_all $dir/fold.$k/seed$seed/test_$cond/done $dir/fold.$k/seed$seed/model.pt \
-              $feats_dir/feats.scp $folds/$k/test.list || todo="$todo $k"
-          done
-          if [ -z "$todo" ]; then
-            log "Stage 4: skipped ($(( n - $(wc -w <<< "$unfinished") )) folds done): $model ($aug, seed $seed) on $cond: $dir"
-            continue
+      for dir in $(tag_dirs $model $aug); do
+        [ ! -d $dir ] || check_trained_on_folds $dir $folds
+        for seed in $seeds; do
+          # An unfinished training (no `done`) is not scored: the fold would count with a partial model.
+          unfinished=$(echo $(pending $n $dir/fold.FOLD/seed$seed/done))   # one line: "8 9 10"
+          if [ -n "$unfinished" ]; then
+            k=${unfinished%% *}
+            [ "$allow_partial" = true ] || \
+              die "Stage 4: $dir/fold.$k/seed$seed: training not finished (no done): run stage 3 (or --allow_partial true)"
+            log "Stage 4: not scoring folds $(echo $unfinished) of $model ($aug, seed $seed): training not finished (--allow_partial true)"
           fi
-          log "Stage 4: scoring $model ($aug, seed $seed) on $cond with ${prog%% *}: folds$todo of $n: $dir"
-          for range in $(job_ranges $todo); do
-            $cuda_cmd --max-jobs-run $max_jobs --num-threads $threads JOB=$range $dir/log/score_$cond.seed$seed.JOB.log \
-              python3 -m $prog --model-dir $dir/fold.JOB/seed$seed \
-                --utt-list $folds/JOB/test.list --data-dir $data --ngpu $ngpu \
-                --out $dir/fold.JOB/seed$seed/test_$cond
+          for cond in $conditions; do
+            prog=$(score_args $cond)
+            feats_dir=$(echo "$prog" | sed 's/.*--feats-dir \([^ ]*\).*/\1/')
+            # Scored folds (done newer than the model, features and list, as the scorer checks) are skipped.
+            todo=
+            for k in $(seq $n); do
+              [[ " $unfinished " != *" $k "* ]] || continue
+              newer_than_all $dir/fold.$k/seed$seed/test_$cond/done $dir/fold.$k/seed$seed/model.pt \
+                $feats_dir/feats.scp $folds/$k/test.list || todo="$todo $k"
+            done
+            if [ -z "$todo" ]; then
+              log "Stage 4: skipped ($(( n - $(wc -w <<< "$unfinished") )) folds done): $model ($aug, seed $seed) on $cond: $dir"
+              continue
+            fi
+            log "Stage 4: scoring $model ($aug, seed $seed) on $cond with ${prog%% *}: folds$todo of $n: $dir"
+            for range in $(job_ranges $todo); do
+              $cuda_cmd --max-jobs-run $max_jobs --num-threads $threads JOB=$range $dir/log/score_$cond.seed$seed.JOB.log \
+                python3 -m $prog --model-dir $dir/fold.JOB/seed$seed \
+                  --utt-list $folds/JOB/test.list --data-dir $data --ngpu $ngpu \
+                  --out $dir/fold.JOB/seed$seed/test_$cond
+            done
           done
         done
-      done
-      if [ "$seed_ensemble" = true ] && [ $nrepeats -ge 2 ]; then
-        unfinished=$(for seed in $seeds; do pending $n $dir/fold.FOLD/seed$seed/done; done)
-        if [ -n "$unfinished" ]; then
-          log "Stage 4: no seed ensemble of $model ($aug): not every seed has finished every fold"
-        else
-          log "Stage 4: seed ensemble of $model ($aug, seeds $first_seed-$last_seed) with ser.bin.ensemble_seeds: $dir -> ${dir}$ens_suffix"
-          python3 -m ser.bin.ensemble_seeds --exp-dir $(dirname $dir) --out-tag $(basename $dir)$ens_suffix \
-            --seeds "$seeds" $(basename $dir) > $dir/log/ensemble_seeds.log 2>&1 \
-            || die "Stage 4: ser.bin.ensemble_seeds failed: $(tail -1 $dir/log/ensemble_seeds.log)"
+        if [ "$seed_ensemble" = true ] && [ $nrepeats -ge 2 ]; then
+          unfinished=$(for seed in $seeds; do pending $n $dir/fold.FOLD/seed$seed/done; done)
+          if [ -n "$unfinished" ]; then
+            log "Stage 4: no seed ensemble of $model ($aug): not every seed has finished every fold"
+          else
+            log "Stage 4: seed ensemble of $model ($aug, seeds $first_seed-$last_seed) with ser.bin.ensemble_seeds: $dir -> ${dir}$ens_suffix"
+            python3 -m ser.bin.ensemble_seeds --exp-dir $(dirname $dir) --out-tag $(basename $dir)$ens_suffix \
+              --seeds "$seeds" $(basename $dir) > $dir/log/ensemble_seeds.log 2>&1 \
+              || die "Stage 4: ser.bin.ensemble_seeds failed: $(tail -1 $dir/log/ensemble_seeds.log)"
+          fi
         fi
-      fi
+      done
     done
   done
 fi
@@ -380,10 +411,11 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
       resolve_ddir
       for aug in $augs; do
         for model in $models; do
-          dir=$(experiment_dir $model $aug)
-          log "Stage 6: packing $model ($aug) with ser.bin.pack: $dir -> $dir/packed"
-          python3 -m ser.bin.pack --exp-dir $dir --out $dir/packed --condition test_clean \
-            --corpus-note "$(cat local/corpus_note.txt)"
+          for dir in $(tag_dirs $model $aug); do
+            log "Stage 6: packing $model ($aug) with ser.bin.pack: $dir -> $dir/packed"
+            python3 -m ser.bin.pack --exp-dir $dir --out $dir/packed --condition test_clean \
+              --corpus-note "$(cat local/corpus_note.txt)"
+          done
         done
       done ;;
     *) log "Stage 6: skipped: packing needs the clean test scores (--conditions clean)" ;;

@@ -17,6 +17,11 @@ model.pt (best validation UAR) and finally `done` into --outdir. Re-running:
 - with a different resolved config: error (use a new --outdir; the recipe's experiment tag
   holds `--print-config-hash`, which differs when the config does).
 
+Refit (ser.training.refit): --refit-from SRC, with the arguments of finished run SRC, trains the
+same model again on the fold's training + validation speakers for the epochs and learning rates
+SRC's validation chose; model.pt is the last epoch's. Its config adds data.train_on: train+valid
+(a config hash of its own) and data.refit_from: SRC.
+
 Several GPUs (or CPU processes): start it through utils/launch_train.sh, which runs torchrun;
 each of the WORLD_SIZE processes then trains on cuda:LOCAL_RANK (gloo on CPU with --ngpu 0) with
 its share of every global batch (batch_size stays the global batch); rank 0 alone writes
@@ -36,6 +41,7 @@ from ser.runtime.run_args import (add_fold_input_args, add_print_config_args, ad
                                   program_parser, run_training, seed_run)
 from ser.runtime.run_args import parse_bool as _bool
 from ser.training import config as C
+from ser.training import refit
 from ser.training.dataset import AUG_POLICIES, TRAIN_SOURCES, load_fold, prepare, resolve_train_source
 from ser.training.trainer import Trainer
 
@@ -57,6 +63,9 @@ def get_parser():
     p.add_argument("--augmentation", default=None,
                    help="the recipe's augmentation setting these options make (ser.augment.settings), recorded "
                         "in the config and checked against them (default: the setting they match, or custom)")
+    p.add_argument("--refit-from", default=None, metavar="RUN_DIR",
+                   help="a finished run of this config, fold and seed: train on its training + validation "
+                        "speakers for the epochs and learning rates its validation chose (ser.training.refit)")
     add_run_args(p, "experiment dir (required unless --print-config-hash)")
     g = p.add_argument_group("config overrides (part of the resolved config)")
     g.add_argument("--model", help="model name (ser.models registry)")
@@ -95,6 +104,9 @@ def resolve_config(args):
         # only then: configs of runs without synthetic data (and their hashes) stay as they were
         cfg["data"]["synthetic_dirs"] = synthetic_dirs
         cfg["data"]["train_source"] = resolve_train_source(args.train_source, synthetic_dirs)
+    if args.refit_from is not None:
+        cfg["data"]["train_on"] = refit.TRAIN_ON
+        cfg["data"]["refit_from"] = args.refit_from
     cfg["augmentation"] = augmentation_settings.of_options(
         cfg["mixup"]["enabled"], aug_dirs, cfg["data"].get("train_source"), args.augmentation)
     cfg["seed"] = args.seed
@@ -112,8 +124,12 @@ def train(args, resolved, device):
     if args.num_threads is not None:
         torch.set_num_threads(args.num_threads)
     data = resolved["data"]
+    plan = None
+    if "refit_from" in data:
+        plan = refit.refit_plan(data["refit_from"])
+        refit.check_source(data["refit_from"], resolved, C.config_hash)
     fold = load_fold(data["feats_dir"], data["fold_dir"], data["classes"], data["aug_dirs"], data["aug_policy"],
-                     data.get("synthetic_dirs", ()), data.get("train_source"))
+                     data.get("synthetic_dirs", ()), data.get("train_source"), refit=plan is not None)
     seg = resolved["segment"]
     utt_mvn = resolved.get("utterance_mvn", C.DEFAULTS["utterance_mvn"])
     prepared = prepare(fold, seg["length"], seg["shift"], utt_mvn)
@@ -138,7 +154,11 @@ def train(args, resolved, device):
              f"{f' + {n_syn} synthetic' if n_syn else ''} = "
              f"{len(prepared.train_set)} segments; valid: {len(fold.valid)} utterances; "
              f"classes: {' '.join(fold.classes)}"]
-    Trainer(model, prepared, resolved, args.outdir, device, args.seed, meta, notes=notes).run()
+    if plan is not None:
+        notes.append(f"refit of {plan.source}: train + valid speakers, {plan.epochs} epochs (its best, valid_uar "
+                     f"{plan.valid_uar:.4f}) at its learning rates {' '.join(f'{lr:.3g}' for lr in sorted(set(plan.lrs), reverse=True))}")
+    Trainer(model, prepared, resolved, args.outdir, device, args.seed, meta, notes=notes,
+            lr_schedule=plan.lrs if plan is not None else None).run()
 
 
 if __name__ == "__main__":

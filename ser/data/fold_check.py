@@ -32,10 +32,11 @@ def strip_to_known(name, known):
     return name
 
 
-def _held_out_speakers(fold_dir, utt2spk, valid, test):
+def held_out_speakers(fold_dir, utt2spk, valid, test, keys=("test_speakers", "valid_speakers")):
+    """The speakers of the `valid` and `test` utterances and those info.yaml names under `keys`."""
     spk = {utt2spk[u] for u in valid + test if u in utt2spk}
     info = read_info(fold_dir)
-    for key in ("test_speakers", "valid_speakers"):
+    for key in keys:
         spk.update(info_speakers(info, key))
     return spk
 
@@ -53,7 +54,7 @@ def check_fold_lists(feats_dir, fold_dir, lists):
             raise SerError(f"{fold_dir}: utterance '{both[0]}' is in both train.list and {name}.list")
     utt2spk_path = os.path.join(feats_dir, "utt2spk")
     utt2spk = read_kv(utt2spk_path)
-    held_out = _held_out_speakers(fold_dir, utt2spk, lists["valid"], lists["test"])
+    held_out = held_out_speakers(fold_dir, utt2spk, lists["valid"], lists["test"])
     for utt in train:
         if utt not in utt2spk:
             raise SerError(f"{utt2spk_path}: no speaker for training utterance '{utt}'")

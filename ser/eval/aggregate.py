@@ -335,6 +335,8 @@ def describe(cfg, tag_yaml, tag, exp_dir="."):
         "aug_key": augmentation_settings.key_of(name),
         "config": setting_config(cfg, exp_dir),
     }
+    if data.get("train_on"):     # a refit (ser.training.refit): its own row, never merged with its source's
+        desc["setting"] = f"refit on {data['train_on']}"
     desc.update({k: v for k, v in tag_yaml.items() if v is not None})
     return desc
 

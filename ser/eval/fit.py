@@ -15,13 +15,16 @@ KEYS = ("best_epoch", "valid_uar", "train_loss", "valid_loss", "min_train_loss",
 def run_fit(run_dir):
     """{best_epoch, valid_uar, train_loss, valid_loss, min_train_loss, averaged (1.0 when the
     validation scores are those of averaged.tsv, else 0.0)} of a run, or None without a history
-    with validation scores."""
+    with validation scores (epochs never validated are not candidates)."""
     rows = read_history(run_dir)
     if not rows or not all(k in rows[0] for k in ("valid_uar", "train_loss", "valid_loss")):
         return None
-    best = int(np.argmax([r["valid_uar"] for r in rows]))     # argmax: the first of equal maxima
-    fit = {"best_epoch": best + 1, "valid_uar": rows[best]["valid_uar"],
-           "train_loss": rows[best]["train_loss"], "valid_loss": rows[best]["valid_loss"],
+    validated = [r for r in rows if not np.isnan(r["valid_uar"])]   # none in a refit (ser.training.refit)
+    if not validated:
+        return None
+    best = max(validated, key=lambda r: r["valid_uar"])     # max: the first of equal maxima
+    fit = {"best_epoch": int(best["epoch"]), "valid_uar": best["valid_uar"],
+           "train_loss": best["train_loss"], "valid_loss": best["valid_loss"],
            "min_train_loss": min(r["train_loss"] for r in rows), "averaged": 0.0}
     averaged = read_averaged(run_dir)
     if averaged is not None:

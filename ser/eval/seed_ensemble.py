@@ -126,10 +126,13 @@ def write_seed_ensemble(exp_dir, tags, out_tag, seeds=None):
                     extra={"ensemble_seeds": seeds, "ensemble_of": tags})
         if not scored:
             raise SerError(f"no test condition is scored by every member of a fold: run stage 4 for every seed")
-        tag_yaml = {"setting": setting_label(seeds, len(tags)), "ensemble_of": tags, "ensemble_seeds": seeds}
+        first = min(members)
+        descs = [describe(run_config(m[first][0]) or {}, {}, t, exp_dir) for t, (m, _) in zip(tags, per_tag)]
+        setting = setting_label(seeds, len(tags))
+        if len(tags) == 1 and descs[0].get("setting"):     # e.g. a refit's seeds: 'refit on ...; mean posterior ...'
+            setting = f"{descs[0]['setting']}; {setting}"
+        tag_yaml = {"setting": setting, "ensemble_of": tags, "ensemble_seeds": seeds}
         if len(tags) > 1:
-            first = min(members)
-            descs = [describe(run_config(m[first][0]) or {}, {}, t, exp_dir) for t, (m, _) in zip(tags, per_tag)]
             tag_yaml.update(features=_joined(d["features"] for d in descs), model=_joined(d["model"] for d in descs))
         atomic_write_text(os.path.join(tmp, "tag.yaml"), yaml.safe_dump(tag_yaml, sort_keys=False))
     return scored, seeds

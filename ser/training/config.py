@@ -57,7 +57,7 @@ POSITIVE = {"segment.length", "segment.shift", "batch_size", "max_epochs", "plat
             "optim.lr", "mixup.alpha", "average_best"}
 # left out of config_hash: per-job keys, logging that does not change the results, and the name of
 # the augmentation setting (its options are hashed)
-JOB_KEYS = ("seed", "data.fold_dir", "tensorboard", "augmentation")
+JOB_KEYS = ("seed", "data.fold_dir", "data.refit_from", "tensorboard", "augmentation")
 RESERVED = {"data", "seed", "augmentation"}   # set from the command line only
 CHOICES = {"precision": PRECISIONS}
 BOUNDS = {"label_smoothing": (0.0, 1.0), "spec_augment.time_masks": (0, 100), "spec_augment.time_width": (0, 10000),

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from ser.data.feats_io import ScpReader
-from ser.data.fold_check import check_fold_lists, strip_to_known
+from ser.data.fold_check import check_fold_lists, held_out_speakers, strip_to_known
 from ser.data.fold_dir import adaptation_utts, list_path, read_classes, read_fold_lists, read_utt_list
 from ser.data.kvfile import read_kv
 from ser.errors import SerError
@@ -147,9 +147,13 @@ def load_synthetic(syn_dir, fold_dir, train, utt2spk, held_out, label_of, taken)
 
 
 def load_fold(feats_dir, fold_dir, classes_path, aug_dirs=(), aug_policy="refuse", synthetic_dirs=(),
-              train_source=None):
-    """Read and check one fold's training/validation data (see the module docstring)."""
+              train_source=None, refit=False):
+    """Read and check one fold's training/validation data (see the module docstring). With `refit`
+    the fold is checked as it is and the validation utterances then join the training set (no
+    validation set is left; ser.training.refit)."""
     train_source = resolve_train_source(train_source, synthetic_dirs)
+    if refit and synthetic_dirs:
+        raise SerError("a refit run trains on real data only: its synthetic data was generated for train.list")
     if train_source == "synthetic" and aug_dirs:
         raise SerError("training source 'synthetic' cannot use augmented copies of real utterances (--aug-dirs)")
     if aug_policy not in AUG_POLICIES:
@@ -159,6 +163,9 @@ def load_fold(feats_dir, fold_dir, classes_path, aug_dirs=(), aug_policy="refuse
     lists = read_fold_lists(fold_dir)
     train, valid, test = lists["train"], lists["valid"], lists["test"]
     utt2spk, held_out = check_fold_lists(feats_dir, fold_dir, lists)
+    if refit:
+        train, valid = train + valid, []
+        held_out = held_out_speakers(fold_dir, utt2spk, [], test, keys=("test_speakers",))
 
     utt2emo_path = os.path.join(feats_dir, "utt2emo")
     utt2emo = read_kv(utt2emo_path)

@@ -8,7 +8,8 @@ enabled, validation, model selection and model.pt use the moving average of the 
 N > 1 the weights of the N best validated epochs are kept (checkpoints/best/) and, when training
 ends, model.pt becomes their mean, validated once more (averaged.tsv; ser.training.nbest), and the
 best epoch's model moves to model_best_epoch.pt; until then model.pt is the best epoch's, so a
-killed run still has a usable model.
+killed run still has a usable model. A run without validation data (a refit, ser.training.refit:
+its epochs and learning rates come from the source run) saves the last epoch's model.pt.
 
 history.tsv columns: epoch, lr (the rate used during the epoch), train_loss (mean segment
 cross-entropy, against the mixed labels under mixup), valid_loss (mean over validation
@@ -40,6 +41,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ser.data.atomic import atomic_copy, atomic_write_text
+from ser.errors import SerError
 from ser.metrics import uar, weighted_accuracy
 from ser.runtime import distributed as D
 from ser.runtime.checkpoint import kill_hook, rng_states, seed_rank_streams
@@ -107,13 +109,19 @@ class Trainer:
     global generators (ser.runtime.checkpoint.seed_everything) before building the model; the
     data-order and mixup generator is seeded here from `seed`. `on_epoch_end(epoch)` is called after an
     epoch's checkpoint is written (tests raise from it to simulate a killed job; default: the
-    SER_TRAIN_KILL_AFTER_EPOCH hook); `notes` are logged at the start of the run.
+    SER_TRAIN_KILL_AFTER_EPOCH hook); `notes` are logged at the start of the run. `lr_schedule`
+    (a refit, ser.training.refit): the learning rate of each epoch, which also sets the number of
+    epochs; the data then has no validation set.
 
     Under torch.distributed (distributed.setup() joined a process group) `device` is this
     rank's device and the model is wrapped in DDP (see the module docstring).
     """
 
-    def __init__(self, model, data, config, outdir, device, seed, meta, on_epoch_end=None, notes=()):
+    def __init__(self, model, data, config, outdir, device, seed, meta, on_epoch_end=None, notes=(),
+                 lr_schedule=None):
+        self.lr_schedule = list(lr_schedule) if lr_schedule is not None else None
+        if self.lr_schedule is not None and (not self.lr_schedule or data.valid_segments):
+            raise SerError("a learning-rate schedule (refit) needs at least one epoch and no validation data")
         self.device = torch.device(device)
         self.world, self.rank = D.world_size(), D.rank()
         self.sync_batchnorm = bool(config.get("sync_batchnorm", False)) and self.world > 1
@@ -277,7 +285,7 @@ class Trainer:
         main = self.rank == 0
         with self.run_dir.log() as log:
             self.run_dir.resume(self.load_state_dict, log, lambda: f"after epoch {self.epoch}")
-            max_epochs = self.config["max_epochs"]
+            max_epochs = self.config["max_epochs"] if self.lr_schedule is None else len(self.lr_schedule)
             if not self.valid_utts and not self.finished:
                 log.info("no validation utterances: no model selection or LR schedule; model.pt = last epoch")
             while not self.finished and self.epoch < max_epochs:
@@ -322,6 +330,8 @@ class Trainer:
 
     def _one_epoch(self, log, max_epochs):
         start = time.time()
+        if self.lr_schedule is not None:
+            self._set_lr(self.lr_schedule[self.epoch])
         lr = self.lr
         train_loss = self.train_epoch()
         self.epoch += 1
