@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from ser.errors import SerError
+from ser.eval.fit import run_fit
 from ser.training import refit as R
 from ser.training.dataset import load_fold, prepare
 from ser.training.model_io import load_model
@@ -126,6 +127,7 @@ def test_refit_replays_the_chosen_epochs_on_train_and_valid(source, corpus):
     assert len(rows) == plan.epochs
     assert [float(r[1]) for r in rows] == plan.lrs == [float(r[1]) for r in history(src)[:plan.epochs]]
     assert all(r[4] == "nan" for r in rows)                        # nothing validated
+    assert run_fit(out) is None                                    # so no fit row and no selection
     log = open(os.path.join(out, "train.log")).read()
     n = len(corpus["lists"]["train"]) + len(corpus["lists"]["valid"])
     assert f"train: {n} utterances" in log and "valid: 0 utterances" in log and f"refit of {src}" in log

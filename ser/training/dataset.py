@@ -32,6 +32,10 @@ only: paper 2, Table 2; validation stays real) or "both"; default "both" with sy
 "real" without. A fold may list, in `adapt.list`, real training utterances that every source
 keeps: the target-corpus data added for adaptation (paper 2, Figure 4: synthetic source data +
 0-50 % of the target); they must be in train.list.
+
+A refit (`refit=True`, ser.training.refit) checks the fold as above, then trains on train.list +
+valid.list with no validation set; augmented copies of validation utterances are then training
+copies, and only the test speakers stay held out.
 """
 import os
 from dataclasses import dataclass, field

@@ -286,7 +286,9 @@ class Trainer:
         with self.run_dir.log() as log:
             self.run_dir.resume(self.load_state_dict, log, lambda: f"after epoch {self.epoch}")
             max_epochs = self.config["max_epochs"] if self.lr_schedule is None else len(self.lr_schedule)
-            if not self.valid_utts and not self.finished:
+            if self.lr_schedule is not None and not self.finished:
+                log.info(f"no validation utterances: the given learning rates for {max_epochs} epochs; model.pt = last epoch")
+            elif not self.valid_utts and not self.finished:
                 log.info("no validation utterances: no model selection or LR schedule; model.pt = last epoch")
             while not self.finished and self.epoch < max_epochs:
                 self._one_epoch(log, max_epochs)
