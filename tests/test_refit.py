@@ -13,23 +13,16 @@ from ser.errors import SerError
 from ser.eval.fit import run_fit
 from ser.training import refit as R
 from ser.training.dataset import load_fold, prepare
-from ser.training.model_io import load_model
+from ser.runtime.checkpoint import seed_everything
+from ser.training.model_io import load_model, read_model_file
 from ser.training.trainer import Trainer
 
-from training_toy import make_aug_dir, make_corpus
+from test_train_program import CONFIG
+from test_training import small_config
+from training_toy import CLASSES, DIM, TinyNet, make_aug_dir, make_corpus
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-CONFIG = """\
-model: cnn
-model_conf: {conv_channels: [4, 8], fc_dim: 16, dropout: 0.1}
-segment: {length: 64, shift: 32}
-batch_size: 8
-optim: {lr: 1.0e-2}
-max_epochs: 8
-plateau: {patience: 1, factor: 0.5}
-early_stop_patience: 4
-"""
 
 
 def write_run(d, lrs, uars, done=True):
@@ -93,6 +86,18 @@ def test_trainer_refuses_a_schedule_with_validation_data(corpus, tmp_path):
         Trainer(None, prep, {}, str(tmp_path), "cpu", 1, {}, lr_schedule=[0.01])
 
 
+def test_trainer_follows_the_schedule_and_keeps_the_last_epoch(corpus, tmp_path):
+    prep = prepare(load_fold(corpus["data"], corpus["fold"], corpus["classes"], refit=True), 64, 32)
+    schedule = [0.01, 0.005, 0.005, 0.00125]
+    cfg = small_config(max_epochs=50)
+    meta = {"model_name": "tiny", "model_conf": {}, "num_classes": 3, "classes": CLASSES, "feat_dim": DIM,
+            "segment": cfg["segment"], "feat_conf": {}, "train_config": cfg}
+    seed_everything(3)
+    result = Trainer(TinyNet(), prep, cfg, str(tmp_path), "cpu", 3, meta, lr_schedule=schedule).run()
+    assert result["epochs"] == 4 and [float(r[1]) for r in history(str(tmp_path))] == schedule
+    assert read_model_file(str(tmp_path / "model.pt"))["meta"]["best_epoch"] == 4   # the last epoch
+
+
 def run(args, env_extra=None):
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1", **(env_extra or {}))
     return subprocess.run([sys.executable, "-m", "ser.bin.train"] + args, cwd=REPO, env=env,
@@ -109,7 +114,9 @@ def source(corpus, tmp_path_factory):
     root = tmp_path_factory.mktemp("refit_runs")
     conf = root / "train.yaml"
     conf.write_text(CONFIG)
-    base = ["--config", str(conf), "--feats-dir", corpus["data"], "--fold-dir", corpus["fold"],
+    # a fast plateau rule, so that the source halves its learning rate and the refit replays it
+    base = ["--config", str(conf), "--max-epochs", "8", "--set", "plateau.patience=1",
+            "--set", "early_stop_patience=4", "--feats-dir", corpus["data"], "--fold-dir", corpus["fold"],
             "--classes", corpus["classes"], "--ngpu", "0", "--num-threads", "1"]
     src = str(root / "src")
     proc = run(base + ["--seed", "1", "--outdir", src])

@@ -224,6 +224,24 @@ tag_dirs() {
   echo $dir; [ "$refit" = false ] || echo ${dir}_refit
 }
 
+# unfinished_runs DIR NAME ACTION HOW: sets runs_todo to the unfinished runs SEED.FOLD of DIR over
+# $seeds (comma-separated), logging each seed as skipped ("NAME (...) in DIR") or as to be trained
+# ("ACTION (...) HOW: folds ... -> DIR").
+unfinished_runs() {
+  local dir=$1 name=$2 action=$3 how=$4 seed todo
+  runs_todo=
+  for seed in $seeds; do
+    todo=$(echo $(pending $n $dir/fold.FOLD/seed$seed/done))
+    if [ -z "$todo" ]; then
+      log "Stage 3: skipped ($n folds done): $name ($feat, aug $aug, seed $seed) in $dir"
+      continue
+    fi
+    log "Stage 3: $action ($feat, aug $aug, seed $seed) $how: folds $todo of $n -> $dir"
+    runs_todo=$runs_todo${runs_todo:+,}$(for k in $todo; do echo -n $seed.$k,; done)
+    runs_todo=${runs_todo%,}
+  done
+}
+
 # train_runs DIR RUNS [REFIT_SOURCE]: train the runs SEED.FOLD (comma-separated) of a model into
 # DIR/fold.FOLD/seedSEED as one job array, so that no slot idles while a seed's last folds finish;
 # with REFIT_SOURCE each run is the refit of REFIT_SOURCE/fold.FOLD/seedSEED. Uses $model's config,
@@ -293,31 +311,13 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
       aug_args=$(train_aug_args $aug)
       # The unfinished (seed, fold) runs of all seeds form one job array (train_runs). Finished
       # runs (`done`) are not started again: their logs stay as they were.
-      runs=()
-      for seed in $seeds; do
-        todo=$(pending $n $dir/fold.FOLD/seed$seed/done)
-        if [ -z "$todo" ]; then
-          log "Stage 3: skipped ($n folds done): $model ($feat, aug $aug, seed $seed) in $dir"
-          continue
-        fi
-        log "Stage 3: training $model ($feat, aug $aug, seed $seed) with ser.bin.train: folds $(echo $todo) of $n -> $dir"
-        runs+=($(for k in $todo; do echo $seed.$k; done))
-      done
-      [ ${#runs[@]} -eq 0 ] || train_runs $dir $(IFS=,; echo "${runs[*]}")
+      unfinished_runs $dir "$model" "training $model" "with ser.bin.train"
+      [ -z "$runs_todo" ] || train_runs $dir $runs_todo
       [ "$refit" = true ] || continue
-      rdir=${dir}_refit
-      check_trained_on_folds $rdir $folds
-      runs=()
-      for seed in $seeds; do
-        todo=$(pending $n $rdir/fold.FOLD/seed$seed/done)
-        if [ -z "$todo" ]; then
-          log "Stage 3: skipped ($n folds done): refit of $model ($feat, aug $aug, seed $seed) in $rdir"
-          continue
-        fi
-        log "Stage 3: refitting $model ($feat, aug $aug, seed $seed) on training + validation speakers with ser.bin.train --refit-from $dir: folds $(echo $todo) of $n -> $rdir"
-        runs+=($(for k in $todo; do echo $seed.$k; done))
-      done
-      [ ${#runs[@]} -eq 0 ] || train_runs $rdir $(IFS=,; echo "${runs[*]}") $dir
+      check_trained_on_folds ${dir}_refit $folds
+      unfinished_runs ${dir}_refit "refit of $model" "refitting $model" \
+        "on training + validation speakers with ser.bin.train --refit-from $dir"
+      [ -z "$runs_todo" ] || train_runs ${dir}_refit $runs_todo $dir
     done
   done
 fi
