@@ -183,6 +183,7 @@ def test_refit_trains_each_run_again_on_train_and_valid_and_reports_it(tmp_path,
     results = (recipe / "RESULTS.md").read_text()
     assert "| cnn (spec) |" in results and "| cnn (spec; refit on train+valid) |" in results
     assert "| cnn (spec; refit on train+valid; mean posterior of seeds 1 2) |" in results
+    assert "- Rows 'refit on train+valid': every run trained again" in results
     # a second run skips the refits too
     r = subprocess.run(args + ["--stage", "3", "--stop_stage", "3"], cwd=recipe, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

@@ -55,6 +55,11 @@ def protocol_section(layout):
     epochs = sorted({str(d.get("max_epochs")) for d in descs if d.get("max_epochs") is not None})
     L.append(f"- Features: {', '.join(feats)}. Max epochs: {', '.join(epochs) or '?'} "
              f"(early stopping and model selection on the validation set's UAR).")
+    if any(((d.get("config") or {}).get("data") or {}).get("train_on") for d in descs):
+        L.append("- Rows 'refit on train+valid': every run trained again, with its seed, on its fold's training "
+                 "and validation speakers together, for the epochs its validation chose and with the learning "
+                 "rates it used in them (ser.training.refit); model.pt is the last epoch's, nothing is "
+                 "selected on them, and the test speaker stays out.")
     L.append("- UAR = unweighted average recall (mean of the per-class recalls, classes absent from a "
              "test speaker left out); WA = accuracy over utterances. Scores are utterance-level: "
              "the mean of the segment posteriors.")
