@@ -11,9 +11,9 @@ import yaml
 
 from ser.errors import SerError
 from ser.eval.fit import run_fit
+from ser.runtime.checkpoint import seed_everything
 from ser.training import refit as R
 from ser.training.dataset import load_fold, prepare
-from ser.runtime.checkpoint import seed_everything
 from ser.training.model_io import load_model, read_model_file
 from ser.training.trainer import Trainer
 
@@ -22,7 +22,6 @@ from test_training import small_config
 from training_toy import CLASSES, DIM, TinyNet, make_aug_dir, make_corpus
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 
 def write_run(d, lrs, uars, done=True):

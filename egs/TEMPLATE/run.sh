@@ -228,7 +228,7 @@ tag_dirs() {
 # $seeds (comma-separated), logging each seed as skipped ("NAME (...) in DIR") or as to be trained
 # ("ACTION (...) HOW: folds ... -> DIR").
 unfinished_runs() {
-  local dir=$1 name=$2 action=$3 how=$4 seed todo
+  local dir=$1 name=$2 action=$3 how=$4 seed todo k
   runs_todo=
   for seed in $seeds; do
     todo=$(echo $(pending $n $dir/fold.FOLD/seed$seed/done))
@@ -237,8 +237,7 @@ unfinished_runs() {
       continue
     fi
     log "Stage 3: $action ($feat, aug $aug, seed $seed) $how: folds $todo of $n -> $dir"
-    runs_todo=$runs_todo${runs_todo:+,}$(for k in $todo; do echo -n $seed.$k,; done)
-    runs_todo=${runs_todo%,}
+    for k in $todo; do runs_todo=$runs_todo${runs_todo:+,}$seed.$k; done
   done
 }
 

@@ -12,6 +12,13 @@ from ser.training.nbest import read_averaged
 KEYS = ("best_epoch", "valid_uar", "train_loss", "valid_loss", "min_train_loss", "averaged")
 
 
+def best_validated_epoch(rows):
+    """The history row of the epoch the trainer selects (the first with the best validation UAR;
+    epochs never validated are not candidates), or None when no epoch was validated."""
+    validated = [r for r in rows if not np.isnan(r.get("valid_uar", np.nan))]   # none in a refit
+    return max(validated, key=lambda r: r["valid_uar"]) if validated else None   # max: the first of equal maxima
+
+
 def run_fit(run_dir):
     """{best_epoch, valid_uar, train_loss, valid_loss, min_train_loss, averaged (1.0 when the
     validation scores are those of averaged.tsv, else 0.0)} of a run, or None without a history
@@ -19,10 +26,9 @@ def run_fit(run_dir):
     rows = read_history(run_dir)
     if not rows or not all(k in rows[0] for k in ("valid_uar", "train_loss", "valid_loss")):
         return None
-    validated = [r for r in rows if not np.isnan(r["valid_uar"])]   # none in a refit (ser.training.refit)
-    if not validated:
+    best = best_validated_epoch(rows)
+    if best is None:
         return None
-    best = max(validated, key=lambda r: r["valid_uar"])     # max: the first of equal maxima
     fit = {"best_epoch": int(best["epoch"]), "valid_uar": best["valid_uar"],
            "train_loss": best["train_loss"], "valid_loss": best["valid_loss"],
            "min_train_loss": min(r["train_loss"] for r in rows), "averaged": 0.0}

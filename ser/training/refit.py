@@ -13,11 +13,11 @@ The source must be a finished run (`done`) of the same experiment on the same fo
 config.yaml must resolve to this run's config without the refit keys (`data.train_on`,
 `data.refit_from`).
 """
-import math
 import os
 from dataclasses import dataclass
 
 from ser.errors import SerError
+from ser.eval.fit import best_validated_epoch
 from ser.eval.train_time import read_history
 from ser.runtime.config import read_yaml
 from ser.runtime.run_dir import DONE
@@ -39,10 +39,9 @@ def refit_plan(source):
     if not os.path.exists(os.path.join(source, DONE)):
         raise SerError(f"refit source {source}: training not finished (no {DONE})")
     rows = read_history(source)
-    validated = [r for r in rows if not math.isnan(r.get("valid_uar", math.nan))]
-    if not validated:
+    best = best_validated_epoch(rows)
+    if best is None:
         raise SerError(f"refit source {source}: {os.path.join(source, 'history.tsv')} has no validated epoch")
-    best = max(validated, key=lambda r: r["valid_uar"])   # max: the first of equal maxima
     epochs = int(best["epoch"])
     lrs = [r["lr"] for r in rows[:epochs]]
     if [int(r["epoch"]) for r in rows[:epochs]] != list(range(1, epochs + 1)):
