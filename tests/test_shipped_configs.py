@@ -66,6 +66,8 @@ VARIANTS = [
      "TEMPLATE/conf/paper_bf16_pat10_mean/train_densenet_lstm_highway.yaml", {"average_best": (1, 5)}),
     ("TEMPLATE/conf/paper_bf16_uttmvn/train_densenet.yaml", "TEMPLATE/conf/paper_bf16/train_densenet.yaml",
      {"utterance_mvn.means": (False, True)}),
+    ("TEMPLATE/conf/paper_bf16_balanced/train_densenet.yaml", "TEMPLATE/conf/paper_bf16/train_densenet.yaml",
+     {"class_weights": ("none", "balanced")}),
     ("TEMPLATE/conf/reg/train_densenet.yaml", "TEMPLATE/conf/train_densenet.yaml",
      {"spec_augment.enabled": (False, True), "label_smoothing": (0.0, 0.1), "optim.weight_decay": (0.0, 1e-4)}),
     ("emodb/conf/steps8000_bf16/train_cnn_blstm.yaml", "TEMPLATE/conf/train_cnn_blstm.yaml",

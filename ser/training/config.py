@@ -11,6 +11,7 @@ it in the experiment tag.
 """
 from ser.runtime.config import ConfigSchema, update_mapping
 from ser.runtime.precision import PRECISIONS
+from ser.training.class_weights import CLASS_WEIGHTS
 
 DEFAULTS = {
     "model": "densenet_lstm_highway",
@@ -47,6 +48,10 @@ DEFAULTS = {
     # CMVN (ESPnet's utterance_mvn; ser.training.normalization): removes the speaker's and channel's
     # average spectrum from every utterance; off in the papers
     "utterance_mvn": {"means": False, "vars": False},
+    # none | balanced: weight each class's cross-entropy term by N / (K * n_c) over the training
+    # segments, so that every emotion counts alike as in UAR (ser.training.class_weights); the
+    # papers use none
+    "class_weights": "none",
     # also log the curves to <outdir>/tensorboard (needs the optional `tensorboard` package)
     "tensorboard": False,
 }
@@ -59,11 +64,11 @@ POSITIVE = {"segment.length", "segment.shift", "batch_size", "max_epochs", "plat
 # the augmentation setting (its options are hashed)
 JOB_KEYS = ("seed", "data.fold_dir", "data.refit_from", "tensorboard", "augmentation")
 RESERVED = {"data", "seed", "augmentation"}   # set from the command line only
-CHOICES = {"precision": PRECISIONS}
+CHOICES = {"precision": PRECISIONS, "class_weights": CLASS_WEIGHTS}
 BOUNDS = {"label_smoothing": (0.0, 1.0), "spec_augment.time_masks": (0, 100), "spec_augment.time_width": (0, 10000),
           "spec_augment.freq_masks": (0, 100), "spec_augment.freq_width": (0, 10000),
           "weight_ema.decay": (0.0, 1.0)}
-ABSENT_WHEN_OFF = ("utterance_mvn",)
+ABSENT_WHEN_OFF = ("utterance_mvn", "class_weights")
 SCHEMA = ConfigSchema(DEFAULTS, positive=POSITIVE, choices=CHOICES, nullable=NULLABLE, bounds=BOUNDS,
                       free_form={k: update_mapping for k in FREE_FORM}, reserved=RESERVED, job_keys=JOB_KEYS,
                       absent_when_off=ABSENT_WHEN_OFF)

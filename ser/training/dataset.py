@@ -262,6 +262,10 @@ class SegmentSet(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.index)
 
+    def segment_labels(self):
+        """The class index of every segment, in item order."""
+        return [self.labels[i] for i, _ in self.index]
+
     def __getitem__(self, k):
         i, start = self.index[k]
         return torch.from_numpy(cut_segment(self.mats[i], start, self.length)), self.labels[i]

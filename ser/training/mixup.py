@@ -42,9 +42,13 @@ def mixup_batch(x, y_onehot, alpha, generator):
     return x_mix, y_mix, lam
 
 
-def soft_cross_entropy(logits, targets):
-    """Mean over the batch of -sum_c targets[c] * log softmax(logits)[c]."""
-    return -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+def soft_cross_entropy(logits, targets, weights=None):
+    """Mean over the batch of -sum_c w[c] * targets[c] * log softmax(logits)[c]; w = 1 unless
+    `weights` (C,) are given (ser.training.class_weights)."""
+    terms = targets * F.log_softmax(logits, dim=-1)
+    if weights is not None:
+        terms = terms * weights
+    return -terms.sum(dim=-1).mean()
 
 
 def smooth_labels(targets, epsilon):

@@ -12,7 +12,7 @@ killed run still has a usable model. A run without validation data (a refit, ser
 its epochs and learning rates come from the source run) saves the last epoch's model.pt.
 
 history.tsv columns: epoch, lr (the rate used during the epoch), train_loss (mean segment
-cross-entropy, against the mixed labels under mixup), valid_loss (mean over validation
+cross-entropy, against the mixed labels under mixup, class-weighted under `class_weights`), valid_loss (mean over validation
 utterances of -log of the utterance posterior of the true class), valid_uar, valid_wa (both at
 utterance level: segment posteriors averaged per utterance), time (seconds).
 
@@ -48,6 +48,7 @@ from ser.runtime.checkpoint import kill_hook, rng_states, seed_rank_streams
 from ser.runtime.precision import autocast, check_precision, grad_scaler, prepare_model
 from ser.runtime.run_dir import RunDir
 from ser.runtime.torch_files import MODEL_FILE
+from ser.training.class_weights import class_weights
 from ser.training.curves import CurvesWriter
 from ser.training.inference import posteriors_of_segment_sets
 from ser.training.mixup import mixup_batch, sample_lambda, smooth_labels, soft_cross_entropy
@@ -159,6 +160,11 @@ class Trainer:
         self.history = []
         self.epoch = 0
         self.finished = False
+        # per-class loss weights (None: plain cross-entropy), from the training segments' labels
+        self.class_weights = class_weights(config.get("class_weights", "none"), data.train_set.segment_labels(),
+                                           self.num_classes)
+        if self.class_weights is not None:
+            self.class_weights = self.class_weights.to(self.device)
         self.valid_utts = list(data.valid_segments)
         self.valid_true = np.array([data.valid_labels[u] for u in self.valid_utts], dtype=np.int64)
         bn = "synchronised (global batch)" if self.sync_batchnorm else "per process"
@@ -224,24 +230,26 @@ class Trainer:
             if cfg["spec_augment"]["enabled"]:  # drawn for the global batch: same draws on every rank
                 masks = draw_masks(len(batch), x.shape[1], x.shape[2], cfg["spec_augment"], self.generator)
                 x = apply_masks(x, masks[0][lo:hi], masks[1][lo:hi])
-            if mix["enabled"]:
+            if mix["enabled"] or self.class_weights is not None:
                 onehot = F.one_hot(y, self.num_classes).float()
-                if world == 1:
-                    x, target, _ = mixup_batch(x, onehot, mix["alpha"], self.generator)
-                else:
-                    lam, partners, where = mixup_partners(batch, lo, hi, mix["alpha"], self.generator)
-                    px, py = self._segments(partners)
-                    if masks is not None:
-                        px = apply_masks(px, masks[0][where], masks[1][where])
-                    x = lam * x + (1.0 - lam) * px
-                    target = lam * onehot + (1.0 - lam) * F.one_hot(py, self.num_classes).float()
-                with autocast(self.precision, self.device):
-                    logits = self.net(x)
-                loss = soft_cross_entropy(logits.float(), smooth_labels(target, cfg["label_smoothing"]))
+            if not mix["enabled"]:
+                target = onehot if self.class_weights is not None else y
+            elif world == 1:
+                x, target, _ = mixup_batch(x, onehot, mix["alpha"], self.generator)
             else:
-                with autocast(self.precision, self.device):
-                    logits = self.net(x)
+                lam, partners, where = mixup_partners(batch, lo, hi, mix["alpha"], self.generator)
+                px, py = self._segments(partners)
+                if masks is not None:
+                    px = apply_masks(px, masks[0][where], masks[1][where])
+                x = lam * x + (1.0 - lam) * px
+                target = lam * onehot + (1.0 - lam) * F.one_hot(py, self.num_classes).float()
+            with autocast(self.precision, self.device):
+                logits = self.net(x)
+            if target is y:
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg["label_smoothing"])
+            else:
+                loss = soft_cross_entropy(logits.float(), smooth_labels(target, cfg["label_smoothing"]),
+                                          self.class_weights)
             self.optimizer.zero_grad(set_to_none=True)
             # DDP averages the ranks' gradients; a share of unequal size is weighted so that the
             # result is the gradient of the mean over the global batch (factor 1 for full batches)
