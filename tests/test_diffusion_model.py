@@ -146,6 +146,7 @@ def test_ddim_without_noise_lands_on_the_data_point_the_model_knows():
 def test_ddim_with_eta_1_is_the_ancestral_step_with_the_posterior_variance():
     """σ² at η = 1 equals β̃_t, and the mean √ᾱ_{t−1}·x̂0 + √(1 − ᾱ_{t−1} − σ²)·ε̂ equals the posterior mean
     of q(x_{t−1} | x_t, x̂0): the same noise gives the same x_{t−1} (on a respaced process)."""
+    torch.manual_seed(0)   # the draws below; two fp32 routes to x_{t-1} agree to ~1e-5, not exactly
     full = GaussianDiffusion(cosine_betas(100))
     spaced = build_diffusion({"steps": 100}, sampling_steps=20)
     x0 = torch.rand(3, 2, 4) * 1.6 - 0.8
@@ -155,7 +156,7 @@ def test_ddim_with_eta_1_is_the_ancestral_step_with_the_posterior_variance():
     got, x0_hat = spaced.ddim_sample(model, xt, t, eta=1.0, generator=torch.Generator().manual_seed(3))
     z = torch.randn(xt.shape, generator=torch.Generator().manual_seed(3))
     mean, var, _ = spaced.q_posterior_mean_variance(x0_hat, xt, t)
-    torch.testing.assert_close(got, mean + var.sqrt() * z, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got, mean + var.sqrt() * z, rtol=1e-4, atol=1e-4)
 
 
 def test_sample_timesteps_uniform():

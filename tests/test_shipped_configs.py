@@ -68,6 +68,8 @@ VARIANTS = [
      {"utterance_mvn.means": (False, True)}),
     ("TEMPLATE/conf/paper_bf16_balanced/train_densenet.yaml", "TEMPLATE/conf/paper_bf16/train_densenet.yaml",
      {"class_weights": ("none", "balanced")}),
+    ("TEMPLATE/conf/paper_bf16_deltas/train_densenet.yaml", "TEMPLATE/conf/paper_bf16/train_densenet.yaml",
+     {"model_conf.deltas": (0, 2)}),
     ("TEMPLATE/conf/reg/train_densenet.yaml", "TEMPLATE/conf/train_densenet.yaml",
      {"spec_augment.enabled": (False, True), "label_smoothing": (0.0, 0.1), "optim.weight_decay": (0.0, 1e-4)}),
     ("emodb/conf/steps8000_bf16/train_cnn_blstm.yaml", "TEMPLATE/conf/train_cnn_blstm.yaml",

@@ -18,16 +18,17 @@ model, not a spectrogram one. We therefore use a standard spectrogram CNN-LSTM a
 from torch import nn
 
 from ser.errors import SerError
-from ser.models.common import SequencePool, SerModel, bn_relu_max_pool, image_to_sequence
+from ser.models.common import (DELTAS_DEFAULT, SequencePool, SerModel, bn_relu_max_pool, check_deltas,
+                               image_to_sequence, input_image)
 from ser.models.options import require_positive, require_probability
 
 
 class ConvStack(nn.Sequential):
     """Conv(k x k, same padding) -> BN -> ReLU -> MaxPool(pool) per entry of `channels`."""
 
-    def __init__(self, channels, kernel=3, pool=2):
+    def __init__(self, channels, kernel=3, pool=2, in_channels=1):
         layers = []
-        prev = 1
+        prev = in_channels
         for ch in channels:
             layers += [nn.Conv2d(prev, ch, kernel, padding=kernel // 2, bias=False),
                        *bn_relu_max_pool(ch, pool)]
@@ -43,7 +44,7 @@ class ConvStack(nn.Sequential):
         return n
 
 
-_CONV_DEFAULTS = {"conv_channels": [32, 64, 64, 128], "kernel": 3, "pool": 2, "dropout": 0.5}
+_CONV_DEFAULTS = {"conv_channels": [32, 64, 64, 128], "kernel": 3, "pool": 2, "dropout": 0.5, **DELTAS_DEFAULT}
 
 
 class _ConvBase(SerModel):
@@ -51,7 +52,7 @@ class _ConvBase(SerModel):
         c = self.conf
         require_positive(self.NAME, c, "kernel", "pool")
         require_probability(self.NAME, c, "dropout")
-        convs = ConvStack(c["conv_channels"], c["kernel"], c["pool"])
+        convs = ConvStack(c["conv_channels"], c["kernel"], c["pool"], check_deltas(self))
         self.freq_out = convs.out_len(self.feat_dim)
         if self.freq_out < 1:
             raise SerError(f"model '{self.NAME}': feat_dim {self.feat_dim} is too small for "
@@ -80,7 +81,7 @@ class CnnLstm(_ConvBase):
 
     def forward(self, x):
         self.check_input(x)
-        seq, _ = self.lstm(image_to_sequence(self.convs(x.unsqueeze(1))))
+        seq, _ = self.lstm(image_to_sequence(self.convs(input_image(self, x))))
         return self.classifier(self.dropout(self.pool(seq)))
 
 
@@ -103,5 +104,5 @@ class Cnn(_ConvBase):
 
     def forward(self, x):
         self.check_input(x)
-        frames = self.fc(image_to_sequence(self.convs(x.unsqueeze(1))))
+        frames = self.fc(image_to_sequence(self.convs(input_image(self, x))))
         return self.classifier(self.dropout(frames.mean(dim=1)))

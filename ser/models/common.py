@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ser.errors import SerError
+from ser.features.deltas import with_deltas
 from ser.models.options import resolve_options
 
 
@@ -74,6 +75,25 @@ class SequencePool(nn.Module):
 
     def extra_repr(self):
         return f"mode={self.mode!r}, bidirectional={self.bidirectional}"
+
+
+# The option of the 2-D conv models that adds time derivatives as input maps (HTK/Kaldi deltas,
+# ser.features.deltas): 0 the static map alone (the papers), 1 with deltas, 2 with delta-deltas too.
+DELTAS_DEFAULT = {"deltas": 0}
+MAX_DELTAS = 2
+
+
+def input_image(model, x):
+    """(batch, frames, feat_dim) -> the (batch, 1 + deltas, frames, feat_dim) image a 2-D conv
+    model reads (option `deltas` of its conf)."""
+    return with_deltas(x, model.conf["deltas"])
+
+
+def check_deltas(model):
+    """SerError unless the model's `deltas` option is 0..MAX_DELTAS; returns the input channels."""
+    if model.conf["deltas"] > MAX_DELTAS:
+        raise SerError(f"model '{model.NAME}': option 'deltas' must be 0, 1 or 2, got {model.conf['deltas']}")
+    return 1 + model.conf["deltas"]
 
 
 def image_to_sequence(fmap):

@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from ser.errors import SerError
-from ser.models.common import (SequencePool, SerModel, bn_relu_max_pool, image_to_sequence,
-                               pooled_len)
+from ser.models.common import (DELTAS_DEFAULT, SequencePool, SerModel, bn_relu_max_pool, check_deltas,
+                               image_to_sequence, input_image, pooled_len)
 from ser.models.highway import HighwayBlock
 from ser.models.options import require_positive, require_probability
 
@@ -85,12 +85,12 @@ class DenseNetBackbone(nn.Module):
     """
 
     def __init__(self, num_blocks, num_layers, growth_rate, bottleneck, compression,
-                 init_channels, init_kernel, init_stride, init_pool):
+                 init_channels, init_kernel, init_stride, init_pool, in_channels=1):
         super().__init__()
         init_channels = init_channels or 2 * growth_rate
         self.init_kernel, self.init_stride, self.init_pool = init_kernel, init_stride, init_pool
         self.stem = nn.Sequential(
-            nn.Conv2d(1, init_channels, init_kernel, stride=init_stride, padding=init_kernel // 2,
+            nn.Conv2d(in_channels, init_channels, init_kernel, stride=init_stride, padding=init_kernel // 2,
                       bias=False),
             *bn_relu_max_pool(init_channels, init_pool, kernel=3, padding=1))
         self.blocks = nn.ModuleList()
@@ -138,6 +138,7 @@ _BACKBONE_DEFAULTS = {
     "init_kernel": 7,
     "init_stride": 2,
     "init_pool": 2,        # stride of the 3x3 max pool after the stem conv; 1: no pool
+    **DELTAS_DEFAULT,
 }
 
 
@@ -169,7 +170,7 @@ class _DenseNetBase(SerModel):
             raise SerError(f"model '{self.NAME}': option 'compression' must be in (0, 1], got {c['compression']}")
         backbone = DenseNetBackbone(c["num_blocks"], c["num_layers"], c["growth_rate"], c["bottleneck"],
                                     c["compression"], c["init_channels"], c["init_kernel"],
-                                    c["init_stride"], c["init_pool"])
+                                    c["init_stride"], c["init_pool"], check_deltas(self))
         self.freq_out = backbone.out_len(self.feat_dim)
         if self.freq_out < 1:
             raise SerError(f"model '{self.NAME}': feat_dim {self.feat_dim} is too small for "
@@ -178,9 +179,8 @@ class _DenseNetBase(SerModel):
         self.min_frames = _min_len(backbone)
         return backbone
 
-    @staticmethod
-    def _image(x):
-        return x.unsqueeze(1)
+    def _image(self, x):
+        return input_image(self, x)
 
 
 class DenseNet(_DenseNetBase):
