@@ -12,13 +12,11 @@ from torch import nn
 from ser.errors import SerError
 from ser.training import config as C
 from ser.training.class_weights import balanced_weights, class_weights
-from ser.training.dataset import PreparedData, SegmentSet
+from ser.training.dataset import PreparedData, SegmentSet, load_fold, prepare
 from ser.training.mixup import soft_cross_entropy
 from ser.training.trainer import Trainer
 
-from test_train_program import CONFIG, run
-from test_utterance_mvn import resolved
-from training_toy import make_corpus
+from test_train_program import toy_config_resolver, train_toy
 
 
 def test_balanced_weights_of_known_counts():
@@ -93,33 +91,24 @@ def test_the_trainer_optimises_the_weighted_loss(tmp_path):
 
 
 def test_config_leaves_the_option_out_while_it_is_off(tmp_path):
-    corpus = make_corpus(str(tmp_path))
-    conf = tmp_path / "train.yaml"
-    conf.write_text(CONFIG)
-    default = resolved(corpus, str(conf))
+    resolved = toy_config_resolver(tmp_path)
+    default = resolved()
     assert "class_weights" not in default
-    assert C.config_hash(resolved(corpus, str(conf), "class_weights=none")) == C.config_hash(default)
-    balanced = resolved(corpus, str(conf), "class_weights=balanced")
+    assert C.config_hash(resolved("class_weights=none")) == C.config_hash(default)
+    balanced = resolved("class_weights=balanced")
     assert balanced["class_weights"] == "balanced"
     assert C.config_hash(balanced) != C.config_hash(default)
     with pytest.raises(SerError, match="class_weights"):
-        resolved(corpus, str(conf), "class_weights=inverse")
+        resolved("class_weights=inverse")
 
 
 def test_a_training_run_logs_its_class_weights(tmp_path):
-    corpus = make_corpus(str(tmp_path))
-    conf = tmp_path / "train.yaml"
-    conf.write_text(CONFIG)
-    outdir = tmp_path / "exp"
-    proc = run(["--config", str(conf), "--feats-dir", corpus["data"], "--fold-dir", corpus["fold"],
-                "--classes", corpus["classes"], "--seed", "1", "--ngpu", "0", "--num-threads", "1",
-                "--max-epochs", "1", "--set", "class_weights=balanced", "--outdir", str(outdir)])
+    corpus, outdir, proc = train_toy(tmp_path, ["--max-epochs", "1", "--set", "class_weights=balanced"])
     assert proc.returncode == 0, proc.stderr
     assert "class_weights: balanced" in (outdir / "config.yaml").read_text()
     line = next(l for l in (outdir / "train.log").read_text().splitlines() if "class weights (balanced):" in l)
     logged = [float(v) for v in line.split("(balanced):")[1].split()[1::2]]
     # the weights of the fold's training segments (length 64, shift 32 in CONFIG)
-    from ser.training.dataset import load_fold, prepare
     prepared = prepare(load_fold(corpus["data"], corpus["fold"], corpus["classes"]), 64, 32)
     expected = balanced_weights(prepared.train_set.segment_labels(), len(logged))
     np.testing.assert_allclose(logged, expected, atol=5e-4)

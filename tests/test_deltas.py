@@ -12,8 +12,7 @@ from ser.models import build_model
 from ser.training.inference import utterance_posteriors
 from ser.training.model_io import load_model
 
-from test_train_program import CONFIG, run
-from training_toy import make_corpus
+from test_train_program import CONFIG, train_toy
 
 
 def htk_deltas(c, window):
@@ -71,13 +70,8 @@ def test_models_read_one_map_per_derivative(model):
 
 
 def test_a_trained_model_keeps_its_deltas_in_inference(tmp_path):
-    corpus = make_corpus(str(tmp_path))
-    conf = tmp_path / "train.yaml"
-    conf.write_text(CONFIG.replace("dropout: 0.1}", "dropout: 0.1, deltas: 2}"))
-    outdir = tmp_path / "exp"
-    proc = run(["--config", str(conf), "--feats-dir", corpus["data"], "--fold-dir", corpus["fold"],
-                "--classes", corpus["classes"], "--seed", "1", "--ngpu", "0", "--num-threads", "1",
-                "--max-epochs", "1", "--outdir", str(outdir)])
+    corpus, outdir, proc = train_toy(tmp_path, ["--max-epochs", "1"],
+                                     config=CONFIG.replace("dropout: 0.1}", "dropout: 0.1, deltas: 2}"))
     assert proc.returncode == 0, proc.stderr
     model, meta = load_model(str(outdir / "model.pt"))
     assert meta["model_conf"]["deltas"] == 2

@@ -42,6 +42,33 @@ def run(args, **kw):
                           capture_output=True, text=True, timeout=120, **kw)
 
 
+def train_toy(tmp_path, extra, config=CONFIG, **corpus_options):
+    """Train on a fresh toy corpus under tmp_path with `config` and the extra arguments; returns
+    (corpus, outdir, completed process)."""
+    corpus = make_corpus(str(tmp_path), **corpus_options)
+    conf = tmp_path / "train.yaml"
+    conf.write_text(config)
+    outdir = tmp_path / "exp"
+    proc = run(["--config", str(conf), "--feats-dir", corpus["data"], "--fold-dir", corpus["fold"],
+                "--classes", corpus["classes"], "--seed", "1", "--ngpu", "0", "--num-threads", "1"]
+               + extra + ["--outdir", str(outdir)])
+    return corpus, outdir, proc
+
+
+def toy_config_resolver(tmp_path):
+    """resolve(*overrides): the resolved config of CONFIG on a toy corpus, with `--set` overrides."""
+    corpus = make_corpus(str(tmp_path))
+    conf = tmp_path / "train.yaml"
+    conf.write_text(CONFIG)
+
+    def resolve(*overrides):
+        args = train_prog.get_parser().parse_args(
+            ["--config", str(conf), "--feats-dir", corpus["data"], "--fold-dir", corpus["fold"],
+             "--classes", corpus["classes"]] + [a for o in overrides for a in ("--set", o)])
+        return train_prog.resolve_config(args)
+    return resolve
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")

@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 
-from ser.bin import train as train_prog
 from ser.errors import SerError
 from ser.training import config as C
 from ser.training.dataset import load_fold, prepare
@@ -16,7 +15,7 @@ from ser.training.inference import utterance_posteriors
 from ser.training.model_io import load_model
 from ser.training.normalization import utterance_mvn
 
-from test_train_program import CONFIG, run
+from test_train_program import toy_config_resolver, train_toy
 from training_toy import make_corpus
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -75,26 +74,17 @@ def test_prepare_normalises_each_utterance_before_the_training_statistics(tmp_pa
     assert prepare(fold, 512, 256).cmvn_mean.mean() > 2.5
 
 
-def resolved(corpus, conf, *overrides):
-    args = train_prog.get_parser().parse_args(
-        ["--config", conf, "--feats-dir", corpus["data"], "--fold-dir", corpus["fold"],
-         "--classes", corpus["classes"]] + [a for o in overrides for a in ("--set", o)])
-    return train_prog.resolve_config(args)
-
-
 def test_config_leaves_the_option_out_while_it_is_off(tmp_path):
-    corpus = make_corpus(str(tmp_path))
-    conf = tmp_path / "train.yaml"
-    conf.write_text(CONFIG)
-    default = resolved(corpus, str(conf))
+    resolved = toy_config_resolver(tmp_path)
+    default = resolved()
     assert "utterance_mvn" not in default
-    assert C.config_hash(resolved(corpus, str(conf), "utterance_mvn.means=false")) == C.config_hash(default)
-    means = resolved(corpus, str(conf), "utterance_mvn.means=true")
-    both = resolved(corpus, str(conf), "utterance_mvn.means=true", "utterance_mvn.vars=true")
+    assert C.config_hash(resolved("utterance_mvn.means=false")) == C.config_hash(default)
+    means = resolved("utterance_mvn.means=true")
+    both = resolved("utterance_mvn.means=true", "utterance_mvn.vars=true")
     assert means["utterance_mvn"] == {"means": True, "vars": False}
     assert len({C.config_hash(default), C.config_hash(means), C.config_hash(both)}) == 3
     with pytest.raises(SerError, match="'utterance_mvn.means' must be true or false"):
-        resolved(corpus, str(conf), "utterance_mvn.means=3")
+        resolved("utterance_mvn.means=3")
 
 
 def test_committed_experiment_tags_keep_their_hash():
@@ -113,13 +103,8 @@ def test_committed_experiment_tags_keep_their_hash():
 
 
 def test_a_trained_model_ignores_a_constant_offset_of_an_utterance(tmp_path):
-    corpus = make_corpus(str(tmp_path), offset_scale=0.25)
-    conf = tmp_path / "train.yaml"
-    conf.write_text(CONFIG)
-    outdir = tmp_path / "exp"
-    proc = run(["--config", str(conf), "--feats-dir", corpus["data"], "--fold-dir", corpus["fold"],
-                "--classes", corpus["classes"], "--seed", "1", "--ngpu", "0", "--num-threads", "1",
-                "--max-epochs", "2", "--set", "utterance_mvn.means=true", "--outdir", str(outdir)])
+    corpus, outdir, proc = train_toy(tmp_path, ["--max-epochs", "2", "--set", "utterance_mvn.means=true"],
+                                     offset_scale=0.25)
     assert proc.returncode == 0, proc.stderr
     model, meta = load_model(str(outdir / "model.pt"))
     assert meta["utterance_mvn"] == {"means": True, "vars": False}
