@@ -42,7 +42,6 @@ from ser.runtime.run_args import (add_fold_input_args, add_print_config_args, ad
 from ser.runtime.run_args import parse_bool as _bool
 from ser.training import config as C
 from ser.training import refit
-from ser.training.class_weights import class_weights
 from ser.training.dataset import AUG_POLICIES, TRAIN_SOURCES, load_fold, prepare, resolve_train_source
 from ser.training.trainer import Trainer
 
@@ -155,10 +154,6 @@ def train(args, resolved, device):
              f"{f' + {n_syn} synthetic' if n_syn else ''} = "
              f"{len(prepared.train_set)} segments; valid: {len(fold.valid)} utterances; "
              f"classes: {' '.join(fold.classes)}"]
-    if resolved.get("class_weights", "none") != "none":
-        weights = class_weights(resolved["class_weights"], prepared.train_set.segment_labels(), len(fold.classes))
-        notes.append(f"class weights ({resolved['class_weights']}): "
-                     + " ".join(f"{c} {w:.3f}" for c, w in zip(fold.classes, weights.tolist())))
     if plan is not None:
         notes.append(f"refit of {plan.source}: train + valid speakers, {plan.epochs} epochs (its best, valid_uar "
                      f"{plan.valid_uar:.4f}) at its learning rates {' '.join(f'{lr:.3g}' for lr in sorted(set(plan.lrs), reverse=True))}")

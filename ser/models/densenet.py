@@ -179,9 +179,6 @@ class _DenseNetBase(SerModel):
         self.min_frames = _min_len(backbone)
         return backbone
 
-    def _image(self, x):
-        return input_image(self, x)
-
 
 class DenseNet(_DenseNetBase):
     """Benchmark `densenet` (Latif et al. 2020, 4.4): three DenseBlocks (L=6, G=16) with
@@ -208,7 +205,7 @@ class DenseNet(_DenseNetBase):
 
     def forward(self, x):
         self.check_input(x)
-        fmap = self.backbone(self._image(x))[-1]
+        fmap = self.backbone(input_image(self, x))[-1]
         return self.classifier(self.fc(fmap.mean(dim=(2, 3))))
 
 
@@ -239,7 +236,7 @@ class DenseNetLstm(_DenseNetBase):
 
     def forward(self, x):
         self.check_input(x)
-        fmap = self.backbone(self._image(x))[-1]
+        fmap = self.backbone(input_image(self, x))[-1]
         seq, _ = self.lstm(image_to_sequence(fmap))
         return self.classifier(self.fc(self.dropout(self.pool(seq))))
 
@@ -282,7 +279,7 @@ class DenseNetLstmHighway(_DenseNetBase):
 
     def forward(self, x):
         self.check_input(x)
-        maps = self.backbone(self._image(x))
+        maps = self.backbone(input_image(self, x))
         seq, _ = self.lstm(image_to_sequence(maps[-1]))
         context = self.dropout(self.pool(seq))
         skip = sum(proj(m.mean(dim=(2, 3))) for proj, m in zip(self.skips, maps))

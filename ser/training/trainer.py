@@ -12,9 +12,10 @@ killed run still has a usable model. A run without validation data (a refit, ser
 its epochs and learning rates come from the source run) saves the last epoch's model.pt.
 
 history.tsv columns: epoch, lr (the rate used during the epoch), train_loss (mean segment
-cross-entropy, against the mixed labels under mixup, class-weighted under `class_weights`), valid_loss (mean over validation
-utterances of -log of the utterance posterior of the true class), valid_uar, valid_wa (both at
-utterance level: segment posteriors averaged per utterance), time (seconds).
+cross-entropy, against the mixed labels under mixup, class-weighted under `class_weights`, whose
+weights go to train.log), valid_loss (mean over validation utterances of -log of the utterance
+posterior of the true class), valid_uar, valid_wa (both at utterance level: segment posteriors
+averaged per utterance), time (seconds).
 
 Data-parallel training (several processes started by torchrun, see ser/runtime/distributed.py
 and utils/launch_train.sh): every rank draws the same epoch order, batches and mixup weights from
@@ -147,6 +148,14 @@ class Trainer:
         self.outdir = outdir
         self.curves = CurvesWriter(outdir, "training", config["tensorboard"])
         self.num_classes = meta["num_classes"]
+        # per-class loss weights (None: plain cross-entropy), from the training segments' labels
+        self.class_weights = class_weights(config.get("class_weights", "none"), data.train_set.segment_labels(),
+                                           self.num_classes)
+        if self.class_weights is not None:
+            names = meta.get("classes") or [str(c) for c in range(self.num_classes)]
+            notes = [*notes, f"class weights ({config['class_weights']}): "
+                     + " ".join(f"{c} {w:.3f}" for c, w in zip(names, self.class_weights.tolist()))]
+            self.class_weights = self.class_weights.to(self.device)
         self.meta = dict(meta, cmvn_mean=[float(v) for v in data.cmvn_mean],
                          cmvn_std=[float(v) for v in data.cmvn_std])
         # log, checkpoint and done; on_epoch_end is called after each epoch's checkpoint
@@ -160,11 +169,6 @@ class Trainer:
         self.history = []
         self.epoch = 0
         self.finished = False
-        # per-class loss weights (None: plain cross-entropy), from the training segments' labels
-        self.class_weights = class_weights(config.get("class_weights", "none"), data.train_set.segment_labels(),
-                                           self.num_classes)
-        if self.class_weights is not None:
-            self.class_weights = self.class_weights.to(self.device)
         self.valid_utts = list(data.valid_segments)
         self.valid_true = np.array([data.valid_labels[u] for u in self.valid_utts], dtype=np.int64)
         bn = "synchronised (global batch)" if self.sync_batchnorm else "per process"
@@ -230,13 +234,12 @@ class Trainer:
             if cfg["spec_augment"]["enabled"]:  # drawn for the global batch: same draws on every rank
                 masks = draw_masks(len(batch), x.shape[1], x.shape[2], cfg["spec_augment"], self.generator)
                 x = apply_masks(x, masks[0][lo:hi], masks[1][lo:hi])
-            if mix["enabled"] or self.class_weights is not None:
-                onehot = F.one_hot(y, self.num_classes).float()
-            if not mix["enabled"]:
-                target = onehot if self.class_weights is not None else y
-            elif world == 1:
+            soft = mix["enabled"] or self.class_weights is not None   # else the plain hard-label loss
+            if soft:
+                target = onehot = F.one_hot(y, self.num_classes).float()
+            if mix["enabled"] and world == 1:
                 x, target, _ = mixup_batch(x, onehot, mix["alpha"], self.generator)
-            else:
+            elif mix["enabled"]:
                 lam, partners, where = mixup_partners(batch, lo, hi, mix["alpha"], self.generator)
                 px, py = self._segments(partners)
                 if masks is not None:
@@ -245,11 +248,11 @@ class Trainer:
                 target = lam * onehot + (1.0 - lam) * F.one_hot(py, self.num_classes).float()
             with autocast(self.precision, self.device):
                 logits = self.net(x)
-            if target is y:
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg["label_smoothing"])
-            else:
+            if soft:
                 loss = soft_cross_entropy(logits.float(), smooth_labels(target, cfg["label_smoothing"]),
                                           self.class_weights)
+            else:
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg["label_smoothing"])
             self.optimizer.zero_grad(set_to_none=True)
             # DDP averages the ranks' gradients; a share of unequal size is weighted so that the
             # result is the gradient of the mean over the global batch (factor 1 for full batches)
