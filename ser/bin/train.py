@@ -22,6 +22,10 @@ same model again on the fold's training + validation speakers for the epochs and
 SRC's validation chose; model.pt is the last epoch's. Its config adds data.train_on: train+valid
 (a config hash of its own) and data.refit_from: SRC.
 
+Fine-tuning: the config's `init` section starts from the weights of a trained model, e.g. one of
+another corpus, all but the excluded layers (ser.training.init_model); its file's sha256 is part
+of the resolved config.
+
 Several GPUs (or CPU processes): start it through utils/launch_train.sh, which runs torchrun;
 each of the WORLD_SIZE processes then trains on cuda:LOCAL_RANK (gloo on CPU with --ngpu 0) with
 its share of every global batch (batch_size stays the global batch); rank 0 alone writes
@@ -41,7 +45,7 @@ from ser.runtime.run_args import (add_fold_input_args, add_print_config_args, ad
                                   program_parser, run_training, seed_run)
 from ser.runtime.run_args import parse_bool as _bool
 from ser.training import config as C
-from ser.training import refit
+from ser.training import init_model, refit
 from ser.training.dataset import AUG_POLICIES, TRAIN_SOURCES, load_fold, prepare, resolve_train_source
 from ser.training.trainer import Trainer
 
@@ -94,6 +98,8 @@ def resolve_config(args):
         if args.mixup_alpha is not None:
             named["mixup"]["alpha"] = args.mixup_alpha
     cfg = C.without_options_off(C.merge(cfg, named, "command line"))
+    if "init" in cfg:
+        cfg["init"] = init_model.resolve(cfg["init"])
     if args.sync_batchnorm:  # only then, so that other configs (and their hashes) stay as they were
         cfg["sync_batchnorm"] = True
     aug_dirs = [d for text in args.aug_dirs for d in text.split()]
@@ -146,6 +152,7 @@ def train(args, resolved, device):
             "segment": dict(seg), "utterance_mvn": dict(utt_mvn), "feat_conf": fold.feat_conf,
             "train_config": resolved,
             "config_hash": C.config_hash(resolved)}
+    init_note = init_model.initialise(model, resolved["init"], fold.classes, fold.feat_conf) if "init" in resolved else None
     n_aug = sum(1 for u, s in fold.train_source.items() if u != s)
     n_syn = len(fold.synthetic)
     notes = [f"config hash {meta['config_hash']}, device {device}, model {resolved['model']} "
@@ -154,6 +161,8 @@ def train(args, resolved, device):
              f"{f' + {n_syn} synthetic' if n_syn else ''} = "
              f"{len(prepared.train_set)} segments; valid: {len(fold.valid)} utterances; "
              f"classes: {' '.join(fold.classes)}"]
+    if init_note:
+        notes.append(init_note)
     if plan is not None:
         notes.append(f"refit of {plan.source}: train + valid speakers, {plan.epochs} epochs (its best, valid_uar "
                      f"{plan.valid_uar:.4f}) at its learning rates {' '.join(f'{lr:.3g}' for lr in sorted(set(plan.lrs), reverse=True))}")

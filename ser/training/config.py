@@ -11,6 +11,7 @@ it in the experiment tag.
 """
 from ser.runtime.config import ConfigSchema, update_mapping
 from ser.runtime.precision import PRECISIONS
+from ser.training import init_model
 from ser.training.class_weights import CLASS_WEIGHTS
 
 DEFAULTS = {
@@ -52,6 +53,9 @@ DEFAULTS = {
     # segments, so that every emotion counts alike as in UAR (ser.training.class_weights); the
     # papers use none
     "class_weights": "none",
+    # start from the weights of a trained model (e.g. one of another corpus), all but the
+    # `exclude` prefixes; sha256 is filled in from the file (ser.training.init_model)
+    "init": dict(init_model.DEFAULT),
     # also log the curves to <outdir>/tensorboard (needs the optional `tensorboard` package)
     "tensorboard": False,
 }
@@ -68,7 +72,7 @@ CHOICES = {"precision": PRECISIONS, "class_weights": CLASS_WEIGHTS}
 BOUNDS = {"label_smoothing": (0.0, 1.0), "spec_augment.time_masks": (0, 100), "spec_augment.time_width": (0, 10000),
           "spec_augment.freq_masks": (0, 100), "spec_augment.freq_width": (0, 10000),
           "weight_ema.decay": (0.0, 1.0)}
-ABSENT_WHEN_OFF = ("utterance_mvn", "class_weights")
+ABSENT_WHEN_OFF = ("utterance_mvn", "class_weights", "init")
 SCHEMA = ConfigSchema(DEFAULTS, positive=POSITIVE, choices=CHOICES, nullable=NULLABLE, bounds=BOUNDS,
                       free_form={k: update_mapping for k in FREE_FORM}, reserved=RESERVED, job_keys=JOB_KEYS,
                       absent_when_off=ABSENT_WHEN_OFF)

@@ -1,0 +1,97 @@
+"""Start training from the weights of a trained model (ESPnet's `--init_param`), e.g. a model
+trained on another corpus, fine-tuned on this one.
+
+The training config's `init` section:
+
+    init:
+      model: ../ravdess/exp/all/<tag>/fold.1/seed1/model.pt   # a model.pt, or a dir holding one
+      exclude: [classifier]    # parameter-name prefixes that keep their random initialisation
+
+Every parameter and buffer of the new model is copied from the source model except those under
+an `exclude` prefix (a prefix matches whole dotted components: `classifier` matches
+`classifier.weight`, not `classifier2.weight`). The source must have been trained on the same
+features (its `feat_conf`) and hold every copied tensor with the same shape; a source with other
+classes (or another class order) must leave the output layer, `classifier`, to random
+initialisation. The input normalisation is always this run's, from its training data.
+
+`sha256` is the source file's checksum. ser.bin.train fills it in (a value given in the config
+must match the file), so it is part of the resolved config and of the experiment hash: a
+re-trained source model gives a new experiment instead of silently reusing the old outputs.
+"""
+import hashlib
+import os
+
+from ser.errors import SerError
+from ser.runtime.torch_files import MODEL_FILE
+from ser.training.model_io import read_model_file
+
+DEFAULT = {"model": "", "exclude": [], "sha256": ""}
+OUTPUT_LAYER = "classifier"        # the output layer's name in every model of ser.models
+
+
+def source_path(model):
+    """The model file named by `init.model`: the path itself, or `<dir>/model.pt`."""
+    return os.path.join(model, MODEL_FILE) if os.path.isdir(model) else model
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve(init):
+    """The `init` section with `sha256` filled in from the source file (SerError naming the key
+    when the section is malformed, the file is missing or the given checksum differs)."""
+    exclude = init["exclude"]
+    if not isinstance(exclude, list) or not all(isinstance(p, str) and p for p in exclude):
+        raise SerError(f"init.exclude must be a list of parameter-name prefixes, got {exclude!r}")
+    if not init["model"]:
+        raise SerError("init: set init.model (a model.pt or a dir holding one) or leave the section out")
+    path = source_path(init["model"])
+    if not os.path.isfile(path):
+        raise SerError(f"init.model: {path}: no such file (train the source model first)")
+    sha = file_sha256(path)
+    if init["sha256"] and init["sha256"] != sha:
+        raise SerError(f"init.sha256: {path} has checksum {sha}, the config expects {init['sha256']}")
+    return {**init, "sha256": sha}
+
+
+def excluded(key, prefixes):
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def initialise(model, init, classes, feat_conf):
+    """Copy the source model's tensors into `model` (see the module docstring); returns the
+    one-line note for train.log. `classes` and `feat_conf` are this run's."""
+    path = source_path(init["model"])
+    source = read_model_file(path)
+    meta, weights = source["meta"], source["state_dict"]
+    if meta["feat_conf"] != feat_conf:
+        keys = sorted(k for k in set(meta["feat_conf"]) | set(feat_conf)
+                      if meta["feat_conf"].get(k) != feat_conf.get(k))
+        raise SerError(f"init.model: {path} was trained on other features (differing: {', '.join(keys)})")
+    target = model.state_dict()
+    prefixes = init["exclude"]
+    unmatched = [p for p in prefixes if not any(excluded(k, [p]) for k in target)]
+    if unmatched:
+        raise SerError(f"init.exclude: {', '.join(unmatched)} matches no parameter of model {type(model).__name__}")
+    copied = [k for k in target if not excluded(k, prefixes)]
+    if list(meta["classes"]) != list(classes) and any(excluded(k, [OUTPUT_LAYER]) for k in copied):
+        raise SerError(f"init.model: {path} has classes ({' '.join(meta['classes'])}) other than this run's "
+                       f"({' '.join(classes)}): add {OUTPUT_LAYER} to init.exclude")
+    for k in copied:
+        if k not in weights:
+            raise SerError(f"init.model: {path} has no tensor '{k}' (another model? exclude it with init.exclude)")
+        if weights[k].shape != target[k].shape:
+            raise SerError(f"init.model: {path}: '{k}' has shape {tuple(weights[k].shape)}, this model's is "
+                           f"{tuple(target[k].shape)}")
+    model.load_state_dict({**target, **{k: weights[k] for k in copied}})
+    kept = len(target) - len(copied)
+    unused = sum(1 for k in weights if k not in target)
+    return (f"init from {path} (sha256 {init['sha256'][:12]}, model {meta['model_name']}, classes "
+            f"{' '.join(meta['classes'])}): {len(copied)} tensors copied, {kept} under "
+            f"{' '.join(prefixes) or '(none)'} initialised at random"
+            + (f", {unused} of the source unused" if unused else ""))
