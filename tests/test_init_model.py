@@ -58,6 +58,12 @@ def test_the_checksum_is_the_files_and_a_pinned_one_must_match(tmp_path):
         init_model.resolve({**init_model.DEFAULT, "model": str(path), "sha256": "0" * 64})
     with pytest.raises(SerError, match=r"^init.model: .*missing.pt: no such file"):
         init_section(tmp_path / "missing.pt")
+    packed = tmp_path / "packed"
+    (packed / "models").mkdir(parents=True)
+    (packed / "models" / "fold.1.seed1.pt").write_bytes(path.read_bytes())
+    with pytest.raises(SerError, match=r"is a packed ensemble: name one of its members, e.g. .*fold.1.seed1.pt$"):
+        init_section(packed)
+    assert init_section(packed / "models" / "fold.1.seed1.pt")["sha256"] == resolved["sha256"]
     with pytest.raises(SerError, match=r"^init.exclude must be a list"):
         init_model.resolve({**init_model.DEFAULT, "model": str(path), "exclude": "classifier"})
 

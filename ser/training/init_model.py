@@ -52,6 +52,11 @@ def resolve(init):
         raise SerError("init: set init.model (a model.pt or a dir holding one) or leave the section out")
     path = source_path(init["model"])
     if not os.path.isfile(path):
+        members = os.path.join(init["model"], "models")
+        if os.path.isdir(members):     # a packed model (ser.bin.pack): an ensemble, not one model
+            example = min(os.listdir(members), default="fold.1.seed1.pt")
+            raise SerError(f"init.model: {init['model']} is a packed ensemble: name one of its members, "
+                           f"e.g. {os.path.join(members, example)}")
         raise SerError(f"init.model: {path}: no such file (train the source model first)")
     sha = file_sha256(path)
     if init["sha256"] and init["sha256"] != sha:
