@@ -29,6 +29,7 @@ import yaml
 
 from ser.api import PACK_FILE, PACK_FORMAT, PACKED_SUBDIR
 from ser.data.atomic import atomic_write_text, building_dir
+from ser.data.checksum import file_hexdigest
 from ser.errors import SerError, run_main
 from ser.eval.aggregate import FOLD_RE, SEED_RE, collect_runs, corpus_name, summarize
 
@@ -63,20 +64,12 @@ def member_runs(exp_dir):
     return sorted(runs)
 
 
-def sha1_of(path):
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def inputs_signature(runs, condition, corpus_note):
     """sha1 over the member models, their scores and the card's note: what the pack depends on."""
     h = hashlib.sha1(f"{condition}\n{corpus_note}\n".encode())
     for fold, seed, run in runs:
         for name in ("model.pt", os.path.join(condition, "metrics.json")):
-            h.update(f"{fold} {seed} {name} {sha1_of(os.path.join(run, name))}\n".encode())
+            h.update(f"{fold} {seed} {name} {file_hexdigest(os.path.join(run, name), 'sha1')}\n".encode())
     return h.hexdigest()
 
 

@@ -18,9 +18,9 @@ initialisation. The input normalisation is always this run's, from its training 
 must match the file), so it is part of the resolved config and of the experiment hash: a
 re-trained source model gives a new experiment instead of silently reusing the old outputs.
 """
-import hashlib
 import os
 
+from ser.data.checksum import file_hexdigest
 from ser.errors import SerError
 from ser.runtime.torch_files import MODEL_FILE
 from ser.training.model_io import read_model_file
@@ -32,14 +32,6 @@ OUTPUT_LAYER = "classifier"        # the output layer's name in every model of s
 def source_path(model):
     """The model file named by `init.model`: the path itself, or `<dir>/model.pt`."""
     return os.path.join(model, MODEL_FILE) if os.path.isdir(model) else model
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve(init):
@@ -58,7 +50,7 @@ def resolve(init):
             raise SerError(f"init.model: {init['model']} is a packed ensemble: name one of its members, "
                            f"e.g. {os.path.join(members, example)}")
         raise SerError(f"init.model: {path}: no such file (train the source model first)")
-    sha = file_sha256(path)
+    sha = file_hexdigest(path, "sha256")
     if init["sha256"] and init["sha256"] != sha:
         raise SerError(f"init.sha256: {path} has checksum {sha}, the config expects {init['sha256']}")
     return {**init, "sha256": sha}
