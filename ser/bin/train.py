@@ -152,7 +152,6 @@ def train(args, resolved, device):
             "segment": dict(seg), "utterance_mvn": dict(utt_mvn), "feat_conf": fold.feat_conf,
             "train_config": resolved,
             "config_hash": C.config_hash(resolved)}
-    init_note = init_model.initialise(model, resolved["init"], fold.classes, fold.feat_conf) if "init" in resolved else None
     n_aug = sum(1 for u, s in fold.train_source.items() if u != s)
     n_syn = len(fold.synthetic)
     notes = [f"config hash {meta['config_hash']}, device {device}, model {resolved['model']} "
@@ -161,8 +160,8 @@ def train(args, resolved, device):
              f"{f' + {n_syn} synthetic' if n_syn else ''} = "
              f"{len(prepared.train_set)} segments; valid: {len(fold.valid)} utterances; "
              f"classes: {' '.join(fold.classes)}"]
-    if init_note:
-        notes.append(init_note)
+    if "init" in resolved:
+        notes.append(init_model.initialise(model, resolved["init"], fold.classes, fold.feat_conf))
     if plan is not None:
         notes.append(f"refit of {plan.source}: train + valid speakers, {plan.epochs} epochs (its best, valid_uar "
                      f"{plan.valid_uar:.4f}) at its learning rates {' '.join(f'{lr:.3g}' for lr in sorted(set(plan.lrs), reverse=True))}")

@@ -22,6 +22,7 @@ import os
 
 from ser.data.checksum import file_hexdigest
 from ser.errors import SerError
+from ser.runtime.config import config_diff
 from ser.runtime.torch_files import MODEL_FILE
 from ser.training.model_io import read_model_file
 
@@ -66,10 +67,10 @@ def initialise(model, init, classes, feat_conf):
     path = source_path(init["model"])
     source = read_model_file(path)
     meta, weights = source["meta"], source["state_dict"]
-    if meta["feat_conf"] != feat_conf:
-        keys = sorted(k for k in set(meta["feat_conf"]) | set(feat_conf)
-                      if meta["feat_conf"].get(k) != feat_conf.get(k))
-        raise SerError(f"init.model: {path} was trained on other features (differing: {', '.join(keys)})")
+    differing = config_diff(meta["feat_conf"], feat_conf)
+    if differing:
+        raise SerError(f"init.model: {path} was trained on other features "
+                       f"(differing: {', '.join(key for key, _, _ in differing)})")
     target = model.state_dict()
     prefixes = init["exclude"]
     unmatched = [p for p in prefixes if not any(excluded(k, [p]) for k in target)]
