@@ -29,7 +29,7 @@ def get_parser():
     return p
 
 
-def _seeds(text):
+def parse_seeds(text):
     try:
         return [int(s) for s in text.replace(",", " ").split()]
     except ValueError:
@@ -46,7 +46,7 @@ def main(argv=None):
     elif not (args.exp_dir and args.out_tag and args.tags):
         raise SerError("give --exp-dir, --out-tag and the experiment TAG, or --refresh DIR")
     else:
-        seeds = _seeds(args.seeds) if args.seeds else None
+        seeds = parse_seeds(args.seeds) if args.seeds else None
     scored, seeds = write_seed_ensemble(args.exp_dir, args.tags, args.out_tag, seeds)
     for cond in sorted({c for per_fold in scored.values() for c in per_fold}):
         uars = [m[cond]["uar"] for m in scored.values() if cond in m and m[cond]["uar"] is not None]

@@ -81,6 +81,15 @@ def corpus_name(exp_dir):
     return "/".join([parts[i - 1]] + parts[i + 1:]) if i else parts[-1]
 
 
+def recipe_layout(exp_dir):
+    """(recipe dir, its name, the experiment dir relative to it) of egs/<corpus>/exp[/<data set>]:
+    ('/.../egs/emodb', 'emodb', 'exp/all'); (None, None, None) without an `exp` component."""
+    parts, i = _exp_component(exp_dir)
+    if not i:
+        return None, None, None
+    return os.sep.join(parts[:i]) or os.sep, parts[i - 1], os.sep.join(parts[i:])
+
+
 def _exp_component(exp_dir):
     """(the absolute path's components, index of its last `exp` component or None)."""
     parts = os.path.abspath(exp_dir).split(os.sep)

@@ -24,10 +24,14 @@ def _head(path, size=4096):
         return ""
 
 
+def job_log(seed, fold):
+    """The name of a run's training job log in <exp>/<tag>/log/ (run.sh's job array SEED.FOLD)."""
+    return f"train.seed{seed}.{fold}.log"
+
+
 def _job_log(run):
-    """The start of the job log of a run's training (`<exp>/<tag>/log/train.seed<S>.<K>.log`:
-    the command line is its first line), or ''."""
-    return _head(os.path.join(run.exp, run.tag, "log", f"train.seed{run.seed}.{run.fold}.log"))
+    """The start of the job log of a run's training (its command line is the first line), or ''."""
+    return _head(os.path.join(run.exp, run.tag, "log", job_log(run.seed, run.fold)))
 
 
 def _cpu_name():
