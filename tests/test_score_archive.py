@@ -96,6 +96,12 @@ def test_report_and_ensemble_read_the_archive_as_they_read_exp(recipe, tmp_path)
     archived = str(out / "emodb" / "exp" / "all")
     for d in (exp, archived):
         assert ensemble_seeds.main(["--exp-dir", d, "--out-tag", "ens", TAG]) == 0
+    # an ensemble (no training of its own, so no done) is archived with its tag.yaml
+    assert archive_scores.main(["--exp-dir", exp, "--out", str(tmp_path / "ens_scores"), "ens"]) == 0
+    assert (tmp_path / "ens_scores" / "emodb" / "exp" / "all" / "ens" / "tag.yaml").read_bytes() == \
+        (recipe / "exp" / "all" / "ens" / "tag.yaml").read_bytes()
+    assert (tmp_path / "ens_scores" / "emodb" / "exp" / "all" / "ens" / "fold.2" / "seed1" / "test_clean" /
+            "predictions.tsv").is_file()
     for fold in SPEAKERS:
         metrics = [json.load(open(os.path.join(d, "ens", f"fold.{fold}", "seed1", "test_clean", "metrics.json")))
                    for d in (exp, archived)]

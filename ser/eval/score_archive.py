@@ -67,7 +67,9 @@ def archive_scores(exp_dir, tags, out, seeds=None):
         if not runs:
             which = f" of seed{'s' if len(seeds) > 1 else ''} {' '.join(map(str, seeds))}" if seeds else ""
             raise SerError(f"experiment '{tag}': no runs{which} under {os.path.join(exp_dir, tag)} (fold.<k>/seed<s>)")
-        unfinished = [d for _, _, d in runs if not os.path.exists(os.path.join(d, "done"))]
+        # an ensemble's or a selection's runs trained nothing: their tag.yaml records the members
+        derived = os.path.isfile(os.path.join(exp_dir, tag, "tag.yaml"))
+        unfinished = [d for _, _, d in runs if not derived and not os.path.exists(os.path.join(d, "done"))]
         if unfinished:
             raise SerError(f"{unfinished[0]}: training not finished (no done): archive finished runs only "
                            f"(give --seeds)")
