@@ -3,8 +3,9 @@
     python -m ser.bin.archive_scores --exp-dir exp/all --out results/NAME/scores [--seeds "1 2"] TAG [TAG ...]
 
 writes results/NAME/scores/<corpus>/exp/<set>/TAG/fold.<k>/seed<s>/ with each run's config.yaml,
-history.tsv, train.log, done and per test condition predictions.tsv and metrics.json, plus the
-fold and feature files the report reads under results/NAME/scores/<corpus>/data/. Only finished
+history.tsv, train.log, done and per test condition predictions.tsv and metrics.json, the job
+logs under TAG/log/, and the fold and feature files the report reads under
+results/NAME/scores/<corpus>/data/ (about 30 KB a run; no models or checkpoints). Only finished
 runs are copied (give --seeds to leave out unfinished ones); re-running replaces a tag's copy.
 Then, on any machine:
 

@@ -2,10 +2,10 @@
 
 An exp/ tree holds models and checkpoints and stays on the machine that trained it. What the
 report, ser.bin.ensemble_seeds and per-speaker comparisons read is small: each run's config.yaml,
-history.tsv (averaged.tsv), train.log and done, its job log (<tag>/log/), and per test condition its predictions.tsv,
-metrics.json and done. archive_scores copies those, and the data files the configs name that the
-report reads (each fold's info.yaml, the folds' classes.txt and folds.tsv, the features'
-conf.yaml), into a tree laid out like the recipe:
+history.tsv (averaged.tsv), train.log, done and job log (<tag>/log/), and per test condition its
+predictions.tsv, metrics.json and done. archive_scores copies those, and the data files the
+configs name that the report reads (each fold's info.yaml, the folds' classes.txt and folds.tsv,
+the features' conf.yaml), into a tree laid out like the recipe:
 
     <out>/<corpus>/exp/<data set>/<tag>/fold.<k>/seed<s>/...
     <out>/<corpus>/data/...
