@@ -1,10 +1,17 @@
 """Shared fixtures: repository paths, the shared read-only corpora, and a subprocess environment
 in which recipe scripts find utils/ and the venv's python, as after `. ./path.sh`."""
 import os
+import signal
 import sys
 from pathlib import Path
 
 import pytest
+
+# A test run started in the background by a script (`cmd &`) inherits SIGINT ignored, and so would
+# every program it starts (an ignored signal survives exec); the tests that interrupt a job runner
+# or run.sh need the default. A handler of this process is reset to the default in its children.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SER_SHARED_DATA", REPO.parent / "shared" / "data"))
