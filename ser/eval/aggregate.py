@@ -261,8 +261,8 @@ def resolve_path(path, exp_dir):
     directory that holds `exp_dir` (configs store paths relative to egs/<corpus>)."""
     if os.path.isabs(path) or os.path.exists(path):
         return path
-    parts, i = _exp_component(exp_dir)   # egs/<corpus>/exp[/<data set>]: the recipe holds `exp`
-    return os.path.join(os.sep.join(parts[:i]) if i else os.path.dirname(os.path.abspath(exp_dir)), path)
+    recipe = recipe_layout(exp_dir)[0]   # egs/<corpus>/exp[/<data set>]: the recipe holds `exp`
+    return os.path.join(recipe or os.path.dirname(os.path.abspath(exp_dir)), path)
 
 
 def _read_yaml(path):

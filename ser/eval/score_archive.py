@@ -87,10 +87,7 @@ def archive_scores(exp_dir, tags, out, seeds=None):
                         n_scored += _copy_present(os.path.join(run_dir, cond), os.path.join(dst, cond), SCORE_FILES) > 0
                 data_files.update(_data_files(run_config(run_dir)))
         for rel in sorted(data_files):
-            src = os.path.join(recipe, rel)
-            if os.path.isfile(src):
-                dst = os.path.join(out, corpus, rel)
-                os.makedirs(os.path.dirname(dst), exist_ok=True)
-                atomic_copy(src, dst)
+            _copy_present(os.path.join(recipe, os.path.dirname(rel)),
+                          os.path.join(out, corpus, os.path.dirname(rel)), [os.path.basename(rel)])
         counts[tag] = (len(runs), n_scored)
     return counts, archive_exp
