@@ -136,3 +136,24 @@ def test_kill_hook(monkeypatch):
     with pytest.raises(SystemExit) as e:
         hook(2)
     assert e.value.code == KILL_STATUS
+
+
+def test_kill_hook_under_distributed_exits_without_teardown(monkeypatch):
+    """A rank of a process group leaves with os._exit(status) (as a killed process would): a
+    normal interpreter exit with the group alive can abort in gloo's threads instead."""
+    from ser.runtime import checkpoint
+
+    class Exited(Exception):
+        pass
+
+    def fake_exit(status):
+        raise Exited(status)
+
+    monkeypatch.setenv("SER_TEST_KILL", "3")
+    monkeypatch.setattr(checkpoint.D, "is_distributed", lambda: True)
+    monkeypatch.setattr(checkpoint.os, "_exit", fake_exit)
+    hook = kill_hook("SER_TEST_KILL")
+    hook(2)
+    with pytest.raises(Exited) as e:
+        hook(3)
+    assert e.value.args == (KILL_STATUS,)

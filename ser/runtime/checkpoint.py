@@ -12,8 +12,10 @@ continues bit-identically. With another number of processes the shared generator
 mixup, ...) continues on every rank, rank 0 continues its own streams and the other ranks'
 streams (dropout) are re-seeded from the run's position (epoch or step).
 """
+import logging
 import os
 import random
+import sys
 
 import numpy as np
 import torch
@@ -84,8 +86,16 @@ def kill_hook(env, status=KILL_STATUS):
         return None
 
     def hook(position):
-        if position == int(value):
-            raise SystemExit(status)
+        if position != int(value):
+            return
+        if D.is_distributed():
+            # A killed rank runs no teardown. Leaving the interpreter normally with the process
+            # group alive can abort in gloo's threads (SIGABRT instead of `status`).
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+        raise SystemExit(status)
     return hook
 
 
