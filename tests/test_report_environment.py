@@ -117,3 +117,26 @@ def test_config_changes_makes_no_claim_it_cannot_back(tmp_path):
     assert config_changes(job, run_cfg)(str(tmp_path / "gone.yaml")) is None
     conf.write_text("model: cnn_lstm\nplateau: {patience: -1}\n")   # a file the trainer refuses today
     assert config_changes(job, run_cfg)(str(conf)) is None
+
+
+def test_job_config_path_of_a_score_archive_names_this_checkouts_recipe_file(tmp_path):
+    """A relative --config of an archived run (results/NAME/scores/<corpus>/exp/<set>, which holds
+    no conf/) is the file of this checkout's egs/<corpus>; a recipe's own exp reads its own."""
+    from ser.eval.report.environment import job_config_path
+    recipe = tmp_path / "main" / "egs" / "emodb"
+    (recipe / "conf" / "paper_bf16").mkdir(parents=True)
+    (recipe / "conf" / "paper_bf16" / "train_densenet.yaml").write_text("x: 1\n")
+    out_dir = recipe / "results" / "robust_2026-12-03"
+    archive_exp = out_dir / "scores" / "emodb" / "exp" / "all4"
+    archive_exp.mkdir(parents=True)
+    rel_conf = "conf/paper_bf16/train_densenet.yaml"
+
+    assert job_config_path(str(recipe / "exp" / "all4"), rel_conf, str(recipe)) == str(recipe / rel_conf)
+    got = job_config_path(str(archive_exp), rel_conf, str(out_dir))
+    assert got == str(recipe / rel_conf)
+    assert config_ref(got, out_dir) == \
+        "[../../conf/paper_bf16/train_densenet.yaml](../../conf/paper_bf16/train_densenet.yaml)"
+    # absolute paths as the job gave them; a file in neither place: the archive's own path
+    assert job_config_path(str(archive_exp), "/x/train.yaml", str(out_dir)) == "/x/train.yaml"
+    assert job_config_path(str(archive_exp), "conf/gone.yaml", str(out_dir)) == \
+        str(out_dir / "scores" / "emodb" / "conf" / "gone.yaml")

@@ -11,7 +11,7 @@ import re
 import shlex
 
 from ser.errors import SerError
-from ser.eval.aggregate import run_config
+from ser.eval.aggregate import recipe_layout, run_config
 from ser.eval.config_diff import config_differences
 from ser.eval.report.markdown import checkout_root, inside, rel
 
@@ -117,6 +117,23 @@ def config_ref(path, out_dir, changes=None):
     return f"`{path}` (not in this checkout)"
 
 
+def job_config_path(exp_dir, path, out_dir):
+    """The config file a job of `exp_dir` named with --config: an absolute path as is; a relative
+    one from the recipe that holds `exp_dir`. A score archive (results/NAME/scores/<corpus>/exp/...,
+    ser.eval.score_archive) holds no conf/: its relative paths name files of the recipe
+    egs/<corpus> of the checkout the report `out_dir` belongs to."""
+    if os.path.isabs(path):
+        return path
+    recipe, corpus, _ = recipe_layout(exp_dir)
+    if recipe is None:
+        recipe = os.path.dirname(os.path.abspath(exp_dir))
+    there = os.path.join(recipe, path)
+    if os.path.exists(there) or not corpus:
+        return there
+    ours = os.path.join(checkout_root(out_dir), "egs", corpus, path)
+    return ours if os.path.exists(ours) else there
+
+
 def environment_section(layout):
     from importlib import metadata
 
@@ -144,8 +161,7 @@ def environment_section(layout):
         threads[th] = threads.get(th, 0) + 1
         m = re.search(r"--config (\S+)", job)
         if m and r.tag not in configs:
-            recipe = os.path.dirname(os.path.dirname(os.path.abspath(r.exp)))  # exp/<dset> -> recipe
-            configs[r.tag] = (os.path.join(recipe, m.group(1)), config_changes(job, cfg))
+            configs[r.tag] = (job_config_path(r.exp, m.group(1), layout.out_dir), config_changes(job, cfg))
     try:
         torch_version = metadata.version("torch")   # no torch import: the report stays fast
     except metadata.PackageNotFoundError:
