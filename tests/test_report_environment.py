@@ -140,3 +140,6 @@ def test_job_config_path_of_a_score_archive_names_this_checkouts_recipe_file(tmp
     assert job_config_path(str(archive_exp), "/x/train.yaml", str(out_dir)) == "/x/train.yaml"
     assert job_config_path(str(archive_exp), "conf/gone.yaml", str(out_dir)) == \
         str(out_dir / "scores" / "emodb" / "conf" / "gone.yaml")
+    # an experiment dir without an `exp` component: <recipe>/<dir>/<data set>
+    assert job_config_path(str(tmp_path / "r" / "runs" / "all"), rel_conf, str(out_dir)) == \
+        str(tmp_path / "r" / rel_conf)

@@ -119,15 +119,14 @@ def config_ref(path, out_dir, changes=None):
 
 def job_config_path(exp_dir, path, out_dir):
     """The config file a job of `exp_dir` named with --config: an absolute path as is; a relative
-    one from the recipe that holds `exp_dir`. A score archive (results/NAME/scores/<corpus>/exp/...,
+    one from the recipe that holds `exp_dir` (without an `exp` component in its path, exp_dir is
+    taken as <recipe>/<dir>/<data set>). A score archive (results/NAME/scores/<corpus>/exp/...,
     ser.eval.score_archive) holds no conf/: its relative paths name files of the recipe
     egs/<corpus> of the checkout the report `out_dir` belongs to."""
     if os.path.isabs(path):
         return path
     recipe, corpus, _ = recipe_layout(exp_dir)
-    if recipe is None:
-        recipe = os.path.dirname(os.path.abspath(exp_dir))
-    there = os.path.join(recipe, path)
+    there = os.path.join(recipe or os.path.dirname(os.path.dirname(os.path.abspath(exp_dir))), path)
     if os.path.exists(there) or not corpus:
         return there
     ours = os.path.join(checkout_root(out_dir), "egs", corpus, path)
