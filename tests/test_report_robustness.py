@@ -162,6 +162,7 @@ def test_clean_only_tree_has_no_robustness_sections(tmp_path):
     text = out.read_text()
     assert "Table 2 layout" not in text and "Table 3 layout" not in text
     assert "## Noise" not in text and "## Adversarial" not in text and "ε" not in text
+    assert "## Robustness claims" not in text
     # the clean condition still gets its Figure 2 chart (2 models x 2 augmentations)
     assert [p.name for p in tmp_path.glob("uar_*.png")] == ["uar_emodb_all4_clean.png"]
     assert "(uar_emodb_all4_clean.png)" in section(text, "UAR bar charts (paper 1, Figure 2 layout)")
@@ -179,6 +180,48 @@ def test_single_model_and_augmentation_gets_no_bar_chart(tmp_path):
     assert not list(tmp_path.glob("uar_*.png")) and "Figure 2 layout" not in text
     noise = block_table(section(text, "Noise (paper 1, Table 2 layout)"))
     assert noise[("no augmentation", "0")] == [pm([0.6, 0.7])]
+
+
+def paired_reference(a, b):
+    """'+m ± se (k/n)' of a - b per fold, in points, by numpy (the report's cell without bold)."""
+    d = 100 * (np.asarray(a) - np.asarray(b))
+    return f"{d.mean():+.1f} ± {d.std(ddof=1) / np.sqrt(len(d)):.1f} ({int((d > 0).sum())}/{len(d)})"
+
+
+def test_robustness_claims_paired_per_speaker(tmp_path):
+    exp, vals = make_tree(tmp_path, CONDITIONS)
+    out = tmp_path / "RESULTS.md"
+    assert report.main(["--exp-dir", exp, "--out", str(out)]) == 0
+    claims = section(out.read_text(), "Robustness claims, paired per test speaker")
+    rows = {}
+    for line in claims.split("### emodb/all4\n", 1)[1].splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            cells = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+            rows[cells[0]] = cells[1:]
+    P = "densenet_lstm_highway"
+    assert rows.pop("Comparison") == ["clean", "0 dB", "10 dB", "FGSM ε 0.08", "BIM ε 0.08"]
+    expected = {f"A: {P} − cnn (no augmentation)": ((P, "none"), ("cnn", "none")),
+                f"A: {P} − cnn (speed perturbation + mixup)": ((P, "sp_mixup"), ("cnn", "sp_mixup")),
+                "B: cnn, speed perturbation + mixup − no augmentation": (("cnn", "sp_mixup"), ("cnn", "none")),
+                f"B: {P}, speed perturbation + mixup − no augmentation": ((P, "sp_mixup"), (P, "none"))}
+    assert list(rows) == list(expected)
+    for label, (a, b) in expected.items():
+        assert rows[label] == [paired_reference(vals[a + (c,)], vals[b + (c,)]) for c in CONDITIONS], label
+
+
+def test_robustness_claim_in_bold_only_beyond_two_standard_errors(tmp_path):
+    exp = str(tmp_path / "exp")
+    uar = {("cnn", "test_clean"): [0.5, 0.45, 0.6], ("densenet_lstm_highway", "test_clean"): [0.8, 0.7, 0.9],
+           ("cnn", "test_snr0"): [0.4, 0.3, 0.35], ("densenet_lstm_highway", "test_snr0"): [0.3, 0.5, 0.2]}
+    for (model, cond), values in uar.items():
+        for fold, v in enumerate(values, 1):
+            write_run(exp, f"spec_{model}_none_abc123", fold, 1, cond, v, model, "none")
+    out = tmp_path / "R.md"
+    assert report.main(["--exp-dir", exp, "--out", str(out)]) == 0
+    row = [l for l in section(out.read_text(), "Robustness claims, paired per test speaker").splitlines()
+           if l.startswith("| A: ")]
+    # clean: differences 30, 25, 30 points (mean 28.3, se 1.7); 0 dB: -10, +20, -15 (se 10.9)
+    assert row == ["| A: densenet_lstm_highway − cnn (no augmentation) | **+28.3 ± 1.7 (3/3)** | -1.7 ± 10.9 (1/3) |"]
 
 
 @pytest.mark.parametrize("cfg, tag, key", [
