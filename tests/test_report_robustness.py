@@ -260,3 +260,23 @@ def test_table1_merges_one_setting_across_corpora():
     by_key[("emodb/all", "a_y", "test_clean")] = 4   # both runs on the same corpus: two rows
     rows = table1_rows(["a_x", "a_y", "b_x"], settings, labels, columns, by_key)
     assert rows[:2] == [("cnn (spec) `a_x`", ["a_x"]), ("cnn (spec) `a_y`", ["a_y"])]
+
+
+def test_robustness_claims_pair_within_features_and_skip_ambiguous_settings():
+    from types import SimpleNamespace
+    from ser.eval.report.robustness_pairs import comparisons, settings_of
+
+    P = "densenet_lstm_highway"
+    descs = {}
+    summaries = []
+    for tag, model, feat, aug in [("t1", P, "mel", "none"), ("t2", "densenet", "mel", "none"),
+                                  ("t3", P, "spec", "none"), ("t4", "densenet", "spec", "sp"),
+                                  ("t5", "densenet", "spec", "none"), ("t6", "densenet", "spec", "none")]:
+        descs[("c", tag)] = {"model": model, "features": feat, "aug_key": aug}
+        summaries.append(SimpleNamespace(corpus="c", tag=tag, condition="test_clean"))
+    settings = settings_of(summaries, descs, "c")
+    # densenet/spec/none comes from two tags (t5, t6): no pairing can use it
+    assert sorted(settings) == [("densenet", "mel", "none"), ("densenet", "spec", "sp"),
+                                (P, "mel", "none"), (P, "spec", "none")]
+    assert [(label, a, b) for label, a, b in comparisons(settings)] == [
+        (f"A: {P} − densenet (no augmentation) [mel]", (P, "mel", "none"), ("densenet", "mel", "none"))]
