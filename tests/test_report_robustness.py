@@ -162,7 +162,9 @@ def test_clean_only_tree_has_no_robustness_sections(tmp_path):
     text = out.read_text()
     assert "Table 2 layout" not in text and "Table 3 layout" not in text
     assert "## Noise" not in text and "## Adversarial" not in text and "ε" not in text
-    assert "## Robustness claims" not in text
+    claims = section(text, "Claims, paired per test speaker")   # Table 1's claim on clean data
+    assert "| Comparison | clean |" in claims
+    assert f"| A: densenet_lstm_highway − cnn (no augmentation) | " in claims
     # the clean condition still gets its Figure 2 chart (2 models x 2 augmentations)
     assert [p.name for p in tmp_path.glob("uar_*.png")] == ["uar_emodb_all4_clean.png"]
     assert "(uar_emodb_all4_clean.png)" in section(text, "UAR bar charts (paper 1, Figure 2 layout)")
@@ -188,11 +190,11 @@ def paired_reference(a, b):
     return f"{d.mean():+.1f} ± {d.std(ddof=1) / np.sqrt(len(d)):.1f} ({int((d > 0).sum())}/{len(d)})"
 
 
-def test_robustness_claims_paired_per_speaker(tmp_path):
+def test_claims_paired_per_speaker_in_every_condition(tmp_path):
     exp, vals = make_tree(tmp_path, CONDITIONS)
     out = tmp_path / "RESULTS.md"
     assert report.main(["--exp-dir", exp, "--out", str(out)]) == 0
-    claims = section(out.read_text(), "Robustness claims, paired per test speaker")
+    claims = section(out.read_text(), "Claims, paired per test speaker")
     rows = {}
     for line in claims.split("### emodb/all4\n", 1)[1].splitlines():
         if line.startswith("|") and not line.startswith("|---"):
@@ -209,7 +211,7 @@ def test_robustness_claims_paired_per_speaker(tmp_path):
         assert rows[label] == [paired_reference(vals[a + (c,)], vals[b + (c,)]) for c in CONDITIONS], label
 
 
-def test_robustness_claim_in_bold_only_beyond_two_standard_errors(tmp_path):
+def test_claim_in_bold_only_beyond_two_standard_errors(tmp_path):
     exp = str(tmp_path / "exp")
     uar = {("cnn", "test_clean"): [0.5, 0.45, 0.6], ("densenet_lstm_highway", "test_clean"): [0.8, 0.7, 0.9],
            ("cnn", "test_snr0"): [0.4, 0.3, 0.35], ("densenet_lstm_highway", "test_snr0"): [0.3, 0.5, 0.2]}
@@ -218,7 +220,7 @@ def test_robustness_claim_in_bold_only_beyond_two_standard_errors(tmp_path):
             write_run(exp, f"spec_{model}_none_abc123", fold, 1, cond, v, model, "none")
     out = tmp_path / "R.md"
     assert report.main(["--exp-dir", exp, "--out", str(out)]) == 0
-    row = [l for l in section(out.read_text(), "Robustness claims, paired per test speaker").splitlines()
+    row = [l for l in section(out.read_text(), "Claims, paired per test speaker").splitlines()
            if l.startswith("| A: ")]
     # clean: differences 30, 25, 30 points (mean 28.3, se 1.7); 0 dB: -10, +20, -15 (se 10.9)
     assert row == ["| A: densenet_lstm_highway − cnn (no augmentation) | **+28.3 ± 1.7 (3/3)** | -1.7 ± 10.9 (1/3) |"]
@@ -262,9 +264,9 @@ def test_table1_merges_one_setting_across_corpora():
     assert rows[:2] == [("cnn (spec) `a_x`", ["a_x"]), ("cnn (spec) `a_y`", ["a_y"])]
 
 
-def test_robustness_claims_pair_within_features_and_skip_ambiguous_settings():
+def test_claims_pair_within_features_and_skip_ambiguous_settings():
     from types import SimpleNamespace
-    from ser.eval.report.robustness_pairs import comparisons, settings_of
+    from ser.eval.report.claims import comparisons, settings_of
 
     P = "densenet_lstm_highway"
     descs = {}
@@ -276,7 +278,22 @@ def test_robustness_claims_pair_within_features_and_skip_ambiguous_settings():
         summaries.append(SimpleNamespace(corpus="c", tag=tag, condition="test_clean"))
     settings = settings_of(summaries, descs, "c")
     # densenet/spec/none comes from two tags (t5, t6): no pairing can use it
-    assert sorted(settings) == [("densenet", "mel", "none"), ("densenet", "spec", "sp"),
-                                (P, "mel", "none"), (P, "spec", "none")]
+    assert sorted(settings) == [("densenet", "mel", "none", ""), ("densenet", "spec", "sp", ""),
+                                (P, "mel", "none", ""), (P, "spec", "none", "")]
     assert [(label, a, b) for label, a, b in comparisons(settings)] == [
-        (f"A: {P} − densenet (no augmentation) [mel]", (P, "mel", "none"), ("densenet", "mel", "none"))]
+        (f"A: {P} − densenet (no augmentation) [mel]", (P, "mel", "none", ""), ("densenet", "mel", "none", ""))]
+
+
+def test_claims_pair_seed_ensembles_with_ensembles_of_the_same_seeds():
+    from types import SimpleNamespace
+    from ser.eval.report.claims import comparisons, settings_of
+
+    ens = "mean posterior of seeds 1 2"
+    rows = [("a", "densenet", "sp", None), ("b", "densenet", "none", None), ("a_ens", "densenet", "sp", ens),
+            ("b_ens", "densenet", "none", ens), ("c_ens", "densenet", "none", "mean posterior of seeds 1 2 3")]
+    descs = {("c", t): {"model": m, "features": "mel", "aug_key": aug, "setting": st} for t, m, aug, st in rows}
+    summaries = [SimpleNamespace(corpus="c", tag=t, condition="test_clean") for t, *_ in rows]
+    pairs = comparisons(settings_of(summaries, descs, "c"))
+    assert [(label, a[3], b[3]) for label, a, b in pairs] == [
+        ("B: densenet, speed perturbation − no augmentation", "", ""),
+        (f"B: densenet, speed perturbation − no augmentation [{ens}]", ens, ens)]

@@ -9,7 +9,7 @@ from ser.eval.report.layout import Layout
 from ser.eval.report.models_table import models_section
 from ser.eval.report.noise_table import noise_section
 from ser.eval.report.protocol import protocol_section
-from ser.eval.report.robustness_pairs import robustness_pairs_section
+from ser.eval.report.claims import claims_section
 from ser.eval.report.score_tables import per_class_section, per_fold_section, score_tables_section
 from ser.eval.report.synthetic import synthetic_section
 
@@ -21,7 +21,7 @@ def notes_section(layout):
 
 
 SECTIONS = (header_section, protocol_section, notes_section, environment_section, score_tables_section,
-            ensemble_section, noise_section, attack_section, robustness_pairs_section, bar_chart_section, models_section,
+            ensemble_section, noise_section, attack_section, claims_section, bar_chart_section, models_section,
             per_fold_section, per_class_section, confusion_section)
 
 
