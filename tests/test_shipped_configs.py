@@ -70,6 +70,8 @@ VARIANTS = [
      {"class_weights": ("none", "balanced")}),
     ("TEMPLATE/conf/paper_bf16_deltas/train_densenet.yaml", "TEMPLATE/conf/paper_bf16/train_densenet.yaml",
      {"model_conf.deltas": (0, 2)}),
+    ("TEMPLATE/conf/paper_bf16_reg/train_densenet.yaml", "TEMPLATE/conf/paper_bf16/train_densenet.yaml",
+     {"spec_augment.enabled": (False, True), "label_smoothing": (0.0, 0.1), "optim.weight_decay": (0.0, 1e-4)}),
     ("TEMPLATE/conf/paper_bf16_pat10_mean_deltas/train_densenet_lstm_highway.yaml",
      "TEMPLATE/conf/paper_bf16_pat10_mean/train_densenet_lstm_highway.yaml", {"model_conf.deltas": (0, 2)}),
     ("TEMPLATE/conf/reg/train_densenet.yaml", "TEMPLATE/conf/train_densenet.yaml",
