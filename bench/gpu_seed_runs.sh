@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Many seeds of a recipe's classifiers on one GPU within a fixed wall-clock budget: the (seed,
+# model, fold) runs are queued seed by seed (every model's folds of seed 1, then of seed 2, ...),
+# run --jobs at a time, and each run is scored on its clean test speaker as soon as it finishes,
+# so that whatever the budget cuts off is a tail of whole seeds, never a hole in an early one.
+# A run still training at the deadline is killed (no `done`: it counts as unfinished); no run
+# starts after --launch-deadline. The programs and options are stage 3-4's (ser.bin.train,
+# ser.bin.score), into the recipe's own experiment dirs exp/<set>/<feat>_<model>_none_<hash>.
+#
+# Usage (in a recipe dir whose stages 0-2 ran, e.g. egs/emodb):
+#   ../../bench/gpu_seed_runs.sh [--seeds "1 2 3"] [--models "densenet densenet_lstm_highway"]
+#       [--conf-dir conf/paper_bf16] [--feat mel] [--set all] [--jobs 14] [--deadline 480]
+#       [--launch-deadline 420] [--out DIR] [--dry-run]
+#   --deadline S         seconds after the start at which unfinished runs are killed
+#   --launch-deadline S  seconds after the start after which no run starts
+#   --out DIR            runs.tsv (one line per run: model, seed, fold, status, epochs, seconds),
+#                        summary.txt and scores.tar.gz (the experiment dirs without models,
+#                        checkpoints or figures: what ser.bin.archive_scores reads) (default $OUT)
+#   --dry-run            on the CPU (--ngpu 0), 2 epochs per run: checks the driver, not the GPU
+# PYTHON (default python3) runs the programs; the repository is put on PYTHONPATH.
+set -uo pipefail
+
+seeds="1 2 3 4 5 6 7 8 9 10"
+models="densenet densenet_lstm_highway"
+conf_dir=conf/paper_bf16
+feat=mel
+set_name=all
+jobs=14
+deadline=480
+launch_deadline=420
+out=${OUT:-/tmp/gpu_seed_runs}
+dry_run=false
+while [ $# -gt 0 ]; do
+  case $1 in
+    --seeds) seeds=$2; shift 2 ;;
+    --models) models=$2; shift 2 ;;
+    --conf-dir) conf_dir=$2; shift 2 ;;
+    --feat) feat=$2; shift 2 ;;
+    --set) set_name=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    --deadline) deadline=$2; shift 2 ;;
+    --launch-deadline) launch_deadline=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --dry-run|--dry_run) dry_run=true; shift ;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "gpu_seed_runs.sh: unknown option '$1'" >&2; exit 1 ;;
+  esac
+done
+root=$(cd "$(dirname "$0")/.." && pwd)
+data=data/$set_name feats=data/${set_name}_$feat folds=data/${set_name}_folds exp=exp/$set_name
+for f in $feats/feats.scp $folds/classes.txt $folds/1/train.list; do
+  [ -f $f ] || { echo "gpu_seed_runs.sh: $PWD/$f not found: run the recipe's stages 0-2 first" >&2; exit 1; }
+done
+py=${PYTHON:-python3}
+export PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 LC_ALL=C
+ngpu=1 train_opts=()
+[ $dry_run = false ] || { ngpu=0; train_opts=(--max-epochs 2); }
+mkdir -p "$out"
+start=$(date +%s)
+
+# the recipe's experiment dir of each model (stage 3's experiment_dir with --augs none)
+declare -A dir_of=()
+for m in $models; do
+  conf=$conf_dir/train_$m.yaml
+  [ -f $conf ] || { echo "gpu_seed_runs.sh: $PWD/$conf not found" >&2; exit 1; }
+  hash=$($py -m ser.bin.train --config $conf --feats-dir $feats --fold-dir $folds/1 \
+    --classes $folds/classes.txt --print-config-hash) || exit 1
+  dir_of[$m]=$exp/${feat}_${m}_none_$hash
+  mkdir -p ${dir_of[$m]}/log
+  cat $folds/classes.txt $folds/[0-9]*/{train,valid,test}.list | md5sum | cut -d' ' -f1 > ${dir_of[$m]}/folds.md5
+  echo "$m -> ${dir_of[$m]}"
+done
+nfolds=$(ls -d $folds/[0-9]* | wc -l)
+
+# one_run MODEL SEED FOLD: train (unless done), then score clean; one line to runs.tsv
+one_run() {
+  local m=$1 s=$2 k=$3 t0 now status epochs=0
+  local dir=${dir_of[$m]} run=${dir_of[$m]}/fold.$k/seed$s
+  t0=$(date +%s)
+  if [ $((t0 - start)) -ge $launch_deadline ]; then status=not_started
+  else
+    timeout --signal=KILL $((start + deadline - t0)) \
+      $py -m ser.bin.train --config $conf_dir/train_$m.yaml --feats-dir $feats --fold-dir $folds/$k \
+        --classes $folds/classes.txt --seed $s --num-threads 1 --ngpu $ngpu "${train_opts[@]}" \
+        --outdir $run > $dir/log/train.seed$s.$k.log 2>&1
+    if [ ! -f $run/done ]; then status=killed_or_failed
+    else
+      now=$(date +%s)
+      timeout --signal=KILL $((start + deadline + 30 - now > 1 ? start + deadline + 30 - now : 1)) \
+        $py -m ser.bin.score --feats-dir $feats --model-dir $run --utt-list $folds/$k/test.list \
+          --data-dir $data --ngpu $ngpu --out $run/test_clean > $dir/log/score_clean.seed$s.$k.log 2>&1
+      if [ -f $run/test_clean/done ]; then status=scored; else status=score_failed; fi
+    fi
+    [ ! -f $run/history.tsv ] || epochs=$(($(wc -l < $run/history.tsv) - 1))
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' $m $s $k $status $epochs $(($(date +%s) - t0)) >> "$out/runs.tsv"
+}
+export -f one_run
+export start deadline launch_deadline conf_dir feats folds data py ngpu out
+export train_opts_str="${train_opts[*]}"
+# arrays do not cross `export -f`: each job rebuilds them
+job() {
+  declare -A dir_of=(); local m
+  for m in $dir_list; do dir_of[${m%%=*}]=${m#*=}; done
+  read -r -a train_opts <<< "$train_opts_str"
+  one_run "$@"
+}
+export -f job
+export dir_list=$(for m in $models; do echo -n "$m=${dir_of[$m]} "; done)
+
+printf 'model\tseed\tfold\tstatus\tepochs\tseconds\n' > "$out/runs.tsv"
+for s in $seeds; do for m in $models; do for k in $(seq $nfolds); do echo "$m $s $k"; done; done; done |
+  xargs -P $jobs -L 1 bash -c 'job "$@"' _
+echo "all runs ended after $(( $(date +%s) - start )) s"
+
+# complete seeds: every fold of every model scored, counted from the first seed on
+{
+  echo "# $(date '+%F %T'), $(( $(date +%s) - start )) s, jobs $jobs, deadline $deadline s, launch deadline $launch_deadline s"
+  for m in $models; do echo "# $m: ${dir_of[$m]}"; done
+  complete=
+  for s in $seeds; do
+    n=$(awk -F'\t' -v s=$s '$2 == s && $4 == "scored"' "$out/runs.tsv" | wc -l)
+    echo "seed $s: $n of $(( nfolds * $(wc -w <<< "$models") )) runs scored"
+    [ $n -eq $(( nfolds * $(wc -w <<< "$models") )) ] && complete="$complete $s"
+  done
+  echo "seeds with every run scored:$complete"
+  awk -F'\t' 'NR > 1 && $4 == "scored" {n[$1]++; e[$1] += $5; t[$1] += $6}
+    END {for (m in n) printf "%s: %d runs scored, mean %.1f epochs, mean %.1f s per run\n", m, n[m], e[m]/n[m], t[m]/n[m]}' "$out/runs.tsv"
+} | tee "$out/summary.txt"
+tar -czf "$out/scores.tar.gz" --exclude='*.pt' --exclude='checkpoints' --exclude='*.png' \
+  $(for m in $models; do echo ${dir_of[$m]}; done) $folds $data/utt2spk $data/utt2emo
+ls -la "$out"
