@@ -6,6 +6,10 @@
                                                   from a recipe's mel data dir and one of its folds
   gpu_check_tools.py env                          python, torch, CUDA, GPU, threads
   gpu_check_tools.py materialise SRC DEST         copy a carried data dir, pointing feats.scp at SRC
+  gpu_check_tools.py pack-feats FEATS_DIR DEST    FEATS_DIR's features, losslessly packed into DEST
+                                                  (~78 % of the arks' size, for the transfer limit)
+  gpu_check_tools.py unpack-feats SRC FEATS_DIR ARK
+                                                  write them back: ARK and FEATS_DIR/feats.scp
   gpu_check_tools.py compare-checkpoints A B      bit-identical? (training state of two runs)
   gpu_check_tools.py history FILE COLUMN...       last value and finiteness of history columns
   gpu_check_tools.py nccl DEVICE                  under torchrun: all_reduce through the process group
@@ -80,6 +84,60 @@ def materialise(src, dest):
         f.write(text)
 
 
+_PACKED_VALUES, _PACKED_INDEX = "values.zlib", "index.tsv"
+
+
+def pack_feats(feats_dir, dest):
+    """Write DEST/index.tsv (utterance, rows, columns, in feats.scp's order, and the values' sha256)
+    and DEST/values.zlib: the float32 values with their bytes grouped by position (all first bytes,
+    then all second bytes, ...), which deflate compresses better than the interleaved floats."""
+    import hashlib
+    import zlib
+
+    import numpy as np
+
+    from ser.data.feats_io import ScpReader
+    reader = ScpReader(os.path.join(feats_dir, "feats.scp"))
+    utts = list(reader)
+    mats = [np.ascontiguousarray(reader[u], dtype=np.float32) for u in utts]
+    flat = np.concatenate([m.ravel() for m in mats])
+    os.makedirs(dest, exist_ok=True)
+    with open(os.path.join(dest, _PACKED_VALUES), "wb") as f:
+        f.write(zlib.compress(flat.view(np.uint8).reshape(-1, 4).T.tobytes(), 6))
+    with open(os.path.join(dest, _PACKED_INDEX), "w", encoding="utf-8") as f:
+        f.write(f"# sha256 {hashlib.sha256(flat.tobytes()).hexdigest()}\n")
+        f.writelines(f"{u} {m.shape[0]} {m.shape[1]}\n" for u, m in zip(utts, mats))
+    size = os.path.getsize(os.path.join(dest, _PACKED_VALUES))
+    print(f"pack-feats: {len(utts)} matrices ({flat.nbytes / 2 ** 20:.1f} MiB) -> {dest} ({size / 2 ** 20:.1f} MiB)")
+
+
+def unpack_feats(src, feats_dir, ark):
+    """Inverse of pack_feats: ARK (Kaldi float32 matrices) and FEATS_DIR/feats.scp pointing at it;
+    refuses values whose sha256 differs from the packed one."""
+    import hashlib
+    import zlib
+
+    import kaldiio
+    import numpy as np
+    with open(os.path.join(src, _PACKED_INDEX), encoding="utf-8") as f:
+        digest = f.readline().split()[2]
+        index = [(u, int(r), int(c)) for u, r, c in (line.split() for line in f)]
+    with open(os.path.join(src, _PACKED_VALUES), "rb") as f:
+        shuffled = np.frombuffer(zlib.decompress(f.read()), dtype=np.uint8)
+    flat = shuffled.reshape(4, -1).T.copy().view(np.float32).ravel()
+    if hashlib.sha256(flat.tobytes()).hexdigest() != digest:
+        raise SerError(f"{src}: unpacked values do not match the packed sha256")
+    scp = os.path.join(feats_dir, "feats.scp")
+    os.makedirs(os.path.dirname(os.path.abspath(ark)), exist_ok=True)
+    offset = 0
+    with kaldiio.WriteHelper(f"ark,scp:{os.path.abspath(ark)},{scp}.tmp") as writer:
+        for utt, rows, cols in index:
+            writer(utt, flat[offset:offset + rows * cols].reshape(rows, cols))
+            offset += rows * cols
+    os.replace(scp + ".tmp", scp)
+    print(f"unpack-feats: {len(index)} matrices -> {ark}, {scp}")
+
+
 def _tensors(obj, prefix=""):
     """Flatten the tensors of a nested checkpoint dict (rng states and timings left out)."""
     out = {}
@@ -150,7 +208,7 @@ def nccl(device):
 
 def main(argv):
     commands = {"carry": carry, "env": env, "materialise": materialise, "compare-checkpoints": compare_checkpoints,
-                "history": history, "nccl": nccl}
+                "history": history, "nccl": nccl, "pack-feats": pack_feats, "unpack-feats": unpack_feats}
     if not argv or argv[0] not in commands:
         print(__doc__, file=sys.stderr)
         return 2
