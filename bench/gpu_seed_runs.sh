@@ -17,6 +17,12 @@
 #                        summary.txt and scores.tar.gz (the experiment dirs without models,
 #                        checkpoints or figures: what ser.bin.archive_scores reads) (default $OUT)
 #   --dry-run            on the CPU (--ngpu 0), 2 epochs per run: checks the driver, not the GPU
+# On a machine that receives a copy of the checkout (size-limited, no package index): pack the
+# features losslessly here (bench/gpu_check_tools.py pack-feats data/all_mel DEST, about 78 % of the
+# arks), send DEST, data/ and wheels of kaldiio and soundfile (with cffi and pycparser), and run
+# gpu_check_tools.py unpack-feats DEST data/all_mel feats/mel.ark there first. EmoDB's 7 classes,
+# densenet and the proposed model at the paper's sizes on one H200: 14 runs at a time, about 60 s
+# each, 12.7 runs a minute (egs/emodb/results/gpu_seeds_mel_2026-12-04).
 # PYTHON (default python3) runs the programs; the repository is put on PYTHONPATH.
 set -uo pipefail
 
