@@ -52,6 +52,13 @@ while [ $# -gt 0 ]; do
     *) echo "gpu_seed_runs.sh: unknown option '$1'" >&2; exit 1 ;;
   esac
 done
+for o in jobs deadline launch_deadline; do
+  [[ ${!o} =~ ^[0-9]+$ ]] || { echo "gpu_seed_runs.sh: --${o//_/-} must be a whole number, got '${!o}'" >&2; exit 1; }
+done
+[ $jobs -ge 1 ] || { echo "gpu_seed_runs.sh: --jobs must be at least 1" >&2; exit 1; }
+for s in $seeds; do
+  [[ $s =~ ^[0-9]+$ ]] || { echo "gpu_seed_runs.sh: --seeds: '$s' is not a seed (whole numbers, e.g. \"1 2 3\")" >&2; exit 1; }
+done
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=data/$set_name feats=data/${set_name}_$feat folds=data/${set_name}_folds exp=exp/$set_name
 for f in $feats/feats.scp $folds/classes.txt $folds/1/train.list; do

@@ -194,3 +194,12 @@ def test_gpu_seed_runs_outside_a_prepared_recipe_fails_in_one_line(tmp_path):
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == [f"gpu_seed_runs.sh: {tmp_path}/data/all_mel/feats.scp not found: "
                                              "run the recipe's stages 0-2 first"]
+
+
+def test_gpu_seed_runs_refuses_a_bad_number_in_one_line(tmp_path):
+    for option, value, message in (("--jobs", "x", "--jobs must be a whole number, got 'x'"),
+                                   ("--deadline", "-3", "--deadline must be a whole number, got '-3'"),
+                                   ("--jobs", "0", "--jobs must be at least 1"),
+                                   ("--seeds", "1,2", "--seeds: '1,2' is not a seed (whole numbers, e.g. \"1 2 3\")")):
+        r = run_seed_runs(tmp_path, tmp_path / "out", option, value)
+        assert r.returncode == 1 and r.stderr.strip().splitlines() == [f"gpu_seed_runs.sh: {message}"], option
