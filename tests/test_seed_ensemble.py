@@ -224,3 +224,28 @@ def test_refusals_exit_1_with_one_line_naming_the_problem(exp, case, message):
     if case != "not_ensemble":
         assert not os.path.exists(os.path.join(exp, "ens"))
     assert not [n for n in os.listdir(exp) if n.startswith(".ens.")]   # no half-built ensemble left
+
+
+def test_seed_ensembles_of_different_seed_counts_fuse_with_one_weight_each(exp, tmp_path):
+    # spec: an ensemble of seeds 1-3; mel: an ensemble of seed 1-2 (rotated posteriors); their fusion
+    # averages the two ensembles' posteriors, not the five runs'
+    for fold in POST:
+        for seed in (1, 2):
+            make_seed_run(exp, fold, seed, tag=MEL_TAG, feats="mel", post=mel_posteriors(fold, seed))
+    assert ensemble_seeds.main(["--exp-dir", exp, "--out-tag", "spec_ens", TAG]) == 0
+    assert ensemble_seeds.main(["--exp-dir", exp, "--out-tag", "mel_ens", MEL_TAG]) == 0
+    assert ensemble_seeds.main(["--exp-dir", exp, "--out-tag", "fused", "--seeds", "1", "spec_ens", "mel_ens"]) == 0
+    for fold in POST:
+        spec = np.mean([POST[fold][s] for s in (1, 2, 3)], axis=0)
+        mel = np.mean([mel_posteriors(fold, s) for s in (1, 2)], axis=0)
+        post = np.loadtxt(os.path.join(exp, "fused", f"fold.{fold}", "seed1", "test_clean", "predictions.tsv"),
+                          skiprows=1, usecols=(3, 4, 5))
+        np.testing.assert_allclose(post, (spec + mel) / 2, atol=2e-6)
+    tag_yaml = yaml.safe_load(open(os.path.join(exp, "fused", "tag.yaml")))
+    assert tag_yaml["ensemble_of"] == ["spec_ens", "mel_ens"] and tag_yaml["features"] == "spec + mel"
+    assert tag_yaml["setting"] == "equal-weight mean posterior of 2 experiments, a seed ensemble counting as one"
+    # a trained experiment still needs its runs' done: a seed without it is refused
+    os.remove(os.path.join(exp, MEL_TAG, "fold.1", "seed2", "done"))
+    r = subprocess.run([sys.executable, "-m", "ser.bin.ensemble_seeds", "--exp-dir", exp, "--out-tag", "f2",
+                        "--seeds", "1 2", TAG, MEL_TAG], capture_output=True, text=True)
+    assert r.returncode == 1 and "fold.1/seed2: training not finished (no done)" in r.stderr

@@ -15,6 +15,9 @@ reads the ensemble like any other experiment tag:
                                                 member tags), ensemble_seeds; with several tags
                                                 also their features and models
 
+A member tag may itself be a seed ensemble (its seed1, whatever the number of seeds it averages):
+fusing ensembles weights each experiment equally rather than each run.
+
 Members and the averaging are fixed before any test score is seen: every seed of every fold
 counts, none is chosen. A fold without all its members finished is an error, as the ensemble of
 that fold would silently have fewer members.
@@ -56,15 +59,27 @@ def ensemble_members(exp_dir, tag, seeds=None):
     seeds = sorted(seeds) if seeds else sorted({s for per_fold in runs.values() for s in per_fold})
     if not seeds or len(set(seeds)) != len(seeds):
         raise SerError(f"give distinct seeds, not {' '.join(map(str, seeds)) or 'none'}")
+    # a seed ensemble (its tag.yaml) trains nothing: its runs are members once they exist, so that
+    # ensembles of different seed counts fuse with one weight each
+    trained = not is_ensemble(base)
     members = {}
     for fold in sorted(runs):
         for s in seeds:
             run_dir = runs[fold].get(s)
-            if run_dir is None or not os.path.exists(os.path.join(run_dir, "done")):
+            if run_dir is None or (trained and not os.path.exists(os.path.join(run_dir, "done"))):
                 raise SerError(f"{base}/fold.{fold}/seed{s}: training not finished (no done): "
                                f"run stage 3 for every seed, or give --seeds")
         members[fold] = [runs[fold][s] for s in seeds]
     return members, seeds
+
+
+def is_ensemble(tag_dir):
+    """Whether an experiment dir was written by write_seed_ensemble (it has a tag.yaml naming members)."""
+    try:
+        ensemble_source(tag_dir)
+    except SerError:
+        return False
+    return True
 
 
 def mean_posteriors(cond_dirs):
@@ -129,6 +144,8 @@ def write_seed_ensemble(exp_dir, tags, out_tag, seeds=None):
         first = min(members)
         descs = [describe(run_config(m[first][0]) or {}, {}, t, exp_dir) for t, (m, _) in zip(tags, per_tag)]
         setting = setting_label(seeds, len(tags))
+        if len(tags) > 1 and any(is_ensemble(os.path.join(exp_dir, t)) for t in tags):
+            setting = f"equal-weight mean posterior of {len(tags)} experiments, a seed ensemble counting as one"
         if len(tags) == 1 and descs[0].get("setting"):     # e.g. a refit's seeds: 'refit on ...; mean posterior ...'
             setting = f"{descs[0]['setting']}; {setting}"
         tag_yaml = {"setting": setting, "ensemble_of": tags, "ensemble_seeds": seeds}
