@@ -85,7 +85,8 @@ for m in $models; do
 done
 nfolds=$(ls -d $folds/[0-9]* | wc -l)
 
-# one_run MODEL SEED FOLD: train (unless done), then score clean; one line to runs.tsv
+# one_run MODEL SEED FOLD: train (ser.bin.train resumes a killed run and skips a finished one), then
+# score clean; one line to runs.tsv
 one_run() {
   local m=$1 s=$2 k=$3 t0 now status epochs=0
   local dir=${dir_of[$m]} run=${dir_of[$m]}/fold.$k/seed$s
@@ -126,7 +127,7 @@ for s in $seeds; do for m in $models; do for k in $(seq $nfolds); do echo "$m $s
   xargs -P $jobs -L 1 bash -c 'job "$@"' _
 echo "all runs ended after $(( $(date +%s) - start )) s"
 
-# complete seeds: every fold of every model scored, counted from the first seed on
+# the seeds whose every (model, fold) run is scored
 {
   echo "# $(date '+%F %T'), $(( $(date +%s) - start )) s, jobs $jobs, deadline $deadline s, launch deadline $launch_deadline s"
   for m in $models; do echo "# $m: ${dir_of[$m]}"; done
