@@ -66,36 +66,40 @@ for f in $feats/feats.scp $folds/classes.txt $folds/1/train.list; do
 done
 py=${PYTHON:-python3}
 export PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 LC_ALL=C
-ngpu=1 train_opts=()
-[ $dry_run = false ] || { ngpu=0; train_opts=(--max-epochs 2); }
+SER_ROOT=$root
+. $root/utils/recipe_helpers.sh   # conf_file and check_trained_on_folds, as stage 3 uses them
+die() { echo "gpu_seed_runs.sh: $*" >&2; exit 1; }
+ngpu=1 train_opts=
+[ $dry_run = false ] || { ngpu=0; train_opts="--max-epochs 2"; }
 mkdir -p "$out"
 start=$(date +%s)
 
-# the recipe's experiment dir of each model (stage 3's experiment_dir with --augs none)
-declare -A dir_of=()
+# each model's config and the recipe's experiment dir (stage 3's experiment_dir with --augs none;
+# its classifier_hash, run with $py)
+declare -A dir_of=() conf_of=()
 for m in $models; do
-  conf=$conf_dir/train_$m.yaml
-  [ -f $conf ] || { echo "gpu_seed_runs.sh: $PWD/$conf not found" >&2; exit 1; }
-  hash=$($py -m ser.bin.train --config $conf --feats-dir $feats --fold-dir $folds/1 \
+  conf_of[$m]=$(conf_file $conf_dir train_$m.yaml) || exit 1
+  hash=$($py -m ser.bin.train --config ${conf_of[$m]} --feats-dir $feats --fold-dir $folds/1 \
     --classes $folds/classes.txt --print-config-hash) || exit 1
   dir_of[$m]=$exp/${feat}_${m}_none_$hash
+  check_trained_on_folds ${dir_of[$m]} $folds
   mkdir -p ${dir_of[$m]}/log
-  cat $folds/classes.txt $folds/[0-9]*/{train,valid,test}.list | md5sum | cut -d' ' -f1 > ${dir_of[$m]}/folds.md5
   echo "$m -> ${dir_of[$m]}"
 done
 nfolds=$(ls -d $folds/[0-9]* | wc -l)
 
-# one_run MODEL SEED FOLD: train (ser.bin.train resumes a killed run and skips a finished one), then
-# score clean; one line to runs.tsv
+# one_run MODEL SEED FOLD EXP_DIR CONFIG: train (ser.bin.train resumes a killed run and skips a
+# finished one), then score clean; one line to runs.tsv
 one_run() {
-  local m=$1 s=$2 k=$3 t0 now status epochs=0
-  local dir=${dir_of[$m]} run=${dir_of[$m]}/fold.$k/seed$s
+  local m=$1 s=$2 k=$3 dir=$4 conf=$5 t0 now status epochs=0 opts
+  local run=$dir/fold.$k/seed$s
+  read -r -a opts <<< "$train_opts"
   t0=$(date +%s)
   if [ $((t0 - start)) -ge $launch_deadline ]; then status=not_started
   else
     timeout --signal=KILL $((start + deadline - t0)) \
-      $py -m ser.bin.train --config $conf_dir/train_$m.yaml --feats-dir $feats --fold-dir $folds/$k \
-        --classes $folds/classes.txt --seed $s --num-threads 1 --ngpu $ngpu "${train_opts[@]}" \
+      $py -m ser.bin.train --config $conf --feats-dir $feats --fold-dir $folds/$k \
+        --classes $folds/classes.txt --seed $s --num-threads 1 --ngpu $ngpu "${opts[@]}" \
         --outdir $run > $dir/log/train.seed$s.$k.log 2>&1
     if [ ! -f $run/done ]; then status=killed_or_failed
     else
@@ -110,21 +114,12 @@ one_run() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' $m $s $k $status $epochs $(($(date +%s) - t0)) >> "$out/runs.tsv"
 }
 export -f one_run
-export start deadline launch_deadline conf_dir feats folds data py ngpu out
-export train_opts_str="${train_opts[*]}"
-# arrays do not cross `export -f`: each job rebuilds them
-job() {
-  declare -A dir_of=(); local m
-  for m in $dir_list; do dir_of[${m%%=*}]=${m#*=}; done
-  read -r -a train_opts <<< "$train_opts_str"
-  one_run "$@"
-}
-export -f job
-export dir_list=$(for m in $models; do echo -n "$m=${dir_of[$m]} "; done)
+export start deadline launch_deadline feats folds data py ngpu out train_opts
 
 printf 'model\tseed\tfold\tstatus\tepochs\tseconds\n' > "$out/runs.tsv"
-for s in $seeds; do for m in $models; do for k in $(seq $nfolds); do echo "$m $s $k"; done; done; done |
-  xargs -P $jobs -L 1 bash -c 'job "$@"' _
+for s in $seeds; do for m in $models; do for k in $(seq $nfolds); do
+  echo "$m $s $k ${dir_of[$m]} ${conf_of[$m]}"
+done; done; done | xargs -P $jobs -L 1 bash -c 'one_run "$@"' _
 echo "all runs ended after $(( $(date +%s) - start )) s"
 
 # the seeds whose every (model, fold) run is scored
