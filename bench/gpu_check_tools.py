@@ -127,9 +127,9 @@ def unpack_feats(src, feats_dir, ark):
             shuffled = np.frombuffer(zlib.decompress(f.read()), dtype=np.uint8)
         except zlib.error as e:
             raise SerError(f"{src}/{_PACKED_VALUES}: not a packed feature file ({e})") from None
-    if shuffled.size != 4 * sum(r * c for _, r, c in index):
-        raise SerError(f"{src}/{_PACKED_VALUES}: {shuffled.size} bytes, {_PACKED_INDEX} lists "
-                       f"{4 * sum(r * c for _, r, c in index)}")
+    expected = 4 * sum(r * c for _, r, c in index)
+    if shuffled.size != expected:
+        raise SerError(f"{src}/{_PACKED_VALUES}: {shuffled.size} bytes, {_PACKED_INDEX} lists {expected}")
     flat = shuffled.reshape(4, -1).T.copy().view(np.float32).ravel()
     if hashlib.sha256(flat.tobytes()).hexdigest() != digest:
         raise SerError(f"{src}: unpacked values do not match the packed sha256")

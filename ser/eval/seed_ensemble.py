@@ -35,7 +35,10 @@ from ser.eval.scoring import read_predictions, write_scores
 ENSEMBLE_SEED = 1   # the ensemble is one run per fold
 
 
-def setting_label(seeds, num_tags=1):
+def setting_label(seeds, num_tags=1, of_ensembles=False):
+    """The report's label of an ensemble; of_ensembles: some members are seed ensembles themselves."""
+    if num_tags > 1 and of_ensembles:
+        return f"equal-weight mean posterior of {num_tags} experiments, a seed ensemble counting as one"
     seeds = " ".join(map(str, seeds))
     return f"mean posterior of seeds {seeds}" if num_tags == 1 else \
         f"mean posterior of {num_tags} experiments, seed{'s' if ' ' in seeds else ''} {seeds} each"
@@ -143,9 +146,7 @@ def write_seed_ensemble(exp_dir, tags, out_tag, seeds=None):
             raise SerError(f"no test condition is scored by every member of a fold: run stage 4 for every seed")
         first = min(members)
         descs = [describe(run_config(m[first][0]) or {}, {}, t, exp_dir) for t, (m, _) in zip(tags, per_tag)]
-        setting = setting_label(seeds, len(tags))
-        if len(tags) > 1 and any(is_ensemble(os.path.join(exp_dir, t)) for t in tags):
-            setting = f"equal-weight mean posterior of {len(tags)} experiments, a seed ensemble counting as one"
+        setting = setting_label(seeds, len(tags), any(is_ensemble(os.path.join(exp_dir, t)) for t in tags))
         if len(tags) == 1 and descs[0].get("setting"):     # e.g. a refit's seeds: 'refit on ...; mean posterior ...'
             setting = f"{descs[0]['setting']}; {setting}"
         tag_yaml = {"setting": setting, "ensemble_of": tags, "ensemble_seeds": seeds}
