@@ -23,6 +23,7 @@ setup(
         "pyyaml",
         "tqdm",
         "matplotlib",
+        "opensmile",  # feature type `functionals` (ComParE / eGeMAPS), ser/features/functionals.py
     ],
     # scipy: only the tests' independent references use it; tensorboard: optional curve logging;
     # librosa: only bench/feats_librosa_baseline.py (the reference loop of bench/bench_feats.sh).

@@ -300,3 +300,25 @@ def test_another_fold_scheme_has_its_own_folds_experiments_and_report_rows(tmp_p
         r = subprocess.run(["./run.sh", "--folds_conf", conf, "--stage", "2", "--stop_stage", "2"], cwd=recipe,
                            env=env, capture_output=True, text=True)
         assert r.returncode != 0 and message in r.stderr, r.stderr
+
+
+def test_functionals_and_mlp_through_the_recipe(tmp_path, emodb_dir, script_env):
+    """openSMILE functionals as a feature type of stage 1 and the mlp as a classifier of stages 3-5."""
+    recipe, corpus = make_tiny_recipe(tmp_path, emodb_dir)
+    (recipe / "conf" / "tiny" / "train_mlp.yaml").write_text(
+        "model: mlp\nmodel_conf: {hidden_dim: 16}\n" + SCHEDULE.replace("{length: 256, shift: 128}",
+                                                                        "{length: 1, shift: 1}"))
+    args = ["--feats", "egemaps", "--feat", "egemaps", "--conf_dir", "conf/tiny", "--models", "mlp"]
+    r = subprocess.run(["./run.sh", *args], cwd=recipe, env=dict(script_env, EMODB=str(corpus)),
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Stage 1: feature extraction (egemaps," in r.stdout
+    num_frames = (recipe / "data" / "all_egemaps" / "utt2num_frames").read_text().split("\n")
+    assert num_frames[0].endswith(" 1") and len(num_frames) > 40
+    (tag,) = (recipe / "exp" / "all").iterdir()
+    assert tag.name.startswith("egemaps_mlp_none_")
+    for k in range(1, 5):
+        clean = json.loads((tag / f"fold.{k}" / "seed1" / "test_clean" / "metrics.json").read_text())
+        assert clean["num_utts"] == len((recipe / "data" / "all_folds" / str(k) / "test.list").read_text().split())
+    rows = [l for l in (recipe / "RESULTS.md").read_text().splitlines() if l.startswith("|") and "mlp" in l]
+    assert rows and any(re.search(r"\d+\.\d ± \d+\.\d", l) for l in rows)

@@ -28,9 +28,11 @@ SMALL = {
     "cnn": {"conv_channels": [4, 8, 8, 8], "fc_dim": 16},
     "cnn_lstm": {"conv_channels": [4, 8, 8, 8], "lstm_hidden": 16},
     "cnn_blstm": {"conv_channels": [16, 16, 16], "lstm_hidden": 16},
+    "mlp": {"hidden_dim": 64},
 }
 DROPOUT_KEYS = {"densenet_lstm_highway": ["dropout"], "densenet": ["dropout"], "densenet_lstm": ["dropout"],
-                "cnn": ["dropout"], "cnn_lstm": ["dropout"], "cnn_blstm": ["conv_dropout", "lstm_dropout"]}
+                "cnn": ["dropout"], "cnn_lstm": ["dropout"], "cnn_blstm": ["conv_dropout", "lstm_dropout"],
+                "mlp": ["dropout", "input_dropout"]}
 LSTM_ATTR = {"densenet_lstm_highway": "lstm", "densenet_lstm": "lstm", "cnn_lstm": "lstm", "cnn_blstm": "blstm"}
 
 
@@ -43,7 +45,8 @@ def small(name, feat_dim, **extra):
 
 
 def test_registry_lists_all_models():
-    assert set(MODELS) == {"densenet_lstm_highway", "densenet", "densenet_lstm", "cnn", "cnn_lstm", "cnn_blstm"}
+    assert set(MODELS) == {"densenet_lstm_highway", "densenet", "densenet_lstm", "cnn", "cnn_lstm", "cnn_blstm",
+                           "mlp"}
     assert set(SMALL) == set(MODELS)
 
 

@@ -11,7 +11,7 @@ from ser.models import build_model
 from ser.training import config as TC
 
 EGS = pathlib.Path(__file__).resolve().parent.parent / "egs"
-FEAT_DIM = {"cnn_blstm": 80}   # mel bands; the paper-1 models read 128-bin spectrograms
+FEAT_DIM = {"cnn_blstm": 80, "mlp": 6373}  # mel bands, ComParE functionals; the paper-1 models read 128-bin spectrograms
 
 
 def shipped(pattern):

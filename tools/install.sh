@@ -36,7 +36,7 @@ check() {
   "$venv/bin/python" - "$root" <<'PY'
 import importlib, os, sys
 mods = ["torch", "torchaudio", "numpy", "scipy", "kaldiio", "soundfile", "sentencepiece",
-        "transformers", "yaml", "tqdm", "matplotlib", "pytest", "ser"]
+        "transformers", "yaml", "tqdm", "matplotlib", "opensmile", "pytest", "ser"]
 bad = []
 for m in mods:
     try:

@@ -7,16 +7,19 @@
     feats, mel = extract_all([extract, extract_mel], wave, sample_rate)  # the same, one read
 
 Types: `spec` (paper 1, log power spectrogram, ser.features.spectrogram) and `mel` (paper 2,
-log mel scaled to [-1, 1], ser.features.mel; `mel_to_log` inverts the scaling).
+log mel scaled to [-1, 1], ser.features.mel; `mel_to_log` inverts the scaling) and `functionals`
+(openSMILE's ComParE 2016 or eGeMAPS statistics of the whole utterance, one (1, dim) row,
+ser.features.functionals).
 """
 from ser.errors import SerError
 from ser.features.base import extract_all
 from ser.features.config import check_feats_config, read_feats_config
+from ser.features.functionals import Functionals
 from ser.features.mel import MelSpectrogram, mel_to_log
 from ser.features.spectrogram import Spectrogram
 
 #: feature type (the config's `type`) -> extractor class
-EXTRACTORS = {cls.TYPE: cls for cls in (Spectrogram, MelSpectrogram)}
+EXTRACTORS = {cls.TYPE: cls for cls in (Spectrogram, MelSpectrogram, Functionals)}
 
 
 def build_extractor(config, source="<config>"):
@@ -31,4 +34,4 @@ def build_extractor(config, source="<config>"):
 
 
 __all__ = ["EXTRACTORS", "build_extractor", "check_feats_config", "extract_all", "read_feats_config",
-           "Spectrogram", "MelSpectrogram", "mel_to_log"]
+           "Functionals", "Spectrogram", "MelSpectrogram", "mel_to_log"]

@@ -9,13 +9,15 @@ Unknown model names and unknown options raise `SerError`.
   densenet, densenet_lstm  its DenseNet benchmarks                  ser/models/densenet.py
   cnn, cnn_lstm          its CNN benchmarks                          ser/models/cnn.py
   cnn_blstm              classifier of Malik, Latif et al. (2023)    ser/models/cnn_blstm.py
+  mlp                    classifier of utterance-level functionals   ser/models/mlp.py
 """
 from ser.errors import SerError
 from ser.models.cnn import Cnn, CnnLstm
 from ser.models.cnn_blstm import CnnBlstm
 from ser.models.densenet import DenseNet, DenseNetLstm, DenseNetLstmHighway
+from ser.models.mlp import Mlp
 
-_REGISTRY = {cls.NAME: cls for cls in (DenseNetLstmHighway, DenseNet, DenseNetLstm, Cnn, CnnLstm, CnnBlstm)}
+_REGISTRY = {cls.NAME: cls for cls in (DenseNetLstmHighway, DenseNet, DenseNetLstm, Cnn, CnnLstm, CnnBlstm, Mlp)}
 
 MODELS = tuple(_REGISTRY)
 
