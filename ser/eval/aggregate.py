@@ -296,12 +296,13 @@ def tag_config(exp_dir, tag, runs=()):
 
 
 def _feature_name(feats_dir, exp_dir):
-    """'data/all_spec' -> 'spec' (type from <feats_dir>/conf.yaml when readable)."""
+    """'data/all_spec' -> 'spec' (type from <feats_dir>/conf.yaml when readable; for functionals
+    their set, e.g. 'ComParE_2016', as both sets share the type)."""
     if not feats_dir:
         return None
     conf = _read_yaml(os.path.join(resolve_path(feats_dir, exp_dir), "conf.yaml"))
     if conf and conf.get("type"):
-        return str(conf["type"])
+        return str(conf.get("feature_set") or conf["type"])
     return os.path.basename(os.path.normpath(feats_dir))
 
 
