@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 
 from ser.errors import SerError
-from ser.features import build_extractor, read_feats_config
+from ser.features import build_extractor, feature_label, read_feats_config
 from ser.models import build_model
 
 CONF = pathlib.Path(__file__).resolve().parent.parent / "egs" / "TEMPLATE" / "conf" / "feats"
@@ -93,6 +93,13 @@ def test_compute_feats_writes_one_row_per_utterance(tmp_path, compare):
         assert mats[f"spk1-u{i}"].shape == (1, 6373)
         assert value(compare, mats[f"spk1-u{i}"], "F0final_sma_amean") == pytest.approx(f, abs=2.0)
     assert (tmp_path / "feats" / "compare.utt2num_frames").read_text() == "spk1-u0 1\nspk1-u1 1\n"
+
+
+def test_report_label_names_the_set_of_functionals_and_the_type_otherwise():
+    assert feature_label(read_feats_config(CONF / "compare.yaml")) == "ComParE_2016"
+    assert feature_label(read_feats_config(CONF / "egemaps.yaml")) == "eGeMAPSv02"
+    assert feature_label(read_feats_config(CONF / "mel.yaml")) == "mel"
+    assert feature_label({"type": "cqt"}) == "cqt"   # a type of another version of the code
 
 
 def test_mlp_without_hidden_layers_is_logistic_regression_of_the_frame_mean():

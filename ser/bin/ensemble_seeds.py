@@ -9,8 +9,9 @@ per test condition and scored; EXP/OUT_TAG is then a one-seed experiment the rep
 row of its own ("mean posterior of seeds ..."). With several TAGs (the same folds and seeds, e.g.
 one model on two feature types) every seed of every TAG is a member with the same weight: late
 fusion (there one seed, --seeds 1, is enough). A TAG that is itself a seed ensemble is one member
-(--seeds 1): fusing ensembles weights experiments, not runs, equally. Decide the members before looking at test scores. See ser.eval.seed_ensemble. Re-running
-replaces OUT_TAG; --refresh redoes an ensemble from the tags and seeds its tag.yaml names.
+(--seeds 1): fusing ensembles weights experiments, not runs, equally. Decide the members before
+looking at test scores. See ser.eval.seed_ensemble. Re-running replaces OUT_TAG; --refresh redoes
+an ensemble from the tags and seeds its tag.yaml names.
 """
 import argparse
 import os

@@ -25,6 +25,7 @@ from ser.data import synthetic_set
 from ser.data.fold_dir import fold_numbers, info_speakers, read_info
 from ser.data.json_file import read_json_object
 from ser.errors import SerError
+from ser.features import feature_label
 
 FOLD_RE = re.compile(r"^fold\.(\d+)$")
 SEED_RE = re.compile(r"^seed(\d+)$")
@@ -296,13 +297,13 @@ def tag_config(exp_dir, tag, runs=()):
 
 
 def _feature_name(feats_dir, exp_dir):
-    """'data/all_spec' -> 'spec' (type from <feats_dir>/conf.yaml when readable; for functionals
-    their set, e.g. 'ComParE_2016', as both sets share the type)."""
+    """'data/all_spec' -> 'spec' (ser.features.feature_label of <feats_dir>/conf.yaml when readable,
+    e.g. 'ComParE_2016' for functionals)."""
     if not feats_dir:
         return None
     conf = _read_yaml(os.path.join(resolve_path(feats_dir, exp_dir), "conf.yaml"))
     if conf and conf.get("type"):
-        return str(conf.get("feature_set") or conf["type"])
+        return feature_label(conf)
     return os.path.basename(os.path.normpath(feats_dir))
 
 

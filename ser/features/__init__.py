@@ -33,5 +33,12 @@ def build_extractor(config, source="<config>"):
         raise SerError(f"{source}: {e}") from None
 
 
-__all__ = ["EXTRACTORS", "build_extractor", "check_feats_config", "extract_all", "read_feats_config",
+def feature_label(config):
+    """How reports name the features of a config dict (e.g. a feats dir's conf.yaml): the
+    extractor's label (the type; for functionals their set); a type unknown here is named as is."""
+    cls = EXTRACTORS.get(config["type"])
+    return cls.label(config) if cls else str(config["type"])
+
+
+__all__ = ["EXTRACTORS", "build_extractor", "feature_label", "check_feats_config", "extract_all", "read_feats_config",
            "Functionals", "Spectrogram", "MelSpectrogram", "mel_to_log"]

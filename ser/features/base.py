@@ -39,6 +39,12 @@ class FeatureExtractor:
         """Seconds between frames."""
         return self.hop_length / self.sample_rate
 
+    @classmethod
+    def label(cls, config):
+        """How reports name the features of `config` (a full config dict, e.g. a feats dir's
+        conf.yaml): the type."""
+        return cls.TYPE
+
     def config(self):
         """The full parameter dict (with `type`), e.g. to record next to the features."""
         return {"type": self.TYPE, **self.params}

@@ -42,6 +42,11 @@ class Functionals(FeatureExtractor):
         self.min_samples = int(0.06 * self.sample_rate)
         self._smile = None
 
+    @classmethod
+    def label(cls, config):
+        """The set, e.g. 'ComParE_2016': both sets share the type."""
+        return str(config.get("feature_set", cls.PARAMS["feature_set"][1]))
+
     @property
     def frame_shift(self):
         """None: one vector per utterance has no frame shift."""
