@@ -49,8 +49,10 @@ def _joined(values):
     return " + ".join(dict.fromkeys(str(v) for v in values))
 
 
-def ensemble_members(exp_dir, tag, seeds=None):
-    """({fold: [run_dir per seed]}, seeds) of a tag's finished trainings; every fold must have every seed."""
+def ensemble_members(exp_dir, tag, seeds=None, trained=True):
+    """({fold: [run_dir per seed]}, seeds) of a tag's finished trainings; every fold must have every seed.
+    trained=False for a seed ensemble (is_ensemble): it trains nothing, so its runs are members once
+    they exist, and ensembles of different seed counts fuse with one weight each."""
     base = os.path.join(exp_dir, tag)
     if not os.path.isdir(base):
         raise SerError(f"experiment '{tag}': no directory {base}")
@@ -62,9 +64,6 @@ def ensemble_members(exp_dir, tag, seeds=None):
     seeds = sorted(seeds) if seeds else sorted({s for per_fold in runs.values() for s in per_fold})
     if not seeds or len(set(seeds)) != len(seeds):
         raise SerError(f"give distinct seeds, not {' '.join(map(str, seeds)) or 'none'}")
-    # a seed ensemble (its tag.yaml) trains nothing: its runs are members once they exist, so that
-    # ensembles of different seed counts fuse with one weight each
-    trained = not is_ensemble(base)
     members = {}
     for fold in sorted(runs):
         for s in seeds:
@@ -113,7 +112,8 @@ def write_seed_ensemble(exp_dir, tags, out_tag, seeds=None):
         raise SerError(f"give distinct experiment tags, not {' '.join(tags) or 'none'}")
     if out_tag in tags:
         raise SerError(f"--out-tag '{out_tag}' is a member experiment")
-    per_tag = [ensemble_members(exp_dir, t, seeds) for t in tags]
+    of_ensembles = [is_ensemble(os.path.join(exp_dir, t)) for t in tags]
+    per_tag = [ensemble_members(exp_dir, t, seeds, trained=not e) for t, e in zip(tags, of_ensembles)]
     seeds = per_tag[0][1]
     if len(tags) * len(seeds) < 2:   # one seed suffices when several experiments are fused
         raise SerError(f"an ensemble needs at least two members (seeds x experiments), "
@@ -146,7 +146,7 @@ def write_seed_ensemble(exp_dir, tags, out_tag, seeds=None):
             raise SerError(f"no test condition is scored by every member of a fold: run stage 4 for every seed")
         first = min(members)
         descs = [describe(run_config(m[first][0]) or {}, {}, t, exp_dir) for t, (m, _) in zip(tags, per_tag)]
-        setting = setting_label(seeds, len(tags), any(is_ensemble(os.path.join(exp_dir, t)) for t in tags))
+        setting = setting_label(seeds, len(tags), any(of_ensembles))
         if len(tags) == 1 and descs[0].get("setting"):     # e.g. a refit's seeds: 'refit on ...; mean posterior ...'
             setting = f"{descs[0]['setting']}; {setting}"
         tag_yaml = {"setting": setting, "ensemble_of": tags, "ensemble_seeds": seeds}

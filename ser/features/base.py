@@ -33,12 +33,7 @@ class FeatureExtractor:
         if self.sample_rate <= 0:
             raise SerError(f"sample_rate must be positive, got {self.sample_rate}")
 
-    # Subclasses set: dim (feature dimension), hop_length (samples), min_samples.
-    @property
-    def frame_shift(self):
-        """Seconds between frames."""
-        return self.hop_length / self.sample_rate
-
+    # Subclasses set: dim (feature dimension) and min_samples (the shortest input giving a frame).
     @classmethod
     def label(cls, config):
         """How reports name the features of `config` (a full config dict, e.g. a feats dir's

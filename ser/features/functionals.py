@@ -47,11 +47,6 @@ class Functionals(FeatureExtractor):
         """The set, e.g. 'ComParE_2016': both sets share the type."""
         return str(config.get("feature_set", cls.PARAMS["feature_set"][1]))
 
-    @property
-    def frame_shift(self):
-        """None: one vector per utterance has no frame shift."""
-        return None
-
     def num_frames(self, num_samples):
         return 1 if num_samples >= self.min_samples else 0
 
