@@ -98,3 +98,21 @@ def test_labels_order_and_descriptions():
     assert S.describe_config(cfg) == ("sp+mixup", "speed perturbation ×0.9, ×1.1 + mixup α=0.2")
     assert S.describe_config({"augmentation": "syn", "mixup": {"enabled": False}}) == ("syn", "synthetic only")
     assert S.describe_config({"augmentation": "none"}) == ("none", "none")
+
+
+def test_config_enabling_mixup_against_the_recipes_setting_is_refused(tmp_path):
+    # run.sh's --augs decides mixup (--mixup false for `none`); a config enabling it would otherwise be
+    # overridden unseen and share the hash (and outputs) of the config without it
+    conf = tmp_path / "c.yaml"
+    conf.write_text("model: cnn\nmixup:\n  enabled: true\n")
+    base = ["--config", str(conf), "--feats-dir", "f", "--fold-dir", "d", "--classes", "c", "--outdir", "o"]
+    with pytest.raises(SerError, match=rf"^{conf}: mixup.enabled is true, but the augmentation setting 'none' "
+                                       r"has none: .*run.sh --augs mixup or sp\+mixup"):
+        resolve_config(get_parser().parse_args(base + ["--augmentation", "none", "--mixup", "false"]))
+    # the setting that has mixup agrees; without a setting, the options decide as before
+    assert resolve_config(get_parser().parse_args(base + ["--augmentation", "mixup", "--mixup", "true"]))["mixup"]["enabled"]
+    assert resolve_config(get_parser().parse_args(base + ["--mixup", "false"]))["augmentation"] == "none"
+    r = subprocess.run([sys.executable, "-m", "ser.bin.train", *base, "--augmentation", "none", "--mixup", "false",
+                        "--print-config-hash"], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1
+    assert "mixup.enabled is true" in r.stderr

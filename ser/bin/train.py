@@ -38,7 +38,7 @@ import torch
 
 from ser.augment import settings as augmentation_settings
 from ser.data.atomic import atomic_write_text
-from ser.errors import run_main
+from ser.errors import SerError, run_main
 from ser.runtime import distributed
 from ser.runtime.config import canonical, dump
 from ser.runtime.run_args import (add_fold_input_args, add_print_config_args, add_run_args, add_set_arg,
@@ -86,6 +86,11 @@ def get_parser():
 def resolve_config(args):
     """DEFAULTS <- --config <- --set <- named overrides, plus the data arguments and seed."""
     cfg = C.apply_overrides(C.load_config(args.config), args.set)
+    if args.augmentation is not None and args.mixup is False and cfg["mixup"]["enabled"]:
+        # the recipe's setting decides mixup: a config enabling it would be overridden unseen
+        raise SerError(f"{args.config}: mixup.enabled is true, but the augmentation setting "
+                       f"'{args.augmentation}' has none: the setting chooses mixup (run.sh --augs "
+                       f"mixup or sp+mixup), so set mixup.enabled: false")
     named = {}
     if args.model is not None:
         named["model"] = args.model
