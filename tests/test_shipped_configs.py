@@ -83,6 +83,7 @@ VARIANTS = [
      "TEMPLATE/conf/paper_bf16_pat10_mean/train_densenet_lstm_highway.yaml",
      {"init.model": ("", "../ravdess/exp/all/mel_densenet_lstm_highway_none_0b583b9d/fold.1/seed1/model.pt"),
       "init.exclude": ([], ["classifier"])}),
+    ("ravdess/conf/train_mlp.yaml", "TEMPLATE/conf/train_mlp.yaml", {"model_conf.num_layers": (3, 2)}),
     ("emodb/conf/steps8000_bf16/train_cnn_blstm.yaml", "TEMPLATE/conf/train_cnn_blstm.yaml",
      {"precision": ("fp32", "bf16")}),
     ("emodb/conf/steps8000/diffusion.yaml", "emodb/conf/diffusion.yaml", {"max_steps": (3000, 8000)}),
