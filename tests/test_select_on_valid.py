@@ -192,8 +192,22 @@ def test_refresh_redoes_a_selection_from_its_tag_yaml(exp, capsys):
         select_on_valid.main(["--refresh", os.path.join(exp, "sel"), "--exp-dir", exp])
     with pytest.raises(SerError, match="not a selection"):
         select_on_valid.main(["--refresh", os.path.join(exp, "spec_densenet_none_aaaa")])
-    with pytest.raises(SerError, match="give --exp-dir and --out-tag"):
+    with pytest.raises(SerError, match="give --exp-dir with the candidate tags"):
         select_on_valid.main(["spec_densenet_none_aaaa", "spec_densenet_none_bbbb"])
+
+
+def test_without_out_tag_the_candidates_are_compared_and_nothing_is_written(exp, capsys):
+    # a validation grid: runs trained by stage 3 alone have no test condition
+    for tag in ("spec_densenet_none_aaaa", "spec_densenet_none_bbbb"):
+        for fold in PLAIN:
+            shutil.rmtree(os.path.join(exp, tag, f"fold.{fold}", "seed1", "test_clean"))
+    before = sorted(os.listdir(exp))
+    assert select_on_valid.main(["--exp-dir", exp, "spec_densenet_none_aaaa", "spec_densenet_none_bbbb"]) == 0
+    assert sorted(os.listdir(exp)) == before
+    assert capsys.readouterr().out.splitlines() == [
+        "select_on_valid: spec_densenet_none_aaaa (label_smoothing 0.0): mean valid UAR 65.0, chosen in 2 of 3 runs",
+        "select_on_valid: spec_densenet_none_bbbb (label_smoothing 0.1): mean valid UAR 68.3, chosen in 1 of 3 runs; "
+        "against spec_densenet_none_aaaa, paired: +3.3 ± 6.0 (better in 1 of 3)"]
 
 
 def test_a_condition_is_linked_only_where_every_candidate_scored_it(exp):

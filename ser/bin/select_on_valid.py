@@ -1,6 +1,7 @@
 """Choose, per fold, between finished experiments of one model by validation UAR.
 
     python -m ser.bin.select_on_valid --exp-dir EXP --out-tag TAG CANDIDATE_TAG CANDIDATE_TAG [...]
+    python -m ser.bin.select_on_valid --exp-dir EXP CANDIDATE_TAG CANDIDATE_TAG [...]
     python -m ser.bin.select_on_valid --refresh EXP/TAG
 
 Each candidate is an experiment tag under EXP (e.g. the same model trained with and without
@@ -11,6 +12,11 @@ other (fold dirs link to the chosen runs; selection.tsv lists every candidate's 
 and the choice; tag.yaml the config keys the candidates differ in). See ser.eval.selection.
 Re-running replaces TAG; --refresh redoes an existing selection from the candidates its tag.yaml
 names (run.sh stage 5 refreshes every selection before its report).
+
+Without --out-tag nothing is written: the lines printed compare the candidates on validation data
+only (their mean validation UAR, each paired against the first), which is how a validation grid
+is read (train each candidate with stage 3 alone, run.sh --conf_dir DIR per candidate, and no
+test score exists yet).
 """
 import argparse
 import os
@@ -19,14 +25,14 @@ from collections import Counter
 from ser.errors import SerError, run_main
 from ser.eval.config_diff import describe_values
 from ser.eval.paired import paired_difference, paired_text
-from ser.eval.selection import selection_candidates, write_selection
+from ser.eval.selection import candidate_differences, select_per_fold, selection_candidates, write_selection
 
 
 def get_parser():
     p = argparse.ArgumentParser(prog="select_on_valid", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp-dir", help="experiment directory holding the candidate tags")
-    p.add_argument("--out-tag", help="tag of the selection written under --exp-dir")
+    p.add_argument("--out-tag", help="tag of the selection written under --exp-dir (without it: compare only)")
     p.add_argument("--refresh", metavar="DIR", help="redo the selection DIR (EXP/TAG) from its tag.yaml")
     p.add_argument("candidates", nargs="*", help="candidate experiment tags (the simpler setting first)")
     return p
@@ -39,9 +45,14 @@ def main(argv=None):
             raise SerError("--refresh DIR takes no --exp-dir, --out-tag or candidate tags")
         args.exp_dir, args.out_tag = os.path.split(os.path.normpath(args.refresh))
         args.candidates = selection_candidates(args.refresh)
-    elif not (args.exp_dir and args.out_tag):
-        raise SerError("give --exp-dir and --out-tag with the candidate tags, or --refresh DIR")
-    rows, diffs = write_selection(args.exp_dir, args.candidates, args.out_tag)
+    elif not args.exp_dir:
+        raise SerError("give --exp-dir with the candidate tags (and --out-tag to write the selection), "
+                       "or --refresh DIR")
+    if args.out_tag:
+        rows, diffs = write_selection(args.exp_dir, args.candidates, args.out_tag)
+    else:
+        rows = select_per_fold(args.exp_dir, args.candidates)
+        diffs = candidate_differences(args.exp_dir, rows)
     chosen = Counter(c for *_, c, _ in rows)
     valid = [{(k, s): scores[i] for k, s, scores, *_ in rows} for i in range(len(args.candidates))]
     for i, tag in enumerate(args.candidates):
@@ -51,7 +62,8 @@ def main(argv=None):
                          f"{paired_text(paired_difference(valid[i], valid[0]))}" if i else "")
         print(f"select_on_valid: {tag} ({setting}): mean valid UAR {100 * mean:.1f}, chosen in "
               f"{chosen[i]} of {len(rows)} runs{against_first}")
-    print(f"select_on_valid: wrote {args.exp_dir}/{args.out_tag}")
+    if args.out_tag:
+        print(f"select_on_valid: wrote {args.exp_dir}/{args.out_tag}")
     return 0
 
 

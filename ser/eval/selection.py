@@ -108,19 +108,25 @@ def selection_candidates(selection_dir):
     return tags
 
 
+def candidate_differences(exp_dir, rows):
+    """The config keys the candidates of select_per_fold's `rows` differ in, with their values.
+
+    A selection row has no augmentation label of its own, so the candidates' training data count
+    here; the diffusion models behind synthetic data only where every candidate has some (else
+    the augmentation already tells them apart)."""
+    configs = [run_config(d) or {} for d in rows[0][4]]
+    with_source = [setting_config(c, exp_dir) for c in configs]
+    if all("diffusion" in c for c in with_source):
+        configs = with_source
+    return config_differences(configs, keep=("augmentation",))
+
+
 def write_selection(exp_dir, candidates, out_tag):
     """Write <exp_dir>/<out_tag> (see the module docstring), replacing an older one; the rows."""
     if out_tag in candidates:
         raise SerError(f"--out-tag '{out_tag}' is one of the candidates")
     rows = select_per_fold(exp_dir, candidates)
-    # A selection row has no augmentation label of its own, so the candidates' training data count
-    # here; the diffusion models behind synthetic data only where every candidate has some (else
-    # the augmentation already tells them apart).
-    configs = [run_config(rows[0][4][i]) or {} for i in range(len(candidates))]
-    with_source = [setting_config(c, exp_dir) for c in configs]
-    if all("diffusion" in c for c in with_source):
-        configs = with_source
-    diffs = config_differences(configs, keep=("augmentation",))
+    diffs = candidate_differences(exp_dir, rows)
     out = os.path.join(exp_dir, out_tag)
     if os.path.exists(out) and not os.path.exists(os.path.join(out, "selection.tsv")):
         raise SerError(f"{out} exists and is not a selection (no selection.tsv): choose another --out-tag")
