@@ -210,6 +210,22 @@ def test_without_out_tag_the_candidates_are_compared_and_nothing_is_written(exp,
         "against spec_densenet_none_aaaa, paired: +3.3 ± 6.0 (better in 1 of 3)"]
 
 
+def test_seeds_compare_the_runs_every_candidate_has(exp, capsys):
+    # the second candidate got a seed 2 afterwards (its test run): all runs no longer pair up
+    run = os.path.join(exp, "spec_densenet_none_bbbb", "fold.1")
+    shutil.copytree(os.path.join(run, "seed1"), os.path.join(run, "seed2"))
+    tags = ["spec_densenet_none_aaaa", "spec_densenet_none_bbbb"]
+    with pytest.raises(SerError, match="fold 1 seed 2 is finished in only one of them"):
+        select_on_valid.main(["--exp-dir", exp] + tags)
+    assert select_on_valid.main(["--exp-dir", exp, "--seeds", "1"] + tags) == 0
+    assert capsys.readouterr().out.splitlines()[1].endswith(
+        "mean valid UAR 68.3, chosen in 1 of 3 runs; against spec_densenet_none_aaaa, paired: +3.3 ± 6.0 (better in 1 of 3)")
+    with pytest.raises(SerError, match="no finished training of seed"):
+        select_on_valid.main(["--exp-dir", exp, "--seeds", "3"] + tags)
+    with pytest.raises(SerError, match="--seeds only compares"):
+        select_on_valid.main(["--exp-dir", exp, "--out-tag", "sel", "--seeds", "1"] + tags)
+
+
 def test_a_condition_is_linked_only_where_every_candidate_scored_it(exp):
     """fold 1 chooses the plain run; a condition only it has scored is left out of the selection."""
     for tag, folds in (("spec_densenet_none_aaaa", (1, 2)), ("spec_densenet_none_bbbb", (2,))):

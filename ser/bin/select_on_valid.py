@@ -1,7 +1,7 @@
 """Choose, per fold, between finished experiments of one model by validation UAR.
 
     python -m ser.bin.select_on_valid --exp-dir EXP --out-tag TAG CANDIDATE_TAG CANDIDATE_TAG [...]
-    python -m ser.bin.select_on_valid --exp-dir EXP CANDIDATE_TAG CANDIDATE_TAG [...]
+    python -m ser.bin.select_on_valid --exp-dir EXP [--seeds "1 2 3"] CANDIDATE_TAG CANDIDATE_TAG [...]
     python -m ser.bin.select_on_valid --refresh EXP/TAG
 
 Each candidate is an experiment tag under EXP (e.g. the same model trained with and without
@@ -16,12 +16,14 @@ names (run.sh stage 5 refreshes every selection before its report).
 Without --out-tag nothing is written: the lines printed compare the candidates on validation data
 only (their mean validation UAR, each paired against the first), which is how a validation grid
 is read (train each candidate with stage 3 alone, run.sh --conf_dir DIR per candidate, and no
-test score exists yet).
+test score exists yet); --seeds compares those seeds' runs only (e.g. when one candidate has since
+been trained with more seeds).
 """
 import argparse
 import os
 from collections import Counter
 
+from ser.bin.ensemble_seeds import parse_seeds
 from ser.errors import SerError, run_main
 from ser.eval.config_diff import describe_values
 from ser.eval.paired import paired_difference, paired_text
@@ -33,6 +35,7 @@ def get_parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp-dir", help="experiment directory holding the candidate tags")
     p.add_argument("--out-tag", help="tag of the selection written under --exp-dir (without it: compare only)")
+    p.add_argument("--seeds", type=parse_seeds, help="without --out-tag: compare these seeds' runs only, e.g. '1 2 3'")
     p.add_argument("--refresh", metavar="DIR", help="redo the selection DIR (EXP/TAG) from its tag.yaml")
     p.add_argument("candidates", nargs="*", help="candidate experiment tags (the simpler setting first)")
     return p
@@ -41,17 +44,19 @@ def get_parser():
 def main(argv=None):
     args = get_parser().parse_args(argv)
     if args.refresh:
-        if args.exp_dir or args.out_tag or args.candidates:
-            raise SerError("--refresh DIR takes no --exp-dir, --out-tag or candidate tags")
+        if args.exp_dir or args.out_tag or args.candidates or args.seeds:
+            raise SerError("--refresh DIR takes no --exp-dir, --out-tag, --seeds or candidate tags")
         args.exp_dir, args.out_tag = os.path.split(os.path.normpath(args.refresh))
         args.candidates = selection_candidates(args.refresh)
     elif not args.exp_dir:
         raise SerError("give --exp-dir with the candidate tags (and --out-tag to write the selection), "
                        "or --refresh DIR")
     if args.out_tag:
+        if args.seeds:   # a selection is an experiment: every run of its candidates takes part
+            raise SerError("--seeds only compares (no --out-tag): a selection takes every seed of its candidates")
         rows, diffs = write_selection(args.exp_dir, args.candidates, args.out_tag)
     else:
-        rows = select_per_fold(args.exp_dir, args.candidates)
+        rows = select_per_fold(args.exp_dir, args.candidates, args.seeds)
         diffs = candidate_differences(args.exp_dir, rows)
     chosen = Counter(c for *_, c, _ in rows)
     valid = [{(k, s): scores[i] for k, s, scores, *_ in rows} for i in range(len(args.candidates))]

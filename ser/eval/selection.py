@@ -48,13 +48,19 @@ def _fold_dir(run_dir):
     return (cfg.get("data") or {}).get("fold_dir")
 
 
-def select_per_fold(exp_dir, candidates):
+def select_per_fold(exp_dir, candidates, seeds=None):
     """[(fold, seed, [valid UAR per candidate], chosen index, [run dir per candidate])], sorted.
 
-    Every candidate must have finished the same folds x seeds on the same fold dirs."""
+    Every candidate must have finished the same folds x seeds on the same fold dirs; `seeds` (a
+    list) keeps those seeds' runs only, e.g. when one candidate has since been trained with more."""
     if len(candidates) < 2 or len(set(candidates)) != len(candidates):
         raise SerError(f"give at least two distinct candidate tags, not {' '.join(candidates) or 'none'}")
     runs = [_finished_runs(exp_dir, t) for t in candidates]
+    if seeds:
+        runs = [{key: d for key, d in r.items() if key[1] in seeds} for r in runs]
+        for tag, r in zip(candidates, runs):
+            if not r:
+                raise SerError(f"candidate '{tag}': no finished training of seed(s) {' '.join(map(str, seeds))}")
     for tag, r in zip(candidates[1:], runs[1:]):
         if set(r) != set(runs[0]):
             only = sorted(set(r) ^ set(runs[0]))
