@@ -14,7 +14,7 @@ from ser.models.options import require_positive, require_probability
 
 
 class Mlp(SerModel):
-    """Mean over frames -> [Dropout -> Linear -> ReLU]* -> Dropout -> Linear."""
+    """Mean over frames -> input Dropout -> [Linear -> ReLU -> Dropout] x num_layers -> Linear."""
 
     NAME = "mlp"
     DEFAULTS = {"num_layers": 2, "hidden_dim": 256, "dropout": 0.5, "input_dropout": 0.2}
