@@ -109,6 +109,12 @@ def test_config_enabling_mixup_against_the_recipes_setting_is_refused(tmp_path):
     with pytest.raises(SerError, match=rf"^{conf}: mixup.enabled is true, but the augmentation setting 'none' "
                                        r"has none: .*run.sh --augs mixup or sp\+mixup"):
         resolve_config(get_parser().parse_args(base + ["--augmentation", "none", "--mixup", "false"]))
+    # enabled by --set, the error names that option instead of the config file
+    off = tmp_path / "off.yaml"
+    off.write_text("model: cnn\nmixup:\n  enabled: false\n")
+    with pytest.raises(SerError, match=r"^--set mixup\.enabled=true: mixup.enabled is true, but the augmentation"):
+        resolve_config(get_parser().parse_args(base[2:] + ["--config", str(off), "--set", "mixup.enabled=true",
+                                                           "--augmentation", "none", "--mixup", "false"]))
     # the setting that has mixup agrees; without a setting, the options decide as before
     assert resolve_config(get_parser().parse_args(base + ["--augmentation", "mixup", "--mixup", "true"]))["mixup"]["enabled"]
     assert resolve_config(get_parser().parse_args(base + ["--mixup", "false"]))["augmentation"] == "none"

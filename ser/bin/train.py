@@ -40,7 +40,7 @@ from ser.augment import settings as augmentation_settings
 from ser.data.atomic import atomic_write_text
 from ser.errors import SerError, run_main
 from ser.runtime import distributed
-from ser.runtime.config import canonical, dump
+from ser.runtime.config import canonical, dump, parse_override
 from ser.runtime.run_args import (add_fold_input_args, add_print_config_args, add_run_args, add_set_arg,
                                   program_parser, run_training, seed_run)
 from ser.runtime.run_args import parse_bool as _bool
@@ -83,12 +83,21 @@ def get_parser():
     return p
 
 
+def _mixup_source(args):
+    """Where mixup.enabled got its value: the last --set giving it, else the config file."""
+    for text in reversed(args.set):
+        mixup = parse_override(text).get("mixup")
+        if isinstance(mixup, dict) and "enabled" in mixup:
+            return f"--set {text}"
+    return args.config
+
+
 def resolve_config(args):
     """DEFAULTS <- --config <- --set <- named overrides, plus the data arguments and seed."""
     cfg = C.apply_overrides(C.load_config(args.config), args.set)
     if args.augmentation is not None and args.mixup is False and cfg["mixup"]["enabled"]:
         # the recipe's setting decides mixup: a config enabling it would be overridden unseen
-        raise SerError(f"{args.config}: mixup.enabled is true, but the augmentation setting "
+        raise SerError(f"{_mixup_source(args)}: mixup.enabled is true, but the augmentation setting "
                        f"'{args.augmentation}' has none: the setting chooses mixup (run.sh --augs "
                        f"mixup or sp+mixup), so set mixup.enabled: false")
     named = {}
