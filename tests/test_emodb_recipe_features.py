@@ -50,6 +50,19 @@ def test_stages_0_1_produce_data_and_features_and_rerun_is_a_noop(tmp_path, emod
     assert "Stage 0: skipped" in r.stdout
     assert r.stdout.count("Stage 1: skipped") == 2
 
+    # notes and docs in local/ are not data preparation: editing them redoes nothing
+    for doc in ("results_note.md", "results_note.txt", "corpus_note.txt", "README.md"):
+        with open(recipe / "local" / doc, "a") as f:
+            f.write("\nedited\n")
+    r = run(recipe, env, "--stage", "0", "--stop_stage", "1", "--nj", "2")
+    assert r.returncode == 0, r.stderr
+    assert "Stage 0: skipped" in r.stdout and r.stdout.count("Stage 1: skipped") == 2
+    # what data preparation reads is: an edited local/ program redoes the data dir
+    with open(recipe / "local" / "prepare_emodb.py", "a") as f:
+        f.write("\n# edited\n")
+    r = run(recipe, env, "--stage", "0", "--stop_stage", "0")
+    assert r.returncode == 0 and "Stage 0: data preparation" in r.stdout, r.stdout + r.stderr
+
 
 def test_changed_feature_config_recomputes(tmp_path, emodb_dir, script_env):
     recipe = copy_recipe("emodb", tmp_path / "emodb")

@@ -76,6 +76,14 @@ def test_stages_0_to_5_write_results(tmp_path, emodb_dir, script_env):
     assert "Stage 3: skipped (" in r.stdout and "Stage 4: skipped (" in r.stdout
     logs = "".join(p.read_text() for p in (exp / tags[0] / "log").glob("train.seed1.*.log"))
     assert "already trained" not in logs
+    # a fold maker in local/ (local/*folds*, what a local/make_folds.sh calls) is in stage 2's
+    # signature: an edit re-makes the folds (here the same folds, so no experiment changes)
+    (recipe / "local" / "my_folds_helper.py").write_text("# called by a local/make_folds.sh\n")
+    r = subprocess.run(["./run.sh", *args, "--stage", "0", "--stop_stage", "3"], cwd=recipe,
+                       env=dict(script_env, EMODB=str(corpus)), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "Stage 0: skipped" in r.stdout and "Stage 2: speaker-independent folds" in r.stdout
+    assert "Stage 3: skipped (" in r.stdout
 
     # A second setting of cnn (its own conf dir), chosen per fold on validation UAR; stage 5
     # refreshes the selection and reports it as a row of its own.

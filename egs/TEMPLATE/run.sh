@@ -110,9 +110,11 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
     corpus=downloads/$(echo "$corpus_var" | tr 'A-Z' 'a-z')
     local/download.sh "$corpus"
   fi
-  # Everything in local/ that data preparation reads (notes and docs do not count).
+  # Everything in local/ that data preparation reads: not the notes and docs (*.md, *_note.txt:
+  # editing a results note must not redo the data and, through it, every feature), nor the fold
+  # makers (stage 2's).
   sig=$(signature "$corpus_var=$(cd "$corpus" 2>/dev/null && pwd || echo "$corpus")" four_class=$four_class \
-        $(ls local/* | grep -v -e '/corpus_note.txt$' -e '/results_note.txt$' -e '/README.md$'))
+        $(ls local/* | grep -v -e '\.md$' -e '_note\.txt$' -e '/[^/]*folds[^/]*$'))
   if stage_complete $data "$sig"; then
     log "Stage 0: skipped: $data is complete"
   else
@@ -191,8 +193,10 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  # A corpus whose folds are not speaker pairs (e.g. CREMA-D's 91 actors) brings local/make_folds.sh.
-  sig=$(signature $data/utt2spk $data/utt2emo $folds_conf local/make_folds.sh)
+  # A corpus whose folds are not speaker pairs (e.g. CREMA-D's 91 actors) brings local/make_folds.sh;
+  # it and the fold makers it calls (local/*folds*) are in the signature.
+  sig=$(signature $data/utt2spk $data/utt2emo $folds_conf local/make_folds.sh \
+        $(ls local/*folds* 2>/dev/null | grep -v -x local/make_folds.sh))
   check_data $data  # an edited or broken data dir is refused, not split into folds
   if stage_complete $folds "$sig"; then
     log "Stage 2: skipped: $folds is complete"
