@@ -121,3 +121,27 @@ def test_training_program_reports_a_moved_offset_in_one_line(tmp_path):
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     err = [l for l in r.stderr.splitlines() if "error" in l]
     assert len(err) == 1 and f"{scp}:{line}: cannot read features of '{utt}'" in err[0] and ark in err[0], r.stderr
+
+
+@pytest.mark.parametrize("prog", [["ser.bin.score"], ["ser.bin.score_attack", "--attack", "fgsm"]])
+def test_scoring_refuses_features_of_another_config_than_the_models(tmp_path, prog):
+    # features recomputed with another config in the same dir (same dimension): the model's
+    # weights and normalisation statistics belong to the features it was trained on
+    rng = np.random.default_rng(0)
+    make_model_dir(str(tmp_path / "model"), 16, feat_conf={"type": "spec", "num_bins": 16, "hop_length": 160})
+    utts = ["03-u1", "03-u2"]
+    feats = tmp_path / "feats"
+    write_feats_dir(str(feats), {u: rng.normal(size=(40, 16)) for u in utts}, {u: "anger" for u in utts})
+    (tmp_path / "test.list").write_text("".join(u + "\n" for u in utts))
+    args = [*prog, "--model-dir", str(tmp_path / "model"), "--feats-dir", str(feats),
+            "--utt-list", str(tmp_path / "test.list")]
+    # the same config, other comments and key order: scored
+    (feats / "conf.yaml").write_text("# log spectrogram\nhop_length: 160\ntype: spec\nnum_bins: 16\n")
+    r = run_module(*args, "--out", str(tmp_path / "same"))
+    assert r.returncode == 0, r.stderr
+    (feats / "conf.yaml").write_text("type: spec\nnum_bins: 16\nhop_length: 256\n")
+    r = run_module(*args, "--out", str(tmp_path / "other"))
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert (f"{feats / 'conf.yaml'}: hop_length is 256, but {tmp_path / 'model' / 'model.pt'} was trained on "
+            "features with 160") in r.stderr
+    assert not (tmp_path / "other").exists()

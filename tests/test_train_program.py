@@ -176,3 +176,18 @@ def test_ngpu_without_cuda(setup):
     args[args.index("--ngpu") + 1] = "1"
     with pytest.raises(SerError, match="CUDA"):
         train_prog.main(args)
+
+
+def test_a_resumed_training_refuses_features_of_another_config(tmp_path):
+    corpus, outdir, proc = train_toy(tmp_path, ["--max-epochs", "2"])
+    assert proc.returncode == 0, proc.stderr
+    os.unlink(outdir / "done")   # as if killed after its last checkpoint
+    conf = os.path.join(corpus["data"], "conf.yaml")
+    with open(conf, "w") as f:
+        f.write("type: toy\ndim: 32\n")   # the features recomputed with another config meanwhile
+    proc = run(["--config", str(tmp_path / "train.yaml"), "--feats-dir", corpus["data"], "--fold-dir", corpus["fold"],
+                "--classes", corpus["classes"], "--seed", "1", "--max-epochs", "2", "--outdir", str(outdir)])
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"{conf}: dim is 32, but {outdir / 'model.pt'} was trained on features with 16" in proc.stderr
+    assert not (outdir / "done").exists()
+

@@ -44,9 +44,12 @@ from ser.runtime.config import canonical, dump, parse_override
 from ser.runtime.run_args import (add_fold_input_args, add_print_config_args, add_run_args, add_set_arg,
                                   program_parser, run_training, seed_run)
 from ser.runtime.run_args import parse_bool as _bool
+from ser.runtime.torch_files import MODEL_FILE
 from ser.training import config as C
 from ser.training import init_model, refit
-from ser.training.dataset import AUG_POLICIES, TRAIN_SOURCES, load_fold, prepare, resolve_train_source
+from ser.training.dataset import (AUG_POLICIES, TRAIN_SOURCES, check_trained_features, load_fold, prepare,
+                                  resolve_train_source)
+from ser.training.model_io import read_model_file
 from ser.training.trainer import Trainer
 
 
@@ -156,6 +159,9 @@ def train(args, resolved, device):
 
     from ser.models import build_model  # the model zoo is imported only when training
 
+    model_path = os.path.join(args.outdir, MODEL_FILE)
+    if os.path.exists(model_path):   # a resumed run continues only on the features it started on
+        check_trained_features(model_path, read_model_file(model_path)["meta"]["feat_conf"], data["feats_dir"])
     os.makedirs(args.outdir, exist_ok=True)
     if distributed.is_main():
         atomic_write_text(os.path.join(args.outdir, "config.yaml"), dump(resolved))

@@ -1,7 +1,7 @@
 """What the scoring programs (ser.bin.score, ser.bin.score_attack) share: their common options, the
 refusal of an unfinished training, the up-to-date check of an output dir, and `ScoringInputs`
 (the utterances with their true labels, the model and the features, each checked against the
-model). Their outputs are written by ser.eval.scoring.write_scores.
+model: the feature config it was trained on, the dimension). Their outputs are written by ser.eval.scoring.write_scores.
 """
 import os
 
@@ -58,6 +58,7 @@ class ScoringInputs:
         from ser.data.feats_io import ScpReader
         from ser.runtime.allocator import keep_freed_memory
         from ser.runtime.device import inference_device
+        from ser.training.dataset import check_trained_features
         from ser.training.model_io import load_model
 
         check_finished(args)
@@ -71,6 +72,7 @@ class ScoringInputs:
         keep_freed_memory()   # a scoring process's setting, as distributed.setup is a trainer's
         self.device = inference_device(args.ngpu)
         self.model, self.meta = load_model(args.model_dir, self.device)
+        check_trained_features(os.path.join(args.model_dir, "model.pt"), self.meta["feat_conf"], args.feats_dir)
         self.classes = list(self.meta["classes"])
         self.y_true = label_indices(self.utts, read_kv(emo_path), self.classes, source=emo_path)
         self.scp = os.path.join(args.feats_dir, "feats.scp")

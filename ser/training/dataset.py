@@ -48,7 +48,7 @@ from ser.data.fold_check import check_fold_lists, held_out_speakers, strip_to_kn
 from ser.data.fold_dir import adaptation_utts, list_path, read_classes, read_fold_lists, read_utt_list
 from ser.data.kvfile import read_kv
 from ser.errors import SerError
-from ser.runtime.config import read_yaml
+from ser.runtime.config import config_diff, read_yaml
 from ser.runtime.segments import cut_segment, segment_matrix, segment_starts
 from ser.training import normalization
 
@@ -65,6 +65,21 @@ def read_feat_conf(feats_dir):
     if not isinstance(conf, dict):
         raise SerError(f"{path}: expected a mapping")
     return conf
+
+
+def check_trained_features(model_path, trained_conf, feats_dir):
+    """SerError unless `feats_dir`'s feature config (conf.yaml) is `trained_conf`, the one the model
+    at `model_path` was trained on (its meta feat_conf), compared as parsed YAML: features
+    recomputed with another config since the training (same dir, same dimension) must not meet
+    its weights and normalisation statistics. Nothing to compare when either config is empty."""
+    current = read_feat_conf(feats_dir)
+    differing = config_diff(trained_conf or {}, current) if trained_conf and current else []
+    if differing:
+        key, trained, now = differing[0]
+        more = f" (and {len(differing) - 1} more)" if len(differing) > 1 else ""
+        raise SerError(f"{os.path.join(feats_dir, 'conf.yaml')}: {key} is {now!r}{more}, but {model_path} was "
+                       f"trained on features with {trained!r}: the features were computed with another config "
+                       f"since; train the model again on them (move its run dir away) or use features of its config")
 
 
 def iter_matrices(feats_dir, utts, what="utterance"):
