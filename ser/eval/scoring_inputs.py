@@ -1,7 +1,8 @@
 """What the scoring programs (ser.bin.score, ser.bin.score_attack) share: their common options, the
 refusal of an unfinished training, the up-to-date check of an output dir, and `ScoringInputs`
 (the utterances with their true labels, the model and the features, each checked against the
-model: the feature config it was trained on, the dimension). Their outputs are written by ser.eval.scoring.write_scores.
+model: the feature config it was trained on, the dimension). Their outputs are written by
+ser.eval.scoring.write_scores.
 """
 import os
 

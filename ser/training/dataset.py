@@ -73,7 +73,7 @@ def check_trained_features(model_path, trained_conf, feats_dir):
     recomputed with another config since the training (same dir, same dimension) must not meet
     its weights and normalisation statistics. Nothing to compare when either config is empty."""
     current = read_feat_conf(feats_dir)
-    differing = config_diff(trained_conf or {}, current) if trained_conf and current else []
+    differing = config_diff(trained_conf, current) if trained_conf and current else []
     if differing:
         key, trained, now = differing[0]
         more = f" (and {len(differing) - 1} more)" if len(differing) > 1 else ""
