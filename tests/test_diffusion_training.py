@@ -183,3 +183,25 @@ def test_bert_conditioner_path(corpus, tmp_path):
     syn = tmp_path / "syn"
     assert generate.main(gen_args(out, syn, 1, 2, 1, "--max-combinations", "2")) == 0
     assert len(read_table(syn / "utt2spk")) == 2
+
+
+def test_a_resumed_run_refuses_features_of_another_config(corpus, tmp_path):
+    outdir = tmp_path / "resumed"
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_2(step):
+        if step == 2:
+            raise Killed
+
+    base = ["--set", "max_steps=4", "--set", "checkpoint_every=2", "--num-threads", "1"]
+    with pytest.raises(Killed):
+        train_diffusion.main(train_args(corpus, outdir, *base), on_checkpoint=kill_at_2)
+    # the run started on 80 mel bands; its features are (as if) recomputed with 64 since
+    (outdir / "feat_conf.yaml").write_text("type: mel\nsample_rate: 22050\nnum_mels: 64\n")
+    conf = os.path.join(corpus["train_only"], "conf.yaml")
+    with pytest.raises(SerError, match=rf"^{conf}: num_mels is 80, but {outdir} was trained on features with 64"):
+        train_diffusion.main(train_args(corpus, outdir, *base))
+    assert not (outdir / "done").exists()
+    assert "num_mels: 64" in (outdir / "feat_conf.yaml").read_text()   # the record is kept

@@ -145,3 +145,23 @@ def test_scoring_refuses_features_of_another_config_than_the_models(tmp_path, pr
     assert (f"{feats / 'conf.yaml'}: hop_length is 256, but {tmp_path / 'model' / 'model.pt'} was trained on "
             "features with 160") in r.stderr
     assert not (tmp_path / "other").exists()
+
+
+def test_training_copies_of_another_feature_config_are_refused(tmp_path):
+    # speed-perturbed copies or a diffusion model's samples made before the training features were
+    # recomputed with another config must not be mixed with them (same dimension: no other error)
+    from training_toy import make_aug_dir
+    corpus = make_corpus(str(tmp_path))
+    aug, _ = make_aug_dir(str(tmp_path), "aug", corpus, corpus["lists"]["train"])
+    with open(os.path.join(aug, "conf.yaml"), "w") as f:
+        f.write("# the same config\ndim: 16\ntype: toy\n")
+    fold = load_fold(corpus["data"], corpus["fold"], corpus["classes"], [aug])
+    assert len(fold.train) == 2 * len(corpus["lists"]["train"])
+    with open(os.path.join(aug, "conf.yaml"), "w") as f:
+        f.write("type: toy\ndim: 32\n")
+    data_conf = os.path.join(corpus["data"], "conf.yaml")
+    with pytest.raises(SerError, match=rf"^{aug}/conf.yaml: dim is 32, but the training features {data_conf} "
+                                       r"have 16: the copies were made with another feature config"):
+        load_fold(corpus["data"], corpus["fold"], corpus["classes"], [aug])
+    with pytest.raises(SerError, match=rf"^{aug}/conf.yaml: dim is 32"):
+        load_fold(corpus["data"], corpus["fold"], corpus["classes"], synthetic_dirs=[aug])

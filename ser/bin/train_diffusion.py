@@ -40,11 +40,11 @@ from ser.diffusion.model_io import build_nets
 from ser.diffusion.trainer import DiffusionTrainer
 from ser.errors import run_main
 from ser.runtime import distributed
-from ser.runtime.config import canonical, dump
+from ser.runtime.config import canonical, dump, read_yaml
 from ser.runtime.precision import check_precision
 from ser.runtime.run_args import (add_fold_input_args, add_print_config_args, add_run_args, add_set_arg,
                                   program_parser, run_training, seed_run)
-from ser.training.dataset import read_feat_conf
+from ser.training.dataset import check_trained_features, read_feat_conf
 
 SPM_PREFIX = "spm"
 
@@ -114,6 +114,9 @@ def train(args, resolved, env, on_checkpoint=None):
                                   seg["length"], seg["shift"], seg["pad_value"])
     train_set = set(data.utts)
     assert all(u in train_set for u in data.segment_utts), "a segment of a non-training utterance"
+    started = os.path.join(args.outdir, "feat_conf.yaml")
+    if os.path.isfile(started):   # a resumed run continues only on the features it started on
+        check_trained_features(args.outdir, read_yaml(started), args.feats_dir)
     main_rank = distributed.is_main()
     if main_rank:   # rank 0 alone writes; the others wait, then read spm.model
         prepare_outdir(args.outdir, resolved, data)

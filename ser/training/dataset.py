@@ -67,19 +67,43 @@ def read_feat_conf(feats_dir):
     return conf
 
 
+def feature_config_difference(conf, other):
+    """(key, value in conf, value in other, number of further differing keys) of the first
+    difference between two feature configs compared as parsed YAML; None when they are equal or
+    either is empty (a feats dir without conf.yaml: nothing to compare)."""
+    differing = config_diff(conf, other) if conf and other else []
+    return (*differing[0], len(differing) - 1) if differing else None
+
+
+def _and_more(n):
+    return f" (and {n} more)" if n else ""
+
+
 def check_trained_features(model_path, trained_conf, feats_dir):
     """SerError unless `feats_dir`'s feature config (conf.yaml) is `trained_conf`, the one the model
-    at `model_path` was trained on (its meta feat_conf), compared as parsed YAML: features
-    recomputed with another config since the training (same dir, same dimension) must not meet
-    its weights and normalisation statistics. Nothing to compare when either config is empty."""
-    current = read_feat_conf(feats_dir)
-    differing = config_diff(trained_conf, current) if trained_conf and current else []
-    if differing:
-        key, trained, now = differing[0]
-        more = f" (and {len(differing) - 1} more)" if len(differing) > 1 else ""
-        raise SerError(f"{os.path.join(feats_dir, 'conf.yaml')}: {key} is {now!r}{more}, but {model_path} was "
-                       f"trained on features with {trained!r}: the features were computed with another config "
+    at `model_path` was trained on (its meta feat_conf): features recomputed with another config
+    since the training (same dir, same dimension) must not meet its weights and normalisation
+    statistics."""
+    diff = feature_config_difference(trained_conf, read_feat_conf(feats_dir))
+    if diff:
+        key, trained, now, more = diff
+        raise SerError(f"{os.path.join(feats_dir, 'conf.yaml')}: {key} is {now!r}{_and_more(more)}, but {model_path} "
+                       f"was trained on features with {trained!r}: the features were computed with another config "
                        f"since; train the model again on them (move its run dir away) or use features of its config")
+
+
+def check_training_copies(feats_dir, copy_dirs):
+    """SerError unless every augmentation or synthetic dir in `copy_dirs` holds features of the
+    training data's config (`feats_dir`/conf.yaml): a copy made before the features were recomputed
+    with another config (speed-perturbed copies, a diffusion model's samples) must not join them."""
+    conf = read_feat_conf(feats_dir)
+    for d in copy_dirs:
+        diff = feature_config_difference(conf, read_feat_conf(d))
+        if diff:
+            key, ours, theirs, more = diff
+            raise SerError(f"{os.path.join(d, 'conf.yaml')}: {key} is {theirs!r}{_and_more(more)}, but the training "
+                           f"features {os.path.join(feats_dir, 'conf.yaml')} have {ours!r}: the copies were made "
+                           f"with another feature config (compute or generate them again)")
 
 
 def iter_matrices(feats_dir, utts, what="utterance"):
@@ -177,6 +201,7 @@ def load_fold(feats_dir, fold_dir, classes_path, aug_dirs=(), aug_policy="refuse
         raise SerError("training source 'synthetic' cannot use augmented copies of real utterances (--aug-dirs)")
     if aug_policy not in AUG_POLICIES:
         raise SerError(f"unknown augmentation policy {aug_policy!r} (choose from {', '.join(AUG_POLICIES)})")
+    check_training_copies(feats_dir, list(aug_dirs) + list(synthetic_dirs))
     classes = read_classes(classes_path)
     class_index = {c: i for i, c in enumerate(classes)}
     lists = read_fold_lists(fold_dir)
