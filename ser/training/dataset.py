@@ -67,16 +67,16 @@ def read_feat_conf(feats_dir):
     return conf
 
 
-def feature_config_difference(conf, other):
-    """(key, value in conf, value in other, number of further differing keys) of the first
-    difference between two feature configs compared as parsed YAML; None when they are equal or
-    either is empty (a feats dir without conf.yaml: nothing to compare)."""
-    differing = config_diff(conf, other) if conf and other else []
-    return (*differing[0], len(differing) - 1) if differing else None
-
-
-def _and_more(n):
-    return f" (and {n} more)" if n else ""
+def refuse_other_feature_config(feats_dir, reference, but):
+    """SerError when `feats_dir`'s feature config (conf.yaml) differs from `reference`, compared as
+    parsed YAML: '<conf.yaml>: <key> is <its value>, but ' + but(<the reference's value>). Nothing to
+    compare when either is empty (a feats dir without conf.yaml)."""
+    found = read_feat_conf(feats_dir)
+    differing = config_diff(reference, found) if reference and found else []
+    if differing:
+        key, expected, value = differing[0]
+        more = f" (and {len(differing) - 1} more)" if len(differing) > 1 else ""
+        raise SerError(f"{os.path.join(feats_dir, 'conf.yaml')}: {key} is {value!r}{more}, but {but(expected)}")
 
 
 def check_trained_features(model_path, trained_conf, feats_dir):
@@ -84,26 +84,20 @@ def check_trained_features(model_path, trained_conf, feats_dir):
     at `model_path` was trained on (its meta feat_conf): features recomputed with another config
     since the training (same dir, same dimension) must not meet its weights and normalisation
     statistics."""
-    diff = feature_config_difference(trained_conf, read_feat_conf(feats_dir))
-    if diff:
-        key, trained, now, more = diff
-        raise SerError(f"{os.path.join(feats_dir, 'conf.yaml')}: {key} is {now!r}{_and_more(more)}, but {model_path} "
-                       f"was trained on features with {trained!r}: the features were computed with another config "
-                       f"since; train the model again on them (move its run dir away) or use features of its config")
+    refuse_other_feature_config(feats_dir, trained_conf, lambda v: (
+        f"{model_path} was trained on features with {v!r}: the features were computed with another config "
+        f"since; train the model again on them (move its run dir away) or use features of its config"))
 
 
 def check_training_copies(feats_dir, copy_dirs):
     """SerError unless every augmentation or synthetic dir in `copy_dirs` holds features of the
     training data's config (`feats_dir`/conf.yaml): a copy made before the features were recomputed
     with another config (speed-perturbed copies, a diffusion model's samples) must not join them."""
-    conf = read_feat_conf(feats_dir)
+    conf, path = read_feat_conf(feats_dir), os.path.join(feats_dir, "conf.yaml")
     for d in copy_dirs:
-        diff = feature_config_difference(conf, read_feat_conf(d))
-        if diff:
-            key, ours, theirs, more = diff
-            raise SerError(f"{os.path.join(d, 'conf.yaml')}: {key} is {theirs!r}{_and_more(more)}, but the training "
-                           f"features {os.path.join(feats_dir, 'conf.yaml')} have {ours!r}: the copies were made "
-                           f"with another feature config (compute or generate them again)")
+        refuse_other_feature_config(d, conf, lambda v: (
+            f"the training features {path} have {v!r}: the copies were made with another feature config "
+            f"(compute or generate them again)"))
 
 
 def iter_matrices(feats_dir, utts, what="utterance"):
