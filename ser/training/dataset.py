@@ -89,11 +89,12 @@ def check_trained_features(model_path, trained_conf, feats_dir):
         f"since; train the model again on them (move its run dir away) or use features of its config"))
 
 
-def check_training_copies(feats_dir, copy_dirs):
+def check_training_copies(feats_dir, conf, copy_dirs):
     """SerError unless every augmentation or synthetic dir in `copy_dirs` holds features of the
-    training data's config (`feats_dir`/conf.yaml): a copy made before the features were recomputed
-    with another config (speed-perturbed copies, a diffusion model's samples) must not join them."""
-    conf, path = read_feat_conf(feats_dir), os.path.join(feats_dir, "conf.yaml")
+    training data's config `conf` (read from `feats_dir`/conf.yaml): a copy made before the features
+    were recomputed with another config (speed-perturbed copies, a diffusion model's samples) must
+    not join them."""
+    path = os.path.join(feats_dir, "conf.yaml")
     for d in copy_dirs:
         refuse_other_feature_config(d, conf, lambda v: (
             f"the training features {path} have {v!r}: the copies were made with another feature config "
@@ -195,7 +196,8 @@ def load_fold(feats_dir, fold_dir, classes_path, aug_dirs=(), aug_policy="refuse
         raise SerError("training source 'synthetic' cannot use augmented copies of real utterances (--aug-dirs)")
     if aug_policy not in AUG_POLICIES:
         raise SerError(f"unknown augmentation policy {aug_policy!r} (choose from {', '.join(AUG_POLICIES)})")
-    check_training_copies(feats_dir, list(aug_dirs) + list(synthetic_dirs))
+    feat_conf = read_feat_conf(feats_dir)
+    check_training_copies(feats_dir, feat_conf, list(aug_dirs) + list(synthetic_dirs))
     classes = read_classes(classes_path)
     class_index = {c: i for i, c in enumerate(classes)}
     lists = read_fold_lists(fold_dir)
@@ -278,7 +280,7 @@ def load_fold(feats_dir, fold_dir, classes_path, aug_dirs=(), aug_policy="refuse
         raise SerError(f"feature dimensions differ between utterances: {sorted(dims)}")
     return FoldData(classes=classes, train=train_mats, train_labels=train_labels, train_source=source_of,
                     valid=valid_mats, valid_labels=valid_labels, feat_dim=dims.pop(),
-                    feat_conf=read_feat_conf(feats_dir), synthetic=synthetic)
+                    feat_conf=feat_conf, synthetic=synthetic)
 
 
 class SegmentSet(torch.utils.data.Dataset):
