@@ -253,3 +253,57 @@ def test_rows_of_one_setting_on_two_corpora_share_a_table_row(tmp_path):
     uar = open(out).read().split("## UAR (%)", 1)[1].split("\n## ", 1)[0]
     assert "| densenet (spec; label_smoothing 0.0) | 60.0 | 70.0 |" in uar
     assert "| densenet (spec; label_smoothing 0.1) | 50.0 | – |" in uar
+
+
+def write_fold_info(exp, valid_of):
+    """info.yaml of fold k: test speaker s<k>, validation speaker s<valid_of[k]>."""
+    for fold, valid in valid_of.items():
+        d = os.path.join(os.path.dirname(exp), "data", "all_folds", str(fold))
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "info.yaml"), "w") as f:
+            yaml.safe_dump({"fold": fold, "test_speakers": [f"s{fold}"], "valid_speakers": [f"s{valid}"]}, f)
+
+
+def test_pooled_rule_leaves_out_the_runs_that_validate_on_the_folds_test_speaker(exp, capsys):
+    write_fold_info(exp, {1: 2, 2: 3, 3: 1})
+    tags = ["spec_densenet_none_aaaa", "spec_densenet_none_bbbb"]
+    assert select_on_valid.main(["--exp-dir", exp, "--out-tag", "pooled", "--rule", "pooled"] + tags) == 0
+    # best valid UAR per fold: plain 0.70 / 0.60 / 0.65, smoothed 0.65 / 0.75 / 0.65.
+    # fold 1 (tests s1) leaves out fold 3 (validates on s1): plain (0.70 + 0.60) / 2, smoothed (0.65 + 0.75) / 2
+    # fold 2 leaves out fold 1: plain (0.60 + 0.65) / 2, smoothed (0.75 + 0.65) / 2
+    # fold 3 leaves out fold 2: plain (0.70 + 0.65) / 2, smoothed (0.65 + 0.65) / 2
+    pooled = {1: (0.65, 0.70), 2: (0.625, 0.70), 3: (0.675, 0.65)}
+    lines = [ln.split("\t") for ln in open(os.path.join(exp, "pooled", "selection.tsv")).read().splitlines()]
+    assert lines[0] == ["fold", "seed"] + [f"valid_uar:{t}" for t in tags] + [f"pooled_valid_uar:{t}" for t in tags] + ["chosen"]
+    for fold, (plain, smooth) in pooled.items():
+        row = lines[fold]
+        assert row[:2] == [str(fold), "1"] and [float(v) for v in row[4:6]] == pytest.approx([plain, smooth])
+        assert row[6] == tags[int(smooth > plain)]
+        link = os.path.join(exp, "pooled", f"fold.{fold}", "seed1", "test_clean")
+        assert os.path.realpath(link) == os.path.realpath(os.path.join(exp, row[6], f"fold.{fold}", "seed1", "test_clean"))
+    # smoothed / smoothed / plain, where the per-fold rule takes plain / smoothed / plain
+    assert [ln[6] for ln in lines[1:]] == ["spec_densenet_none_bbbb", "spec_densenet_none_bbbb", "spec_densenet_none_aaaa"]
+    tag_yaml = yaml.safe_load(open(os.path.join(exp, "pooled", "tag.yaml")))
+    assert tag_yaml["rule"] == "pooled" and tag_yaml["selected_from"] == tags
+    assert "spec_densenet_none_bbbb (label_smoothing 0.1): mean valid UAR 68.3, chosen in 2 of 3 runs" in capsys.readouterr().out
+
+    # --refresh keeps the rule; the report names it in the row
+    assert select_on_valid.main(["--refresh", os.path.join(exp, "pooled")]) == 0
+    assert "chosen in 2 of 3 runs" in capsys.readouterr().out.splitlines()[1]
+    results = os.path.join(os.path.dirname(exp), "RESULTS.md")
+    assert report.main(["--exp-dir", exp, "--out", results]) == 0
+    chosen_test = [SMOOTH[1][1], SMOOTH[2][1], PLAIN[3][1]]
+    row = [ln for ln in open(results).read().splitlines()
+           if ln.startswith("| densenet (spec; chosen per fold on pooled validation UAR, its test speakers left out)")]
+    assert row and f"{100 * np.mean(chosen_test):.1f} ± {100 * np.std(chosen_test, ddof=1):.1f}" in row[0]
+
+
+def test_pooled_rule_refusals(exp):
+    tags = ["spec_densenet_none_aaaa", "spec_densenet_none_bbbb"]
+    with pytest.raises(SerError, match=r"all_folds/1/info.yaml: no test_speakers \(a pooled selection needs them\)"):
+        select_on_valid.main(["--exp-dir", exp, "--rule", "pooled"] + tags)
+    write_fold_info(exp, {1: 1, 2: 1, 3: 1})      # every run validates on s1, which fold 1 tests
+    with pytest.raises(SerError, match="fold 1: every run validates on one of its test speakers"):
+        select_on_valid.main(["--exp-dir", exp, "--rule", "pooled"] + tags)
+    with pytest.raises(SerError, match="--refresh DIR takes no --exp-dir, --out-tag, --seeds, --rule"):
+        select_on_valid.main(["--refresh", os.path.join(exp, "x"), "--rule", "pooled"])

@@ -7,13 +7,22 @@ takes, among the candidate experiments, the run with the best validation UAR on 
 validation speakers (ser.eval.fit: the selected epoch's score), and its test scores are reported
 as they are. Ties go to the earlier candidate, so list the simpler setting first.
 
+One validation speaker is a noisy judge. The pooled rule (`pooled=True`) lets fold k take the
+candidate with the best mean validation UAR over every fold x seed run whose validation speakers
+do not include fold k's test speakers (its own runs among them): many speakers judge, and none of
+them is one fold k tests on. Those runs trained on fold k's test speakers, as every
+leave-one-speaker-out run but fold k's does; their validation scores say nothing of how fold k's
+test speakers are recognised.
+
 The choice is written as an experiment tag the report reads like any other:
 
     <exp>/<out_tag>/fold.<k>/seed<s>/<entry> -> the chosen run's entry (relative symlinks): its
         training outputs, and the test conditions every candidate has scored in that fold (so no
         condition is reported from a choice the other candidates could not compete in)
-    <exp>/<out_tag>/selection.tsv    fold, seed, every candidate's validation UAR, the chosen tag
-    <exp>/<out_tag>/tag.yaml         the row's name and the config keys (training data included) the candidates differ in
+    <exp>/<out_tag>/selection.tsv    fold, seed, every candidate's validation UAR (and, pooled, the
+        means the choice compared), the chosen tag
+    <exp>/<out_tag>/tag.yaml         the row's name, the rule, and the config keys (training data
+        included) the candidates differ in
 """
 import os
 
@@ -21,12 +30,15 @@ import yaml
 
 from ser.data.atomic import atomic_write_text, building_dir
 from ser.errors import SerError
-from ser.eval.aggregate import is_scored, run_config, setting_config, tag_run_dirs
+from ser.data.fold_dir import info_speakers, read_info
+from ser.eval.aggregate import is_scored, resolve_path, run_config, setting_config, tag_run_dirs
 from ser.eval.config_diff import config_differences
 from ser.eval.fit import run_fit
 
 
 SETTING = "chosen per fold on validation UAR"   # the report row's label names it
+POOLED_SETTING = "chosen per fold on pooled validation UAR, its test speakers left out"
+RULES = {"fold": SETTING, "pooled": POOLED_SETTING}
 
 
 def _finished_runs(exp_dir, tag):
@@ -48,11 +60,17 @@ def _fold_dir(run_dir):
     return (cfg.get("data") or {}).get("fold_dir")
 
 
-def select_per_fold(exp_dir, candidates, seeds=None):
-    """[(fold, seed, [valid UAR per candidate], chosen index, [run dir per candidate])], sorted.
+def select_per_fold(exp_dir, candidates, seeds=None, rule="fold"):
+    """[(fold, seed, [valid UAR per candidate], chosen index, [run dir per candidate], [what the
+    choice compared per candidate])], sorted.
 
-    Every candidate must have finished the same folds x seeds on the same fold dirs; `seeds` (a
-    list) keeps those seeds' runs only, e.g. when one candidate has since been trained with more."""
+    rule "fold": each fold x seed takes the candidate with its own best validation UAR; "pooled":
+    the best mean over the runs whose validation speakers are none of the fold's test speakers (see
+    the module docstring). Every candidate must have finished the same folds x seeds on the same
+    fold dirs; `seeds` (a list) keeps those seeds' runs only, e.g. when one candidate has since been
+    trained with more."""
+    if rule not in RULES:
+        raise SerError(f"unknown selection rule '{rule}' (one of: {', '.join(RULES)})")
     if len(candidates) < 2 or len(set(candidates)) != len(candidates):
         raise SerError(f"give at least two distinct candidate tags, not {' '.join(candidates) or 'none'}")
     runs = [_finished_runs(exp_dir, t) for t in candidates]
@@ -67,23 +85,54 @@ def select_per_fold(exp_dir, candidates, seeds=None):
             k, s = only[0]
             raise SerError(f"candidates '{candidates[0]}' and '{tag}' did not finish the same runs: "
                            f"fold {k} seed {s} is finished in only one of them")
-    rows = []
-    for key in sorted(runs[0]):
+    keys = sorted(runs[0])
+    scores, fold_dirs = {}, {}
+    for key in keys:
         dirs = [r[key] for r in runs]
-        fold_dirs = {_fold_dir(d) for d in dirs}
-        if len(fold_dirs) != 1:
+        used = {_fold_dir(d) for d in dirs}
+        if len(used) != 1:
             raise SerError(f"fold {key[0]} seed {key[1]}: the candidates trained on different fold dirs "
-                           f"({', '.join(sorted(map(str, fold_dirs)))})")
-        scores = []
+                           f"({', '.join(sorted(map(str, used)))})")
+        fold_dirs[key[0]] = used.pop()
+        scores[key] = []
         for d in dirs:
             fit = run_fit(d)
             if fit is None:
                 raise SerError(f"{d}: no validation UAR in history.tsv (a run without validation data "
                                f"cannot take part in a selection)")
-            scores.append(fit["valid_uar"])
-        chosen = max(range(len(scores)), key=lambda i: (scores[i], -i))
-        rows.append((key[0], key[1], scores, chosen, dirs))
+            scores[key].append(fit["valid_uar"])
+    basis = dict(scores) if rule == "fold" else _pooled_scores(exp_dir, scores, fold_dirs)
+    rows = []
+    for key in keys:
+        b = basis[key]
+        chosen = max(range(len(b)), key=lambda i: (b[i], -i))
+        rows.append((key[0], key[1], scores[key], chosen, [r[key] for r in runs], b))
     return rows
+
+
+def _fold_speakers(exp_dir, fold_dir, key):
+    if not fold_dir:
+        raise SerError("a pooled selection needs each run's fold dir (config.yaml data.fold_dir)")
+    path = resolve_path(str(fold_dir), exp_dir)
+    spks = set(info_speakers(read_info(path), key))
+    if not spks:
+        raise SerError(f"{os.path.join(path, 'info.yaml')}: no {key} (a pooled selection needs them)")
+    return spks
+
+
+def _pooled_scores(exp_dir, scores, fold_dirs):
+    """{(fold, seed): [mean validation UAR per candidate over the runs whose validation speakers are
+    none of that fold's test speakers]}."""
+    test = {k: _fold_speakers(exp_dir, d, "test_speakers") for k, d in fold_dirs.items()}
+    valid = {k: _fold_speakers(exp_dir, d, "valid_speakers") for k, d in fold_dirs.items()}
+    means = {}
+    for fold in fold_dirs:
+        pool = [key for key in scores if not valid[key[0]] & test[fold]]
+        if not pool:
+            raise SerError(f"fold {fold}: every run validates on one of its test speakers "
+                           f"({' '.join(sorted(test[fold]))}): nothing to pool")
+        means[fold] = [sum(scores[key][i] for key in pool) / len(pool) for i in range(len(scores[pool[0]]))]
+    return {key: means[key[0]] for key in scores}
 
 
 def _link_run(dirs, chosen, build_dir, final_dir):
@@ -100,18 +149,21 @@ def _link_run(dirs, chosen, build_dir, final_dir):
 
 
 def selection_candidates(selection_dir):
-    """The candidate tags an existing selection was made from (its tag.yaml)."""
+    """The candidate tags an existing selection was made from, and its rule (its tag.yaml)."""
     path = os.path.join(selection_dir, "tag.yaml")
     if not os.path.exists(os.path.join(selection_dir, "selection.tsv")):
         raise SerError(f"{selection_dir}: not a selection (no selection.tsv)")
     try:
         with open(path, encoding="utf-8") as f:
-            tags = (yaml.safe_load(f) or {}).get("selected_from")
+            data = yaml.safe_load(f) or {}
+        tags, rule = data.get("selected_from"), data.get("rule", "fold")
     except (OSError, yaml.YAMLError, AttributeError) as e:
         raise SerError(f"{path}: unreadable ({' '.join(str(e).split())})") from None
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise SerError(f"{path}: 'selected_from' is not a list of experiment tags")
-    return tags
+    if rule not in RULES:
+        raise SerError(f"{path}: unknown rule '{rule}' (one of: {', '.join(RULES)})")
+    return tags, rule
 
 
 def candidate_differences(exp_dir, rows):
@@ -127,24 +179,26 @@ def candidate_differences(exp_dir, rows):
     return config_differences(configs, keep=("augmentation",))
 
 
-def write_selection(exp_dir, candidates, out_tag):
+def write_selection(exp_dir, candidates, out_tag, rule="fold"):
     """Write <exp_dir>/<out_tag> (see the module docstring), replacing an older one; the rows."""
     if out_tag in candidates:
         raise SerError(f"--out-tag '{out_tag}' is one of the candidates")
-    rows = select_per_fold(exp_dir, candidates)
+    rows = select_per_fold(exp_dir, candidates, rule=rule)
     diffs = candidate_differences(exp_dir, rows)
     out = os.path.join(exp_dir, out_tag)
     if os.path.exists(out) and not os.path.exists(os.path.join(out, "selection.tsv")):
         raise SerError(f"{out} exists and is not a selection (no selection.tsv): choose another --out-tag")
     with building_dir(out) as tmp:
-        for fold, seed, _, chosen, dirs in rows:
+        for fold, seed, _, chosen, dirs, _ in rows:
             _link_run(dirs, chosen, os.path.join(tmp, f"fold.{fold}", f"seed{seed}"),
                       os.path.join(out, f"fold.{fold}", f"seed{seed}"))
-        header = ["fold", "seed"] + [f"valid_uar:{t}" for t in candidates] + ["chosen"]
-        lines = ["\t".join(header)] + ["\t".join([str(f), str(s)] + [f"{v:.4f}" for v in sc] + [candidates[c]])
-                                        for f, s, sc, c, _ in rows]
+        pooled = [f"pooled_valid_uar:{t}" for t in candidates] if rule == "pooled" else []
+        header = ["fold", "seed"] + [f"valid_uar:{t}" for t in candidates] + pooled + ["chosen"]
+        lines = ["\t".join(header)] + [
+            "\t".join([str(f), str(s)] + [f"{v:.4f}" for v in sc + (b if pooled else [])] + [candidates[c]])
+            for f, s, sc, c, _, b in rows]
         atomic_write_text(os.path.join(tmp, "selection.tsv"), "\n".join(lines) + "\n")
-        tag_yaml = {"setting": SETTING, "selected_from": list(candidates),
+        tag_yaml = {"setting": RULES[rule], "rule": rule, "selected_from": list(candidates),
                     "differences": dict(diffs)}
         atomic_write_text(os.path.join(tmp, "tag.yaml"), yaml.safe_dump(tag_yaml, sort_keys=False))
     return rows, diffs
