@@ -191,3 +191,21 @@ def test_a_resumed_training_refuses_features_of_another_config(tmp_path):
     assert f"{conf}: dim is 32, but {outdir / 'model.pt'} was trained on features with 16" in proc.stderr
     assert not (outdir / "done").exists()
 
+
+
+def test_a_model_typo_leaves_no_config_that_refuses_the_corrected_run(tmp_path):
+    """An unknown model_conf key fails before anything marks the outdir as this config's, so the
+    corrected command trains in the same outdir."""
+    bad = CONFIG.replace("fc_dim: 16", "fc_dims: 16")
+    corpus, outdir, proc = train_toy(tmp_path, ["--set", "max_epochs=1"], config=bad)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "fc_dims" in lines[0], proc.stderr
+    assert not (outdir / "config.yaml").exists()
+    conf = tmp_path / "train.yaml"
+    conf.write_text(CONFIG)
+    proc = run(["--config", str(conf), "--feats-dir", corpus["data"], "--fold-dir", corpus["fold"],
+                "--classes", corpus["classes"], "--seed", "1", "--ngpu", "0", "--num-threads", "1",
+                "--set", "max_epochs=1", "--outdir", str(outdir)])
+    assert proc.returncode == 0, proc.stderr
+    assert (outdir / "done").exists() and yaml.safe_load((outdir / "config.yaml").read_text())["model_conf"]["fc_dim"] == 16

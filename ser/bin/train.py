@@ -162,9 +162,6 @@ def train(args, resolved, device):
     model_path = os.path.join(args.outdir, MODEL_FILE)
     if os.path.exists(model_path):   # a resumed run continues only on the features it started on
         check_trained_features(model_path, read_model_file(model_path)["meta"]["feat_conf"], data["feats_dir"])
-    os.makedirs(args.outdir, exist_ok=True)
-    if distributed.is_main():
-        atomic_write_text(os.path.join(args.outdir, "config.yaml"), dump(resolved))
     seed_run(args.seed, device)
     model = build_model(resolved["model"], len(fold.classes), fold.feat_dim, **resolved["model_conf"])
     meta = {"model_name": resolved["model"], "model_conf": resolved["model_conf"],
@@ -182,6 +179,11 @@ def train(args, resolved, device):
              f"classes: {' '.join(fold.classes)}"]
     if "init" in resolved:
         notes.append(init_model.initialise(model, resolved["init"], fold.classes, fold.feat_conf))
+    # config.yaml marks the dir as this config's only once the model is built: a typo in the model
+    # or its init leaves nothing that a corrected rerun would be refused against
+    os.makedirs(args.outdir, exist_ok=True)
+    if distributed.is_main():
+        atomic_write_text(os.path.join(args.outdir, "config.yaml"), dump(resolved))
     if plan is not None:
         notes.append(f"refit of {plan.source}: train + valid speakers, {plan.epochs} epochs (its best, valid_uar "
                      f"{plan.valid_uar:.4f}) at its learning rates {' '.join(f'{lr:.3g}' for lr in sorted(set(plan.lrs), reverse=True))}")
