@@ -144,3 +144,22 @@ def test_subset_errors(work):
     assert p.returncode == 1 and "cannot take first 7 utterances of data/all/utt2spk: it has 6" in p.stderr
     p = work.run("subset_data_dir.py", "--first", "2", "--last", "2", "data/all", "data/sub")
     assert p.returncode == 1 and "not allowed with argument" in p.stderr
+
+
+# --- encodings ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tool, args", [
+    ("subset_data_dir.py", ["--first", "2", "data/all", "data/sub"]),
+    ("copy_data_dir.py", ["--utt-prefix", "x-", "--spk-prefix", "x-", "data/all", "data/x"]),
+    ("combine_data.py", ["data/comb", "data/all"]),
+    ("fix_data_dir.py", ["data/all"]),
+    ("utt2spk_to_spk2utt.py", ["data/all/utt2spk"]),
+])
+def test_a_table_that_is_not_utf8_is_a_one_line_error_naming_its_line(work, tool, args):
+    """A Latin-1 text file (German transcripts) is named with its line, not a traceback."""
+    lines = (work.data / "utt2spk").read_bytes().splitlines(keepends=True)
+    utt2spk = b"".join(lines[:2] + [lines[2].replace(b"\n", b"") + b"\xf6\n"] + lines[3:])
+    (work.data / "utt2spk").write_bytes(utt2spk)
+    p = work.run(tool, *args)
+    assert p.returncode == 1
+    assert p.stderr.strip().splitlines() == [f"{tool}: error: data/all/utt2spk:3: not valid UTF-8 (table files are UTF-8)"]

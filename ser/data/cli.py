@@ -6,6 +6,8 @@ would exit 2); --help prints the usage to stdout and exits 0.
 import argparse
 import sys
 
+from ser.data.kvfile import decoded_lines, table_lines
+
 
 class UsageParser(argparse.ArgumentParser):
     """ArgumentParser that exits 1 with the whole usage on a wrong command line."""
@@ -35,12 +37,10 @@ def input_lines(paths):
     there is none ('-' is stdin too), for filters like utt2spk_to_spk2utt.py."""
     for path in paths or ["-"]:
         if path == "-":
-            name, f = "<stdin>", sys.stdin
+            raw = getattr(sys.stdin, "buffer", None)   # text-only stand-ins (tests) are decoded already
+            numbered = decoded_lines(raw, "<stdin>") if raw is not None else enumerate(sys.stdin, 1)
+            name = "<stdin>"
         else:
-            name, f = path, open(path, encoding="utf-8")
-        try:
-            for lineno, line in enumerate(f, 1):
-                yield name, lineno, line
-        finally:
-            if f is not sys.stdin:
-                f.close()
+            numbered, name = table_lines(path), path
+        for lineno, line in numbered:
+            yield name, lineno, line

@@ -7,6 +7,7 @@ feats/all_spec/feats.1.ark:4711 (...)`.
 """
 import os
 
+from ser.data.kvfile import table_lines
 from ser.errors import SerError
 
 
@@ -16,18 +17,14 @@ class ScpReader:
     def __init__(self, scp):
         self.scp = scp
         self.entries = {}  # utt -> (rxspecifier, line number)
-        with open(scp, "rb") as f:
-            for lineno, raw in enumerate(f, 1):
-                try:
-                    line = raw.decode("utf-8").strip()
-                except UnicodeDecodeError:
-                    raise SerError(f"{scp}:{lineno}: not valid UTF-8") from None
-                if not line:
-                    continue
-                parts = line.split(None, 1)
-                if len(parts) != 2:
-                    raise SerError(f"{scp}:{lineno}: expected '<utt> <ark>:<offset>', got '{line}'")
-                self.entries[parts[0]] = (parts[1], lineno)
+        for lineno, line in table_lines(scp):
+            line = line.strip()
+            if not line:
+                continue
+            parts = line.split(None, 1)
+            if len(parts) != 2:
+                raise SerError(f"{scp}:{lineno}: expected '<utt> <ark>:<offset>', got '{line}'")
+            self.entries[parts[0]] = (parts[1], lineno)
 
     def __contains__(self, utt):
         return utt in self.entries

@@ -9,6 +9,7 @@ import os
 import shutil
 
 from ser.data.datadir import DataDir, allows_empty_value, is_utt_table, write_filtered
+from ser.data.kvfile import table_lines
 from ser.errors import SerError
 
 
@@ -18,13 +19,12 @@ def read_table_lenient(path, allow_empty=False):
     Dropped: empty lines, keys without a value (unless allow_empty), repeats of a key.
     """
     table, dropped = {}, 0
-    with open(path, encoding="utf-8", errors="surrogateescape") as f:
-        for line in f:
-            parts = line.strip().split(maxsplit=1)
-            if not parts or (len(parts) == 1 and not allow_empty) or parts[0] in table:
-                dropped += 1
-                continue
-            table[parts[0]] = parts[1].strip() if len(parts) > 1 else ""
+    for _, line in table_lines(path):   # bytes that are not UTF-8 cannot be repaired: an error
+        parts = line.strip().split(maxsplit=1)
+        if not parts or (len(parts) == 1 and not allow_empty) or parts[0] in table:
+            dropped += 1
+            continue
+        table[parts[0]] = parts[1].strip() if len(parts) > 1 else ""
     return table, dropped
 
 

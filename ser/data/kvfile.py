@@ -13,26 +13,42 @@ def c_sorted(keys):
     return sorted(keys, key=lambda k: k.encode("utf-8"))
 
 
+def decoded_lines(raw_lines, name):
+    """(line number, line) of byte lines decoded as UTF-8, each with its line ending; SerError
+    naming `name`:line at the first line that is not UTF-8."""
+    for lineno, raw in enumerate(raw_lines, 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SerError(f"{name}:{lineno}: not valid UTF-8 (table files are UTF-8)") from None
+        yield lineno, line
+
+
+def table_lines(path):
+    """decoded_lines of the file `path`."""
+    with open(path, "rb") as f:
+        yield from decoded_lines(f, path)
+
+
 def read_kv(path, allow_empty=False):
     """Read a table file into an insertion-ordered dict.
 
-    Raises SerError naming the file and line for a line without a value (unless allow_empty)
-    and for a duplicated key.
+    Raises SerError naming the file and line for a line that is not UTF-8, a line without a value
+    (unless allow_empty) and a duplicated key.
     """
     table = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                raise SerError(f"{path}:{lineno}: empty line")
-            parts = line.split(maxsplit=1)
-            key = parts[0]
-            value = parts[1].strip() if len(parts) > 1 else ""
-            if not value and not allow_empty:
-                raise SerError(f"{path}:{lineno}: no value for key '{key}'")
-            if key in table:
-                raise SerError(f"{path}:{lineno}: duplicate key '{key}'")
-            table[key] = value
+    for lineno, line in table_lines(path):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            raise SerError(f"{path}:{lineno}: empty line")
+        parts = line.split(maxsplit=1)
+        key = parts[0]
+        value = parts[1].strip() if len(parts) > 1 else ""
+        if not value and not allow_empty:
+            raise SerError(f"{path}:{lineno}: no value for key '{key}'")
+        if key in table:
+            raise SerError(f"{path}:{lineno}: duplicate key '{key}'")
+        table[key] = value
     return table
 
 

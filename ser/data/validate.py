@@ -6,6 +6,7 @@ the line: `data/all/utt2emo:12: not sorted (LC_ALL=C)`.
 import re
 
 from ser.data.datadir import DataDir, allows_empty_value, is_utt_table, sorted_spk2utt
+from ser.data.kvfile import table_lines
 from ser.errors import SerError
 
 FEATS_CHECK_MODES = ("none", "ends", "full")
@@ -19,31 +20,26 @@ def read_checked_table(path, allow_empty=False):
     """
     table, lines = {}, {}
     prev = None
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            where = f"{path}:{lineno}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise SerError(f"{where}: not valid UTF-8")
-            if line.endswith("\r\n"):
-                raise SerError(f"{where}: DOS line ending (\\r)")
-            line = line.rstrip("\n")
-            if not line.strip():
-                raise SerError(f"{where}: empty line")
-            if line[0].isspace():
-                raise SerError(f"{where}: line starts with white space")
-            parts = line.split(maxsplit=1)
-            key, value = parts[0], (parts[1].strip() if len(parts) > 1 else "")
-            if not value and not allow_empty:
-                raise SerError(f"{where}: no value for key '{key}'")
-            if key in table:
-                raise SerError(f"{where}: duplicate key '{key}'")
-            bkey = key.encode("utf-8")
-            if prev is not None and bkey < prev:
-                raise SerError(f"{where}: not sorted (LC_ALL=C)")
-            prev = bkey
-            table[key], lines[key] = value, lineno
+    for lineno, line in table_lines(path):
+        where = f"{path}:{lineno}"
+        if line.endswith("\r\n"):
+            raise SerError(f"{where}: DOS line ending (\\r)")
+        line = line.rstrip("\n")
+        if not line.strip():
+            raise SerError(f"{where}: empty line")
+        if line[0].isspace():
+            raise SerError(f"{where}: line starts with white space")
+        parts = line.split(maxsplit=1)
+        key, value = parts[0], (parts[1].strip() if len(parts) > 1 else "")
+        if not value and not allow_empty:
+            raise SerError(f"{where}: no value for key '{key}'")
+        if key in table:
+            raise SerError(f"{where}: duplicate key '{key}'")
+        bkey = key.encode("utf-8")
+        if prev is not None and bkey < prev:
+            raise SerError(f"{where}: not sorted (LC_ALL=C)")
+        prev = bkey
+        table[key], lines[key] = value, lineno
     return table, lines
 
 
