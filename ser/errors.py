@@ -12,7 +12,8 @@ class SerError(Exception):
 
 
 def run_main(main, argv=None):
-    """Call `main(argv)`; report a SerError (or a missing file) in one line and exit 1."""
+    """Call `main(argv)`; report a SerError (or a file-system error naming its path) in one line
+    and exit 1."""
     prog = os.path.basename(sys.argv[0]) or "ser"
     if prog in ("__main__.py", "-c", "-m"):
         prog = "ser"
@@ -23,6 +24,11 @@ def run_main(main, argv=None):
         sys.exit(1)
     except FileNotFoundError as e:
         print(f"{prog}: error: no such file: {e.filename}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as e:   # a directory given for a file, a file in the way of a directory, no permission
+        if e.filename is None:
+            raise
+        print(f"{prog}: error: {e.filename}: {e.strerror}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

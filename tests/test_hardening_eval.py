@@ -165,3 +165,19 @@ def test_training_copies_of_another_feature_config_are_refused(tmp_path):
         load_fold(corpus["data"], corpus["fold"], corpus["classes"], [aug])
     with pytest.raises(SerError, match=rf"^{aug}/conf.yaml: dim is 32"):
         load_fold(corpus["data"], corpus["fold"], corpus["classes"], synthetic_dirs=[aug])
+
+
+@pytest.mark.parametrize("case", ["directory_for_a_file", "file_in_the_way"])
+def test_file_system_errors_are_one_line_naming_the_path(tmp_path, case):
+    """A directory given where a file is read, or a file where an output directory must go: the
+    program's one-line error names the path and the reason (no traceback)."""
+    (tmp_path / "a_file").write_text("x\n")
+    target = tmp_path if case == "directory_for_a_file" else tmp_path / "a_file" / "out.txt"
+    code = ("import sys; from ser.errors import run_main\n"
+            f"def main(argv):\n    open({str(target)!r}, {'r' if case == 'directory_for_a_file' else 'w'!r})\n"
+            "run_main(main)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=REPO))
+    reason = "Is a directory" if case == "directory_for_a_file" else "Not a directory"
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [f"ser: error: {target}: {reason}"]
