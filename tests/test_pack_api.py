@@ -61,6 +61,16 @@ def test_stage6_packs_the_fold_ensemble(packed_run):
     assert "already packed" in r.stdout
 
 
+def test_pack_takes_an_experiment_dir_relative_to_the_working_dir(packed_run, tmp_path):
+    """`--exp-dir <tag>` from exp/all: the same experiment as the absolute path."""
+    recipe, exp, env, args, stdout = packed_run
+    out = tmp_path / "packed_relative"
+    r = subprocess.run([sys.executable, "-m", "ser.bin.pack", "--exp-dir", exp.name, "--out", str(out)],
+                       cwd=exp.parent, env=dict(env, PYTHONPATH=str(REPO)), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "pack.json").read_text())["loso"] == json.loads((exp / "packed" / "pack.json").read_text())["loso"]
+
+
 def test_packed_model_reproduces_stage4_posteriors(packed_run):
     from ser import EmotionClassifier
     from ser.data.kvfile import read_kv

@@ -84,7 +84,7 @@ def already_packed(out, signature):
 def loso_summary(exp_dir, runs, condition):
     """The aggregate.Summary of `condition` over the members (the numbers of RESULTS.md)."""
     tag = os.path.basename(os.path.normpath(exp_dir))
-    scored = [r for r in collect_runs(os.path.dirname(os.path.normpath(exp_dir)))
+    scored = [r for r in collect_runs(os.path.dirname(os.path.abspath(exp_dir)))
               if r.tag == tag and r.condition == condition]
     have = {(r.fold, r.seed) for r in scored}
     for fold, seed, run in runs:
@@ -180,7 +180,7 @@ def write_pack(out, exp_dir, runs, members, summary, corpus_note, condition, sig
     from ser.training import config as TC
 
     tag = os.path.basename(os.path.normpath(exp_dir))
-    corpus = corpus_name(os.path.dirname(os.path.normpath(exp_dir)))
+    corpus = corpus_name(os.path.dirname(os.path.abspath(exp_dir)))
     date = datetime.now().strftime("%Y-%m-%d %H:%M")
     revision = git_revision(exp_dir)
     with building_dir(out) as tmp:
