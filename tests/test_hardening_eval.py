@@ -181,3 +181,17 @@ def test_file_system_errors_are_one_line_naming_the_path(tmp_path, case):
     reason = "Is a directory" if case == "directory_for_a_file" else "Not a directory"
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == [f"ser: error: {target}: {reason}"]
+
+
+@pytest.mark.parametrize("prog, option, value, low", [
+    ("ser.bin.score", "--batch-size", "0", 1), ("ser.bin.score", "--chunk", "0", 1),
+    ("ser.bin.score", "--ngpu", "-1", 0), ("ser.bin.infer", "--digits", "-1", 0),
+    ("ser.bin.report", "--digits", "x", 0), ("ser.bin.train", "--max-epochs", "0", 1),
+    ("ser.bin.generate", "--batch-size", "0", 1), ("ser.bin.score_attack", "--steps", "0", 1),
+])
+def test_numeric_options_out_of_range_are_refused_by_name(prog, option, value, low):
+    """Refused while parsing, before any input is read (the other arguments do not exist)."""
+    r = run_module(prog, option, value)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1].endswith(
+        f"error: argument {option}: must be an integer >= {low}, got '{value}'")

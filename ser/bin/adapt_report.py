@@ -14,6 +14,7 @@ import argparse
 import os
 
 from ser.data.atomic import atomic_write_text
+from ser.data.cli import non_negative_int
 from ser.data.fold_dir import read_info
 from ser.errors import SerError, run_main
 from ser.eval.adapt_plot import adaptation_grid, grid_arrays, markdown_table, save_line_plot_png
@@ -30,7 +31,7 @@ def get_parser():
     p.add_argument("--out", required=True, help="markdown file to write")
     p.add_argument("--title", default="Cross-corpus adaptation (paper 2, Figure 4)")
     p.add_argument("--condition", default="test_clean", help="scored condition to report (default test_clean)")
-    p.add_argument("--digits", type=int, default=1, help="decimals of percentages (default 1)")
+    p.add_argument("--digits", type=non_negative_int, default=1, help="decimals of percentages (default 1)")
     return p
 
 

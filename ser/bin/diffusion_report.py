@@ -26,6 +26,7 @@ import numpy as np
 
 from ser.audio import write_wav
 from ser.data.atomic import atomic_write_text
+from ser.data.cli import non_negative_int, positive_int
 from ser.data.fold_dir import read_utt_list
 from ser.data.json_file import records
 from ser.data.kvfile import read_kv
@@ -48,12 +49,12 @@ def get_parser():
     p.add_argument("--utt-list", required=True, help="real utterances to compare with (e.g. a fold's train.list)")
     p.add_argument("--synthetic", required=True, help="synthetic data dir written by ser.bin.generate")
     p.add_argument("--out", required=True, help="output dir")
-    p.add_argument("--griffin-lim", type=int, default=0, metavar="N",
+    p.add_argument("--griffin-lim", type=non_negative_int, default=0, metavar="N",
                    help="write Griffin-Lim audio of N real and N synthetic segments per emotion")
-    p.add_argument("--griffin-lim-iters", type=int, default=32, help="Griffin-Lim iterations")
-    p.add_argument("--per-emotion", type=int, default=2, help="real and synthetic segments per emotion in the PNG")
-    p.add_argument("--segment-length", type=int, default=256)
-    p.add_argument("--segment-shift", type=int, default=128)
+    p.add_argument("--griffin-lim-iters", type=positive_int, default=32, help="Griffin-Lim iterations")
+    p.add_argument("--per-emotion", type=positive_int, default=2, help="real and synthetic segments per emotion in the PNG")
+    p.add_argument("--segment-length", type=positive_int, default=256)
+    p.add_argument("--segment-shift", type=positive_int, default=128)
     return p
 
 

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from ser.data.atomic import atomic_open, atomic_write_text
+from ser.data.cli import non_negative_int, positive_int
 from ser.data.datadir import sorted_spk2utt
 from ser.data.kvfile import write_kv
 from ser.data.synthetic_set import made_with, write_info
@@ -74,9 +75,9 @@ def get_parser():
     p.add_argument("--seed", type=int, default=1, help="seed of the noise and of the combination draw")
     p.add_argument("--out-data", required=True, help="output data dir")
     p.add_argument("--out-feats", required=True, help="dir of the output ark")
-    p.add_argument("--ngpu", type=int, default=None, help="0: CPU, 1: cuda:0 (default: 1 if CUDA is available)")
-    p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
-    p.add_argument("--batch-size", type=int, default=16, help="segments sampled at once")
+    p.add_argument("--ngpu", type=non_negative_int, default=None, help="0: CPU, 1: cuda:0 (default: 1 if CUDA is available)")
+    p.add_argument("--num-threads", type=positive_int, default=None, help="torch CPU threads (default: torch's own)")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="segments sampled at once")
     p.add_argument("--trim-padding", type=_bool, default=True,
                    help=f"cut trailing frames with every band < {PAD_THRESHOLD} (true|false)")
     return p

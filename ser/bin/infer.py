@@ -23,6 +23,7 @@ import json
 import os
 import sys
 
+from ser.data.cli import non_negative_int
 from ser.errors import SerError, run_main
 
 
@@ -32,8 +33,8 @@ def get_parser():
     p.add_argument("--model-dir", required=True,
                    help="packed model dir, experiment dir with packed/, run dir with model.pt, or hub id")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of text lines")
-    p.add_argument("--ngpu", type=int, default=0, help="0: CPU; >0: CUDA (default 0)")
-    p.add_argument("--digits", type=int, default=2, help="decimals of the printed posteriors (default 2)")
+    p.add_argument("--ngpu", type=non_negative_int, default=0, help="0: CPU; >0: CUDA (default 0)")
+    p.add_argument("--digits", type=non_negative_int, default=2, help="decimals of the printed posteriors (default 2)")
     p.add_argument("--wav-scp", action="append", default=[], help="Kaldi wav.scp of inputs (repeatable)")
     p.add_argument("wavs", nargs="*", help="audio files")
     return p

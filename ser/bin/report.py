@@ -21,6 +21,7 @@ import argparse
 import os
 
 from ser.data.atomic import atomic_write_text
+from ser.data.cli import non_negative_int
 from ser.errors import SerError, run_main
 from ser.eval.aggregate import collect_runs, corpus_name, summarize, tag_config
 from ser.eval.report.bar_charts import write_uar_bar_charts
@@ -44,7 +45,7 @@ def get_parser():
     p.add_argument("--folds-note", default=None,
                    help="how the folds were made (default: the leave-one-speaker-out sentence)")
     p.add_argument("--fig-dir", default=None, help="write aggregated confusion PNGs here instead of EXP/<tag>/")
-    p.add_argument("--digits", type=int, default=1, help="decimals of percentages (default 1)")
+    p.add_argument("--digits", type=non_negative_int, default=1, help="decimals of percentages (default 1)")
     p.add_argument("--allow-partial", action="store_true",
                    help="report rows with folds not scored yet, marked as partial (default: an error)")
     return p

@@ -19,6 +19,7 @@ import os
 import numpy as np
 from tqdm import tqdm
 
+from ser.data.cli import positive_int
 from ser.data.json_file import records
 from ser.errors import SerError, run_main
 from ser.eval.scoring import compute_metrics, write_scores
@@ -32,7 +33,7 @@ def get_parser():
     p.add_argument("--attack", required=True, choices=["fgsm", "bim"], help="attack method")
     p.add_argument("--eps", type=float, default=0.08, help="L-inf radius of the perturbation (default 0.08)")
     p.add_argument("--alpha", type=float, default=0.01, help="BIM step size (default 0.01)")
-    p.add_argument("--steps", type=int, default=10, help="BIM iterations (default 10)")
+    p.add_argument("--steps", type=positive_int, default=10, help="BIM iterations (default 10)")
     p.add_argument("--perturb-padding", action="store_true",
                    help="also perturb the zero padding of segments shorter than the segment length")
     add_output_args(p, 32, "segments attacked at a time")

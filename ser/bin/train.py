@@ -38,6 +38,7 @@ import torch
 
 from ser.augment import settings as augmentation_settings
 from ser.data.atomic import atomic_write_text
+from ser.data.cli import positive_int
 from ser.errors import SerError, run_main
 from ser.runtime import distributed
 from ser.runtime.config import canonical, dump, parse_override
@@ -78,7 +79,7 @@ def get_parser():
     g.add_argument("--model", help="model name (ser.models registry)")
     g.add_argument("--mixup", type=_bool, help="true|false")
     g.add_argument("--mixup-alpha", type=float, help="Beta(alpha, alpha) of the mixup weight")
-    g.add_argument("--max-epochs", type=int)
+    g.add_argument("--max-epochs", type=positive_int)
     g.add_argument("--sync-batchnorm", type=_bool, default=False,
                    help="with several processes: batch-norm statistics over the global batch (true|false)")
     add_set_arg(g)

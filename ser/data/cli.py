@@ -21,15 +21,24 @@ class UsageParser(argparse.ArgumentParser):
         self.exit(1, f"{self.prog}: error: {message}\n")
 
 
-def positive_int(text):
-    """argparse type: an integer >= 1."""
+def _int_at_least(text, low):
     try:
         n = int(text)
     except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got '{text}'")
+        n = low - 1
+    if n < low:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got '{text}'")
     return n
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text):
+    """argparse type: an integer >= 0."""
+    return _int_at_least(text, 0)
 
 
 def input_lines(paths):

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from ser.data.cli import non_negative_int, positive_int
 from ser.data.fold_dir import read_utt_list
 from ser.data.kvfile import read_kv
 from ser.errors import SerError
@@ -25,9 +26,9 @@ def add_output_args(p, batch_size, batch_help):
     """--out, --data-dir, --ngpu, --batch-size (default `batch_size`), --chunk, --allow-unfinished."""
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--data-dir", default=None, help="data dir with utt2emo/utt2spk if FEATS has none")
-    p.add_argument("--ngpu", type=int, default=0, help="0: CPU; >0: CUDA (default 0)")
-    p.add_argument("--batch-size", type=int, default=batch_size, help=f"{batch_help} (default {batch_size})")
-    p.add_argument("--chunk", type=int, default=256, help="utterances loaded at a time (default 256)")
+    p.add_argument("--ngpu", type=non_negative_int, default=0, help="0: CPU; >0: CUDA (default 0)")
+    p.add_argument("--batch-size", type=positive_int, default=batch_size, help=f"{batch_help} (default {batch_size})")
+    p.add_argument("--chunk", type=positive_int, default=256, help="utterances loaded at a time (default 256)")
     p.add_argument("--allow-unfinished", action="store_true",
                    help="score a model whose training has not finished (no `done` in --model-dir)")
 

@@ -8,6 +8,7 @@ import sys
 
 import torch
 
+from ser.data.cli import non_negative_int, positive_int
 from ser.errors import SerError
 from ser.runtime import config as C
 from ser.runtime import distributed
@@ -42,10 +43,10 @@ def add_run_args(p, outdir_help):
     """--seed, --outdir, --ngpu, --num-threads."""
     p.add_argument("--seed", type=int, default=1, help="seed of every random generator")
     p.add_argument("--outdir", help=outdir_help)
-    p.add_argument("--ngpu", type=int, default=None,
+    p.add_argument("--ngpu", type=non_negative_int, default=None,
                    help="0: CPU, 1: cuda:0 (default: 1 if CUDA is available); under torchrun "
                         "(utils/launch_train.sh --ngpu N) N = GPUs per node, one per process")
-    p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
+    p.add_argument("--num-threads", type=positive_int, default=None, help="torch CPU threads (default: torch's own)")
 
 
 def add_set_arg(p):
