@@ -100,6 +100,22 @@ def test_bad_pairing_is_an_error(tmp_path):
     assert not os.path.exists(tmp_path / "f")
 
 
+@pytest.mark.parametrize("text, message", [
+    ("pairs:\n- 11:13\n- 12:14\n", "bad speaker pair 673: quote each pair, e.g. '11:13'"),   # YAML 1.1: 11*60+13
+    ('pairs: ["03:08",\n', "invalid YAML"),
+])
+def test_a_pairs_file_yaml_mistake_is_a_one_line_error(tmp_path, text, message):
+    data, _ = make_data(str(tmp_path), speakers=["11", "12", "13", "14"])
+    conf = tmp_path / "folds.yaml"
+    conf.write_text(text)
+    r = subprocess.run([sys.executable, "-m", "ser.bin.make_folds", "--pairs-file", str(conf), data,
+                        str(tmp_path / "f")], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 1
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith(f"make_folds.py: error: {conf}") and message in line
+    assert not os.path.exists(tmp_path / "f")
+
+
 def test_idempotent_and_atomic(tmp_path):
     data, _ = make_data(str(tmp_path))
     out = str(tmp_path / "folds")

@@ -24,6 +24,7 @@ import yaml
 
 from ser.data.atomic import atomic_write_text, building_dir
 from ser.errors import SerError
+from ser.runtime.config import read_yaml
 
 LISTS = ("train", "valid", "test")
 INFO = "info.yaml"
@@ -90,14 +91,11 @@ def read_info(fold_dir, required=False):
     `required` (then FileNotFoundError); SerError for invalid YAML or a non-mapping."""
     path = os.path.join(fold_dir, INFO)
     try:
-        with open(path, encoding="utf-8") as f:
-            info = yaml.safe_load(f)
+        info = read_yaml(path)
     except (FileNotFoundError, NotADirectoryError):
         if required:
             raise
         return {}
-    except yaml.YAMLError as e:
-        raise SerError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
     if info is None:
         return {}
     if not isinstance(info, dict):

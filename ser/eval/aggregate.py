@@ -26,6 +26,7 @@ from ser.data.fold_dir import fold_numbers, info_speakers, read_info
 from ser.data.json_file import read_json_object
 from ser.errors import SerError
 from ser.features import feature_label
+from ser.runtime.config import read_yaml
 
 FOLD_RE = re.compile(r"^fold\.(\d+)$")
 SEED_RE = re.compile(r"^seed(\d+)$")
@@ -268,12 +269,9 @@ def resolve_path(path, exp_dir):
 
 def _read_yaml(path):
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+        data = read_yaml(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    except yaml.YAMLError as e:
-        raise SerError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
     return data if isinstance(data, dict) else None
 
 

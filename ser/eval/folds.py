@@ -22,10 +22,10 @@ theirs with the same functions.
 import os
 import re
 
-import yaml
 
 from ser.data.kvfile import c_sorted, read_kv
 from ser.errors import SerError
+from ser.runtime.config import read_yaml
 
 VALID_METHODS = ("pair", "next", "none")
 
@@ -49,6 +49,8 @@ def parse_pairs(text, source="--pairs"):
     items = text if isinstance(text, (list, tuple)) else [p for p in re.split(r"[,\s]+", text.strip()) if p]
     pairs = []
     for item in items:
+        if not isinstance(item, (str, list, tuple)):   # YAML 1.1 reads an unquoted 11:13 as 673
+            raise SerError(f"{source}: bad speaker pair {item!r}: quote each pair, e.g. '11:13'")
         parts = item.split(":") if isinstance(item, str) else list(item)
         if len(parts) != 2 or not all(str(p).strip() for p in parts):
             raise SerError(f"{source}: bad speaker pair {item!r} (expected 'spkA:spkB')")
@@ -58,8 +60,7 @@ def parse_pairs(text, source="--pairs"):
 
 def read_pairs_file(path):
     """Speaker pairs from a YAML file with a `pairs:` list of 'spkA:spkB' strings."""
-    with open(path, encoding="utf-8") as f:
-        conf = yaml.safe_load(f) or {}
+    conf = read_yaml(path) or {}
     if not isinstance(conf, dict) or "pairs" not in conf:
         raise SerError(f"{path}: no 'pairs' list")
     return parse_pairs(conf["pairs"], source=path)
@@ -112,8 +113,7 @@ def partner_map(pairs, speakers, source="pairs"):
 def read_groups_file(path):
     """[(test speakers, valid speakers)] from a YAML file with a `groups:` list of
     {test: "01 02 03 04", valid: "05 06"} mappings (speaker ids as strings, space separated)."""
-    with open(path, encoding="utf-8") as f:
-        conf = yaml.safe_load(f) or {}
+    conf = read_yaml(path) or {}
     groups = conf.get("groups") if isinstance(conf, dict) else None
     if not isinstance(groups, list) or not groups:
         raise SerError(f"{path}: no 'groups' list")
@@ -130,8 +130,7 @@ def read_groups_file(path):
 
 def folds_scheme(path):
     """'groups' if the folds config `path` has a `groups:` list, else 'loso' (its `pairs:`)."""
-    with open(path, encoding="utf-8") as f:
-        conf = yaml.safe_load(f) or {}
+    conf = read_yaml(path) or {}
     return "groups" if isinstance(conf, dict) and "groups" in conf else "loso"
 
 
