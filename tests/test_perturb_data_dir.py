@@ -88,8 +88,15 @@ def test_errors(repo, script_env, src, tmp_path):
                       (["0.9", src], "usage")):
         p = _perturb(repo, script_env, *args)
         assert p.returncode != 0 and msg in p.stderr, (args, p.stderr)
-    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
-    # An inconsistent source is caught by utils/validate_data_dir.py at the end.
-    (src / "utt2emo").write_text("03-a anger\n08-c sadness\n")
-    p = _perturb(repo, script_env, "0.9", src, tmp_path / "bad")
-    assert p.returncode != 0 and "validation of" in p.stderr and "utt2emo" in p.stderr, p.stderr
+    assert not (tmp_path / "x").exists()
+    # An inconsistent source is refused by its own file and line, before anything is written, and
+    # an earlier copy in DEST stays as it was.
+    good = tmp_path / "bad"
+    assert _perturb(repo, script_env, "0.9", src, good).returncode == 0
+    before = {f.name: f.read_text() for f in good.iterdir()}
+    (src / "wav.scp").write_text((src / "wav.scp").read_text() + "08-c again.wav\n")
+    p = _perturb(repo, script_env, "1.1", src, good)
+    assert p.returncode != 0
+    assert f"{src}/wav.scp:4: duplicate key '08-c'" in p.stderr and f"{src} is not a valid data dir" in p.stderr, p.stderr
+    assert {f.name: f.read_text() for f in good.iterdir()} == before
+    assert not list(tmp_path.glob("bad.tmp.*"))

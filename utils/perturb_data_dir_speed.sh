@@ -27,7 +27,20 @@ die() { echo "$0: error: $*" >&2; exit 1; }
 for f in wav.scp utt2spk; do
   [ -f "$src/$f" ] || die "no such file: $src/$f"
 done
-[ "$(cd "$src" && pwd)" != "$(mkdir -p "$dest" && cd "$dest" && pwd)" ] || die "SRC and DEST are the same directory"
+[ "$(realpath -m "$src")" != "$(realpath -m "$dest")" ] || die "SRC and DEST are the same directory"
+mkdir -p "$(dirname "$dest")"
+
+validator="$(dirname "$0")/validate_data_dir.py"
+# validate DIR: utils/validate_data_dir.py without features (and without text when DIR has none)
+validate() {
+  local opts="--no-feats"
+  [ -f "$1/text" ] || opts="$opts --no-text"
+  python3 "$validator" $opts "$1" >/dev/null
+}
+[ -f "$validator" ] || die "$validator not found"
+if [ -f "$src/spk2utt" ]; then   # a complete data dir: its own errors name its own lines
+  validate "$src" || die "$src is not a valid data dir; nothing written"
+fi
 
 export LC_ALL=C
 prefix="sp${factor}-"
@@ -69,16 +82,9 @@ awk -v p="$prefix" -v f="$factor" '{
 awk '{ if ($2 in u) u[$2] = u[$2] " " $1; else u[$2] = $1 } END { for (s in u) print s, u[s] }' "$tmp/utt2spk" \
   | sort > "$tmp/spk2utt"
 
+# The copy replaces DEST only once it validates (a bad source line is reported above, by SRC's line).
+validate "$tmp" || die "validation of the copy of $src failed; $dest is unchanged"
 rm -rf "$dest"
 mv "$tmp" "$dest"
 trap - EXIT
-
-validator="$(dirname "$0")/validate_data_dir.py"
-if [ -f "$validator" ]; then
-  opts="--no-feats"
-  [ -f "$dest/text" ] || opts="$opts --no-text"
-  python3 "$validator" $opts "$dest" >/dev/null || die "validation of $dest failed"
-else
-  echo "$0: warning: $validator not found; $dest not validated" >&2
-fi
 echo "$0: made $dest from $src (speed factor $factor, $(wc -l < "$dest/utt2spk") utterances)"
