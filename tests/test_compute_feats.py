@@ -151,7 +151,10 @@ def test_make_feats_failed_job_leaves_no_feats_scp(tmp_path, emodb_dir, script_e
     (out / "feats.scp").write_text("stale\n")
     r = _make_feats(script_env, "--nj", "2", "--config", CONF / "spec.yaml", data, out, tmp_path / "feats")
     assert r.returncode == 1
-    assert "make_feats.sh: error: feature extraction failed" in r.stderr
+    # the failed job's one-line reason is in the message, not only in its log
+    (line,) = [ln for ln in r.stderr.splitlines() if "error" in ln]
+    assert line.startswith("make_feats.sh: error: feature extraction failed: ") and "missing.wav" in line, r.stderr
+    assert line.endswith(f"see {tmp_path / 'feats'}/log/make_feats_out.*.log")
     assert not (out / "feats.scp").exists() and not (out / "conf.yaml").exists()
     log = (tmp_path / "feats" / "log" / "make_feats_out.2.log").read_text()
     assert "missing.wav" in log

@@ -147,7 +147,8 @@ log=$featdir/log/make_feats_${names[0]}.JOB.log
 # shellcheck disable=SC2086
 $cmd JOB=1:"$nj" "$log" \
   python3 -m ser.bin.compute_feats "${conf_opts[@]}" --write-num-frames "${job_args[@]}" \
-  || die "feature extraction failed; see $featdir/log/make_feats_${names[0]}.*.log"
+  || die "feature extraction failed$(grep -h -m1 ' error: ' "$featdir"/log/make_feats_"${names[0]}".*.log \
+         2>/dev/null | head -n1 | sed 's/^/: /'); see $featdir/log/make_feats_${names[0]}.*.log"
 
 # Gather the per-job tables of every output (sorted: each job's part is sorted, but take no chances).
 tmp_files=()
