@@ -163,3 +163,29 @@ def test_a_table_that_is_not_utf8_is_a_one_line_error_naming_its_line(work, tool
     p = work.run(tool, *args)
     assert p.returncode == 1
     assert p.stderr.strip().splitlines() == [f"{tool}: error: data/all/utt2spk:3: not valid UTF-8 (table files are UTF-8)"]
+
+
+@pytest.mark.parametrize("tool, args", [
+    ("subset_data_dir.py", ["--first", "2", "data/all", "data/sub"]),
+    ("copy_data_dir.py", ["data/all", "data/x"]),
+    ("combine_data.py", ["data/comb", "data/all"]),
+])
+@pytest.mark.parametrize("damage, message", [
+    (("wav.scp", 3), "data/all/wav.scp: no entry for utterance '02-a2' (listed in utt2spk)"),
+    (("utt2spk", 3), "data/all/feats.scp: utterance '02-a2' is not in utt2spk"),   # tables in name order
+    ("two_word_speaker", "data/all/utt2spk: the speaker of '01-a1' is '01 extra' (expected one id without white space)"),
+])
+def test_an_inconsistent_source_is_refused_before_anything_is_written(work, tool, args, damage, message):
+    """A source whose tables disagree would give a data dir that no stage can use: one line, exit 1."""
+    if damage == "two_word_speaker":
+        lines = read_lines(work.data / "utt2spk")
+        write_lines(work.data / "utt2spk", ["01-a1 01 extra"] + lines[1:])
+    else:
+        name, drop = damage
+        lines = read_lines(work.data / name)
+        write_lines(work.data / name, lines[:drop] + lines[drop + 1:])
+    p = work.run(tool, *args)
+    assert p.returncode == 1
+    assert p.stderr.strip().splitlines()[-1] == f"{tool}: error: {message}"
+    dest = args[0] if tool == "combine_data.py" else args[-1]
+    assert not (work.path / dest).exists()

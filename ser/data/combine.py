@@ -9,7 +9,7 @@ several sources, and its per-speaker entries must then agree.
 import os
 
 from ser.data.atomic import atomic_write_text
-from ser.data.datadir import PLAIN_FILES, DataDir, is_utt_table, write_tables
+from ser.data.datadir import PLAIN_FILES, DataDir, check_utterance_tables, is_utt_table, write_tables
 from ser.data.kvfile import read_kv, write_kv
 from ser.errors import SerError
 
@@ -27,6 +27,7 @@ def combine_data_dirs(dest, srcs, extra_files=(), warn=None):
         if os.path.realpath(s.path) == os.path.realpath(dest.path):
             raise SerError(f"destination {dest.path} is also a source")
         s.utt2spk()  # raises when it is not a data dir
+        check_utterance_tables({n: s.read(n) for n in s.utt_tables()}, s.path)
     extra_files = list(extra_files)
     for name in extra_files:
         for s in srcs:
