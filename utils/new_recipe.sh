@@ -13,7 +13,7 @@ set -euo pipefail
 from=                                        # recipe whose own configs are copied (default: none)
 classes="anger happiness neutral sadness"   # conf/classes.txt: the corpus's labels
 egs_dir=                                     # where recipes live (default: egs/ of this checkout)
-help_message=$(sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//')
+help_message=$(sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//')
 help_options=true
 . "$(dirname "${BASH_SOURCE[0]}")/parse_options.sh"
 
@@ -42,7 +42,8 @@ ln -s ../../utils "$tmp/utils"
 # --from: that recipe's own configs (classes and folds are the corpus's own: skeletons below).
 if [ -n "$src" ]; then
   # links (e.g. a variant dir's link to a shared TEMPLATE config) stay links: relative to egs/
-  (cd "$src" && find . \( -type f -o -type l \) ! -name classes.txt ! -name folds.yaml) | while read -r f; do
+  # fold schemes (folds*.yaml) name the source corpus's speakers: not copied
+  (cd "$src" && find . \( -type f -o -type l \) ! -name classes.txt ! -name 'folds*.yaml') | while read -r f; do
     mkdir -p "$(dirname "$tmp/conf/$f")"
     cp -P "$src/$f" "$tmp/conf/$f"
   done
