@@ -143,6 +143,19 @@ def test_colliding_ids_and_missing_class_are_errors(tmp_path, capsys):
     assert not (tmp_path / "folds").exists()
 
 
+def test_classes_are_written_in_c_order_and_each_once(tmp_path, corpora, capsys):
+    """The model's output order (classes.txt) does not depend on how --classes was typed."""
+    args = ["--src-data", str(tmp_path / "src"), "--tgt-data", str(tmp_path / "tgt")]
+    assert mccf.main(args + ["--classes", "sadness anger neutral happiness", str(tmp_path / "a")]) == 0
+    assert (tmp_path / "a" / "classes.txt").read_text().split() == sorted(FOUR)
+    assert run_fold(tmp_path, out="b") == 0
+    for name in ("classes.txt", "1/train.list", "1/test.list"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    with pytest.raises(SerError, match="--classes 'anger anger sadness': give each class once"):
+        mccf.main(args + ["--classes", "anger anger sadness", str(tmp_path / "c")])
+    assert not (tmp_path / "c").exists()
+
+
 def test_dev_fraction_out_of_range_is_an_error(tmp_path, corpora, capsys):
     args = ["--src-data", str(tmp_path / "src"), "--tgt-data", str(tmp_path / "tgt"),
             "--dev-fraction", "1.0", str(tmp_path / "folds")]

@@ -112,11 +112,14 @@ def main(argv=None):
         args.src_valid_speakers = 1 if args.src_valid_speakers is None else args.src_valid_speakers
     src = read_labelled_utts(args.src_data)
     tgt = read_labelled_utts(args.tgt_data)
-    classes = c_sorted(set(args.classes.split()))
-    fold, layout, extra, parts, summary = (_adapt if adapt else _split)(args, src, tgt, args.classes.split())
+    given = args.classes.split()
+    classes = c_sorted(set(given))
+    if len(classes) != len(given) or not classes:
+        raise SerError(f"--classes '{args.classes}': give each class once")
+    fold, layout, extra, parts, summary = (_adapt if adapt else _split)(args, src, tgt, classes)
     info = {"src_data": os.path.normpath(args.src_data), "tgt_data": os.path.normpath(args.tgt_data), **extra,
             "counts": fold["counts"], "dropped": fold["dropped"]}
-    changed = write_folds(args.out_dir, [fold], args.classes.split(), info=info, **layout)
+    changed = write_folds(args.out_dir, [fold], classes, info=info, **layout)
     state = "wrote" if changed else "unchanged:"
     print(f"make_cross_corpus_fold: {state} {os.path.normpath(args.out_dir)}: {summary}, "
           f"classes {' '.join(classes)}")
