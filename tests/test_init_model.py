@@ -123,3 +123,48 @@ def test_a_training_run_starts_from_the_source_weights(tmp_path):
     assert proc.returncode == 0, proc.stderr
     fresh = read_model_file(str(scratch / "model.pt"))["state_dict"]
     assert not torch.allclose(fresh[weights[0]], source[weights[0]])
+
+
+def recipe_source(tmp_path, train, valid, fold_lists=True):
+    """A source model inside a recipe layout, trained on fold dir data/folds/1 (relative to the
+    recipe, as configs store it) with the given train and valid utterances."""
+    recipe = tmp_path / "egs" / "corpus"
+    run = recipe / "exp" / "all" / "tag" / "fold.1" / "seed1"
+    run.mkdir(parents=True)
+    if fold_lists:
+        fold = recipe / "data" / "folds" / "1"
+        fold.mkdir(parents=True)
+        for name, utts in (("train", train), ("valid", valid), ("test", ["09-x"])):
+            (fold / f"{name}.list").write_text("".join(u + "\n" for u in utts))
+    model = build_model("cnn", 4, 16, **CONF)
+    save_model(str(run / "model.pt"), model, {
+        "model_name": "cnn", "model_conf": CONF, "num_classes": 4, "classes": ["a", "b", "c", "d"], "feat_dim": 16,
+        "segment": {"length": 64, "shift": 32}, "cmvn_mean": [0.0] * 16, "cmvn_std": [1.0] * 16,
+        "feat_conf": dict(FEATS), "train_config": {"data": {"fold_dir": "data/folds/1"}}})
+    return run / "model.pt"
+
+
+@pytest.mark.parametrize("train, valid, test, seen", [
+    (["03-a", "08-a"], ["10-a"], ["03-a", "03-b"], "03-a"),            # trained on a test utterance
+    (["08-a"], ["03-b"], ["03-a", "03-b"], "03-b"),                    # validated on one
+    (["03-a", "08-a"], ["10-a"], ["emodb-03-a"], "emodb-03-a"),        # the cross-corpus recipe's prefixed ids
+    (["emodb-03-a"], ["emodb-10-a"], ["03-a"], "03-a"),
+])
+def test_a_source_that_saw_this_folds_test_utterances_is_refused(tmp_path, train, valid, test, seen):
+    path = recipe_source(tmp_path, train, valid)
+    model = build_model("cnn", 4, 16, **CONF)
+    with pytest.raises(SerError, match=f"was trained or validated on '{seen}', which this fold tests on"):
+        init_model.initialise(model, init_section(path), ["a", "b", "c", "d"], FEATS, test)
+
+
+def test_the_held_out_check_passes_or_says_why_it_cannot_run(tmp_path):
+    model = build_model("cnn", 4, 16, **CONF)
+    path = recipe_source(tmp_path / "ok", ["08-a", "s1-u00"], ["10-a"])
+    note = init_model.initialise(model, init_section(path), ["a", "b", "c", "d"], FEATS, ["03-a", "s4-u00"])
+    assert note.endswith("; never saw this fold's test utterances")
+    path = recipe_source(tmp_path / "moved", ["08-a"], ["10-a"], fold_lists=False)
+    with pytest.raises(SerError, match=r"cannot check that it never saw this fold's test utterances: .*data/folds/1/train.list: no such file"):
+        init_model.initialise(model, init_section(path), ["a", "b", "c", "d"], FEATS, ["03-a"])
+    path, _ = source_file(tmp_path)                      # written by hand, no training config
+    note = init_model.initialise(model, init_section(path), ["a", "b", "c", "d"], FEATS, ["03-a"])
+    assert note.endswith("; not checked against the test speakers (no training config in the file)")

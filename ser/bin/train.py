@@ -39,6 +39,7 @@ import torch
 from ser.augment import settings as augmentation_settings
 from ser.data.atomic import atomic_write_text
 from ser.data.cli import positive_int
+from ser.data.fold_dir import read_fold_lists
 from ser.errors import SerError, run_main
 from ser.runtime import distributed
 from ser.runtime.config import canonical, dump, parse_override
@@ -179,7 +180,8 @@ def train(args, resolved, device):
              f"{len(prepared.train_set)} segments; valid: {len(fold.valid)} utterances; "
              f"classes: {' '.join(fold.classes)}"]
     if "init" in resolved:
-        notes.append(init_model.initialise(model, resolved["init"], fold.classes, fold.feat_conf))
+        test_utts = read_fold_lists(data["fold_dir"])["test"]
+        notes.append(init_model.initialise(model, resolved["init"], fold.classes, fold.feat_conf, test_utts))
     # config.yaml marks the dir as this config's only once the model is built: a typo in the model
     # or its init leaves nothing that a corrected rerun would be refused against
     os.makedirs(args.outdir, exist_ok=True)

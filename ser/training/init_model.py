@@ -14,6 +14,13 @@ features (its `feat_conf`) and hold every copied tensor with the same shape; a s
 classes (or another class order) must leave the output layer, `classifier`, to random
 initialisation. The input normalisation is always this run's, from its training data.
 
+The source must not have trained or validated on an utterance this fold tests on (a source from
+another fold of the same leave-one-speaker-out scheme would put the test speaker into the weights):
+its fold dir's train.list and valid.list (the source's config, resolved from its recipe dir) are
+compared with this fold's test.list, ids also matched without one leading corpus prefix
+(`emodb-03-03a01Fa` is `03-03a01Fa`, as the cross-corpus recipe names them). A source file
+without a training config (not written by ser.bin.train) cannot be checked and says so in train.log.
+
 `sha256` is the source file's checksum. ser.bin.train fills it in (a value given in the config
 must match the file), so it is part of the resolved config and of the experiment hash: a
 re-trained source model gives a new experiment instead of silently reusing the old outputs.
@@ -21,6 +28,7 @@ re-trained source model gives a new experiment instead of silently reusing the o
 import os
 
 from ser.data.checksum import file_hexdigest
+from ser.data.fold_dir import read_fold_lists
 from ser.errors import SerError
 from ser.runtime.config import config_diff
 from ser.runtime.torch_files import MODEL_FILE
@@ -61,12 +69,48 @@ def excluded(key, prefixes):
     return any(key == p or key.startswith(p + ".") for p in prefixes)
 
 
-def initialise(model, init, classes, feat_conf):
+def _without_corpus_prefix(utt):
+    return utt.split("-", 1)[1] if "-" in utt else utt
+
+
+def source_fold_dir(path, meta):
+    """The fold dir the source model at `path` was trained on (its config's data.fold_dir, relative
+    to the recipe dir that holds its exp/), or None for a model file without a training config."""
+    from ser.eval.aggregate import resolve_path   # the recipe layout's owner
+
+    fold_dir = ((meta.get("train_config") or {}).get("data") or {}).get("fold_dir")
+    if not fold_dir:
+        return None
+    return resolve_path(str(fold_dir), os.path.dirname(os.path.abspath(path)))
+
+
+def check_source_held_out(path, meta, test_utts):
+    """SerError when the source model trained or validated on one of `test_utts`; the note's
+    words on the check."""
+    fold_dir = source_fold_dir(path, meta)
+    if fold_dir is None:
+        return "not checked against the test speakers (no training config in the file)"
+    try:
+        lists = read_fold_lists(fold_dir)
+    except SerError as e:
+        raise SerError(f"init.model: {path}: cannot check that it never saw this fold's test utterances: "
+                       f"{e}") from None
+    seen = set(lists["train"]) | set(lists["valid"])
+    seen_unprefixed = {_without_corpus_prefix(u) for u in seen}   # a source with corpus-prefixed ids
+    for utt in test_utts:
+        if utt in seen or utt in seen_unprefixed or _without_corpus_prefix(utt) in seen:
+            raise SerError(f"init.model: {path} was trained or validated on '{utt}', which this fold tests on "
+                           f"(its folds: {fold_dir}): initialise from a model that never saw this fold's test speakers")
+    return "never saw this fold's test utterances"
+
+
+def initialise(model, init, classes, feat_conf, test_utts=()):
     """Copy the source model's tensors into `model` (see the module docstring); returns the
-    one-line note for train.log. `classes` and `feat_conf` are this run's."""
+    one-line note for train.log. `classes`, `feat_conf` and `test_utts` (its test.list) are this run's."""
     path = source_path(init["model"])
     source = read_model_file(path)
     meta, weights = source["meta"], source["state_dict"]
+    checked = check_source_held_out(path, meta, test_utts)
     differing = config_diff(meta["feat_conf"], feat_conf)
     if differing:
         raise SerError(f"init.model: {path} was trained on other features "
@@ -92,4 +136,4 @@ def initialise(model, init, classes, feat_conf):
     return (f"init from {path} (sha256 {init['sha256'][:12]}, model {meta['model_name']}, classes "
             f"{' '.join(meta['classes'])}): {len(copied)} tensors copied, {kept} under "
             f"{' '.join(prefixes) or '(none)'} initialised at random"
-            + (f", {unused} of the source unused" if unused else ""))
+            + (f", {unused} of the source unused" if unused else "") + f"; {checked}")
