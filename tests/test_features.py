@@ -277,6 +277,11 @@ def test_config_type_missing_unknown_and_defaults(tmp_path):
         build_extractor({"type": "spec", "num_bins": 300}, source="x.yaml")
     with pytest.raises(SerError, match=r"x\.yaml: window must be one of"):
         build_extractor({"type": "spec", "window": "blackman"}, source="x.yaml")
-    with pytest.raises(SerError, match="not valid YAML"):
+    with pytest.raises(SerError, match="invalid YAML"):
         (tmp_path / "broken.yaml").write_text("type: [spec\n")
         read_feats_config(tmp_path / "broken.yaml")
+    (tmp_path / "latin1.yaml").write_bytes(b"# Ger\xe4usch\ntype: spec\n")
+    with pytest.raises(SerError, match=r"latin1\.yaml: not valid UTF-8"):
+        read_feats_config(tmp_path / "latin1.yaml")
+    with pytest.raises(SerError, match="no such feature config"):
+        read_feats_config(tmp_path / "none.yaml")

@@ -31,6 +31,7 @@ from ser.data.atomic import atomic_copy, atomic_write_text, building_dir
 from ser.errors import SerError
 from ser.eval.aggregate import describe, is_scored, run_config, sorted_subdirs, tag_run_dirs
 from ser.eval.scoring import read_predictions, write_scores
+from ser.runtime.config import read_yaml
 
 ENSEMBLE_SEED = 1   # the ensemble is one run per fold
 
@@ -160,9 +161,8 @@ def ensemble_source(ensemble_dir):
     """(member tags, seeds) an existing ensemble was made from (its tag.yaml)."""
     path = os.path.join(ensemble_dir, "tag.yaml")
     try:
-        with open(path, encoding="utf-8") as f:
-            info = yaml.safe_load(f) or {}
-    except (OSError, yaml.YAMLError) as e:
+        info = read_yaml(path) or {}
+    except OSError as e:
         raise SerError(f"{path}: unreadable ({' '.join(str(e).split())})") from None
     tag, seeds = (info.get("ensemble_of"), info.get("ensemble_seeds")) if isinstance(info, dict) else (None, None)
     tags = [tag] if isinstance(tag, str) else tag

@@ -34,6 +34,7 @@ from ser.data.fold_dir import info_speakers, read_info
 from ser.eval.aggregate import is_scored, resolve_path, run_config, setting_config, tag_run_dirs
 from ser.eval.config_diff import config_differences
 from ser.eval.fit import run_fit
+from ser.runtime.config import read_yaml
 
 
 SETTING = "chosen per fold on validation UAR"   # the report row's label names it
@@ -154,10 +155,9 @@ def selection_candidates(selection_dir):
     if not os.path.exists(os.path.join(selection_dir, "selection.tsv")):
         raise SerError(f"{selection_dir}: not a selection (no selection.tsv)")
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
+        data = read_yaml(path) or {}
         tags, rule = data.get("selected_from"), data.get("rule", "fold")
-    except (OSError, yaml.YAMLError, AttributeError) as e:
+    except (OSError, AttributeError) as e:
         raise SerError(f"{path}: unreadable ({' '.join(str(e).split())})") from None
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise SerError(f"{path}: 'selected_from' is not a list of experiment tags")

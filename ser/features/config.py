@@ -4,9 +4,9 @@ A config is a flat mapping with `type` (a key of ser.features.EXTRACTORS) and th
 parameters (its PARAMS); missing parameters take the extractor's defaults. An unknown key or a
 value of the wrong type is a SerError naming the file and the key.
 """
-import yaml
 
 from ser.errors import SerError
+from ser.runtime.config import read_yaml
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
@@ -57,10 +57,7 @@ def check_feats_config(config, source="<config>"):
 def read_feats_config(path):
     """Read and validate a feature config YAML file (see check_feats_config)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            config = yaml.safe_load(f)
+        config = read_yaml(path)
     except FileNotFoundError:
         raise SerError(f"no such feature config: {path}") from None
-    except yaml.YAMLError as e:
-        raise SerError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
     return check_feats_config(config, source=str(path))

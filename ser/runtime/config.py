@@ -23,12 +23,15 @@ from ser.errors import SerError
 
 
 def read_yaml(path):
-    """The YAML document of file `path` (SerError naming the file when it is not valid YAML)."""
+    """The YAML document of file `path` (SerError naming the file when it is not valid UTF-8 YAML;
+    OSError, e.g. FileNotFoundError, as it is)."""
     with open(path, encoding="utf-8") as f:
         try:
             return yaml.safe_load(f)
         except yaml.YAMLError as e:
             raise SerError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
+        except UnicodeDecodeError:
+            raise SerError(f"{path}: not valid UTF-8") from None
 
 
 def parse_override(text):

@@ -27,6 +27,7 @@ from ser.eval.conditions import CLEAN_DIR
 from ser.eval.config_diff import config_differences, describe_values
 from ser.eval.paired import paired_difference, paired_text
 from ser.eval.report.markdown import hms, mean_std_text, pm, rel, table
+from ser.runtime.config import read_yaml
 
 ACCOUNTING_RE = re.compile(r"^# Accounting: time=(\d+)", re.M)
 
@@ -86,8 +87,7 @@ def collect(exp_dir):
             if not (os.path.exists(os.path.join(fdir, "done")) and os.path.exists(os.path.join(fdir, "history.tsv"))):
                 unfinished.append(k)
                 continue
-            with open(os.path.join(fdir, "config.yaml")) as f:
-                config = yaml.safe_load(f)
+            config = read_yaml(os.path.join(fdir, "config.yaml"))
             steps, seconds = read_history(os.path.join(fdir, "history.tsv"))
             folds[k] = {"config": config, "steps": steps, "seconds": seconds}
             for mad_path in glob.glob(os.path.join(fdir, "syn_*", "report", "mad.json")):
