@@ -79,6 +79,16 @@ def test_generate_is_reproducible_and_subsamples(corpus, trained, generated, cap
         generate.main(gen_args(trained, c, 1, 3, 5, "--sampler", "ddim", "--eta", "2"))
 
 
+def test_a_model_dir_without_its_training_list_is_refused_before_sampling(trained, tmp_path):
+    """The samples' fold check needs the model's training utterances: refused up front, nothing written."""
+    model = tmp_path / "model"
+    shutil.copytree(trained, model)
+    (model / "train_utts.list").unlink()
+    with pytest.raises(SerError, match=r"model/train_utts.list: no such file"):
+        generate.main(gen_args(model, tmp_path / "syn"))
+    assert not (tmp_path / "syn").exists()
+
+
 def test_trim_padding():
     m = np.full((10, 3), -1.0, np.float32)
     m[:4] = 0.2

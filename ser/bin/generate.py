@@ -150,6 +150,10 @@ def main(argv=None):
         raise SerError(f"--guidance-weight must be > 0, got {args.guidance_weight}")
     if not os.path.exists(os.path.join(args.model_dir, "done")):
         raise SerError(f"{args.model_dir}: no 'done' (diffusion training has not finished)")
+    train_list = os.path.join(args.model_dir, "train_utts.list")   # copied next to the samples at the end
+    if not os.path.isfile(train_list):
+        raise SerError(f"{train_list}: no such file (the model's training utterances; the samples' "
+                       f"fold check needs them)")
     keep_freed_memory()
     device = process_device(args.ngpu)
     nets, meta = load_diffusion_model(args.model_dir, device)
@@ -204,7 +208,7 @@ def main(argv=None):
     if os.path.isfile(feat_conf):
         with open(feat_conf, encoding="utf-8") as f:
             atomic_write_text(os.path.join(args.out_data, "conf.yaml"), f.read())
-    with open(os.path.join(args.model_dir, "train_utts.list"), encoding="utf-8") as f:
+    with open(train_list, encoding="utf-8") as f:
         atomic_write_text(os.path.join(args.out_data, "model_train.list"), f.read())
     write_info(args.out_data, info, sampling_seconds)
     order = {u: mats[u] for u in sorted(mats, key=lambda u: u.encode("utf-8"))}
