@@ -7,7 +7,7 @@ takes, among the candidate experiments, the run with the best validation UAR on 
 validation speakers (ser.eval.fit: the selected epoch's score), and its test scores are reported
 as they are. Ties go to the earlier candidate, so list the simpler setting first.
 
-One validation speaker is a noisy judge. The pooled rule (`pooled=True`) lets fold k take the
+One validation speaker is a noisy judge. The pooled rule (`rule="pooled"`) lets fold k take the
 candidate with the best mean validation UAR over every fold x seed run whose validation speakers
 do not include fold k's test speakers (its own runs among them): many speakers judge, and none of
 them is one fold k tests on. Those runs trained on fold k's test speakers, as every
@@ -29,8 +29,8 @@ import os
 import yaml
 
 from ser.data.atomic import atomic_write_text, building_dir
-from ser.errors import SerError
 from ser.data.fold_dir import info_speakers, read_info
+from ser.errors import SerError
 from ser.eval.aggregate import is_scored, resolve_path, run_config, setting_config, tag_run_dirs
 from ser.eval.config_diff import config_differences
 from ser.eval.fit import run_fit
