@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from ser.bin import make_folds
-from ser.data.fold_check import check_folds
+from ser.data.fold_check import check_folds, strip_to_known
 from ser.errors import SerError
 from ser.eval.folds import default_pairs, make_loso_folds
 
@@ -221,3 +221,15 @@ def test_check_folds_catches_augmented_copy_of_test_utterance(tmp_path):
     with pytest.raises(SerError, match=r"fold 3: augmented utterance 'sp1.1-10-u1' of held-out utterance "
                                        r"'10-u1' is used for training: it is listed in .*3/train.list"):
         check_folds(out, None, [good])
+
+
+@pytest.mark.parametrize("name, known, expected", [
+    ("sp1.1-03-03a01Fa", {"03-03a01Fa", "08-08a01Fa"}, "03-03a01Fa"),      # the perturbation's prefix
+    ("sp1.1-03", {"03", "08"}, "03"),
+    ("emodb-sp0.9-03-03a01Fa", {"emodb-03-03a01Fa"}, "emodb-03-03a01Fa"),   # the corpus prefix before it
+    ("emodb-sp0.9-03", {"emodb-03", "emodb-08"}, "emodb-03"),
+    ("emodb-sp0.9-03-03a01Fa", {"03-03a01Fa"}, "03-03a01Fa"),
+    ("sp1.1-11-11b02Wc", {"03-03a01Fa"}, None),
+])
+def test_a_copy_is_traced_to_its_source_name(name, known, expected):
+    assert strip_to_known(name, known) == expected

@@ -23,13 +23,25 @@ from ser.data.kvfile import read_kv
 from ser.errors import SerError
 
 
-def strip_to_known(name, known):
-    """Drop '<prefix>-' parts from the left of `name` until it is in `known` (None if never)."""
+def _strip_left(name, known):
     while name not in known:
         if "-" not in name:
             return None
         name = name.split("-", 1)[1]
     return name
+
+
+def strip_to_known(name, known):
+    """The name of `known` that `name` is a copy of (None if none): '<prefix>-' parts dropped from
+    the left (sp1.1-03-03a01Fa -> 03-03a01Fa), else one inner part dropped first, as when the
+    cross-corpus recipe's corpus prefix stands before the perturbation's (emodb-sp0.9-03 -> emodb-03)."""
+    found = _strip_left(name, known)
+    parts = name.split("-")
+    for i in range(1, len(parts) - 1):
+        if found is not None:
+            break
+        found = _strip_left("-".join(parts[:i] + parts[i + 1:]), known)
+    return found
 
 
 def held_out_speakers(fold_dir, utt2spk, valid, test, keys=("test_speakers", "valid_speakers")):
