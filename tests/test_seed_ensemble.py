@@ -249,3 +249,15 @@ def test_seed_ensembles_of_different_seed_counts_fuse_with_one_weight_each(exp, 
     r = subprocess.run([sys.executable, "-m", "ser.bin.ensemble_seeds", "--exp-dir", exp, "--out-tag", "f2",
                         "--seeds", "1 2", TAG, MEL_TAG], capture_output=True, text=True)
     assert r.returncode == 1 and "fold.1/seed2: training not finished (no done)" in r.stderr
+
+
+def test_the_mean_posterior_of_a_selection_keeps_its_label(exp):
+    """The seeds of a per-fold selection, averaged: the row says what was chosen and how."""
+    from ser.bin import select_on_valid
+    for fold in POST:
+        for seed in POST[fold]:
+            make_seed_run(exp, fold, seed, tag="spec_densenet_none_other")
+    assert select_on_valid.main(["--exp-dir", exp, "--out-tag", "sel", TAG, "spec_densenet_none_other"]) == 0
+    assert ensemble_seeds.main(["--exp-dir", exp, "--out-tag", "sel_mean", "sel"]) == 0
+    setting = yaml.safe_load(open(os.path.join(exp, "sel_mean", "tag.yaml")))["setting"]
+    assert setting == "chosen per fold on validation UAR; mean posterior of seeds 1 2 3"

@@ -280,11 +280,16 @@ def run_config(run_dir):
     return _read_yaml(os.path.join(run_dir, "config.yaml"))
 
 
+def tag_overrides(exp_dir, tag):
+    """<exp>/<tag>/tag.yaml as a dict ({} without one): what a selection or an ensemble says of itself."""
+    return _read_yaml(os.path.join(exp_dir, tag, "tag.yaml")) or {}
+
+
 def tag_config(exp_dir, tag, runs=()):
     """Description of an experiment tag: <exp>/<tag>/tag.yaml, else <exp>/<tag>/config.yaml, else the
     first run's config.yaml (tag.yaml keys override: name, model, features, augmentation, ...)."""
     base = os.path.join(exp_dir, tag)
-    tag_yaml = _read_yaml(os.path.join(base, "tag.yaml")) or {}
+    tag_yaml = tag_overrides(exp_dir, tag)
     cfg = _read_yaml(os.path.join(base, "config.yaml"))
     if cfg is None:
         for r in runs:

@@ -29,7 +29,7 @@ import yaml
 
 from ser.data.atomic import atomic_copy, atomic_write_text, building_dir
 from ser.errors import SerError
-from ser.eval.aggregate import describe, is_scored, run_config, sorted_subdirs, tag_run_dirs
+from ser.eval.aggregate import describe, is_scored, run_config, sorted_subdirs, tag_overrides, tag_run_dirs
 from ser.eval.scoring import read_predictions, write_scores
 from ser.runtime.config import read_yaml
 
@@ -146,9 +146,10 @@ def write_seed_ensemble(exp_dir, tags, out_tag, seeds=None):
         if not scored:
             raise SerError(f"no test condition is scored by every member of a fold: run stage 4 for every seed")
         first = min(members)
-        descs = [describe(run_config(m[first][0]) or {}, {}, t, exp_dir) for t, (m, _) in zip(tags, per_tag)]
+        descs = [describe(run_config(m[first][0]) or {}, tag_overrides(exp_dir, t), t, exp_dir)
+                 for t, (m, _) in zip(tags, per_tag)]
         setting = setting_label(seeds, len(tags), any(of_ensembles))
-        if len(tags) == 1 and descs[0].get("setting"):     # e.g. a refit's seeds: 'refit on ...; mean posterior ...'
+        if len(tags) == 1 and descs[0].get("setting"):     # a refit's or a selection's seeds: 'refit on ...; mean posterior ...'
             setting = f"{descs[0]['setting']}; {setting}"
         tag_yaml = {"setting": setting, "ensemble_of": tags, "ensemble_seeds": seeds}
         if len(tags) > 1:
