@@ -307,3 +307,11 @@ def test_pooled_rule_refusals(exp):
         select_on_valid.main(["--exp-dir", exp, "--rule", "pooled"] + tags)
     with pytest.raises(SerError, match="--refresh DIR takes no --exp-dir, --out-tag, --seeds, --rule"):
         select_on_valid.main(["--refresh", os.path.join(exp, "x"), "--rule", "pooled"])
+
+
+def test_a_history_cell_that_is_not_a_number_is_named(exp):
+    hist = os.path.join(exp, "spec_densenet_none_bbbb", "fold.2", "seed1", "history.tsv")
+    with open(hist, "a") as f:
+        f.write("4\t0.001\t0.5\t0.9\tnan?\t0.9\t3.0\n")
+    with pytest.raises(SerError, match=re.escape(f"{hist}:5: not a number: valid_uar='nan?'")):
+        select_on_valid.main(["--exp-dir", exp, "spec_densenet_none_aaaa", "spec_densenet_none_bbbb"])
