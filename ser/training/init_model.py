@@ -30,6 +30,7 @@ import os
 from ser.data.checksum import file_hexdigest
 from ser.data.fold_dir import read_fold_lists
 from ser.errors import SerError
+from ser.eval.aggregate import resolve_path
 from ser.runtime.config import config_diff
 from ser.runtime.torch_files import MODEL_FILE
 from ser.training.model_io import read_model_file
@@ -76,8 +77,6 @@ def _without_corpus_prefix(utt):
 def source_fold_dir(path, meta):
     """The fold dir the source model at `path` was trained on (its config's data.fold_dir, relative
     to the recipe dir that holds its exp/), or None for a model file without a training config."""
-    from ser.eval.aggregate import resolve_path   # the recipe layout's owner
-
     fold_dir = ((meta.get("train_config") or {}).get("data") or {}).get("fold_dir")
     if not fold_dir:
         return None
