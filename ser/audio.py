@@ -41,8 +41,9 @@ def read_wav_entry(entry):
                 msg = proc.stderr.decode(errors="replace").strip().splitlines()
                 raise SerError(f"command '{cmd}' failed: {msg[-1] if msg else proc.returncode}")
             data, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32", always_2d=True)
-        else:
-            data, sr = sf.read(entry, dtype="float32", always_2d=True)
+        else:   # opened here: libsndfile cannot take a file name that is not UTF-8
+            with open(entry, "rb") as f:
+                data, sr = sf.read(f, dtype="float32", always_2d=True)
     except SerError:
         raise
     except Exception as e:  # soundfile raises several types for unreadable files

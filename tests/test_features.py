@@ -285,3 +285,17 @@ def test_config_type_missing_unknown_and_defaults(tmp_path):
         read_feats_config(tmp_path / "latin1.yaml")
     with pytest.raises(SerError, match="no such feature config"):
         read_feats_config(tmp_path / "none.yaml")
+
+
+def test_audio_whose_file_name_is_not_utf8_is_read(tmp_path):
+    """A Latin-1 file name (an old German corpus copy): read like any other, errors still name it."""
+    import os
+    import soundfile as sf
+    wave = (0.5 * np.sin(2 * np.pi * 440 * np.arange(1600) / 16000)).astype(np.float32)
+    name = os.path.join(os.fsdecode(bytes(tmp_path)), os.fsdecode(b"Ger\xe4usch.wav"))
+    with open(name, "wb") as f:
+        sf.write(f, wave, 16000, format="WAV", subtype="FLOAT")
+    samples, sr = load_audio(name)
+    assert sr == 16000 and np.array_equal(samples, wave)
+    with pytest.raises(SerError, match="cannot read audio .*No such file"):
+        load_audio(name + ".missing")
