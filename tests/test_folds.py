@@ -233,3 +233,18 @@ def test_check_folds_catches_augmented_copy_of_test_utterance(tmp_path):
 ])
 def test_a_copy_is_traced_to_its_source_name(name, known, expected):
     assert strip_to_known(name, known) == expected
+
+
+
+def test_check_folds_without_data_dir_needs_a_delimiter_after_the_speaker(tmp_path):
+    """Without utt2spk an utterance belongs to the listed speaker its id starts with, followed by a
+    delimiter: '12-u0' of a training speaker info.yaml does not name is not test speaker 1's."""
+    fold = tmp_path / "folds" / "1"
+    fold.mkdir(parents=True)
+    (fold / "info.yaml").write_text("test_speakers: ['1']\nvalid_speakers: ['2']\n")
+    for name, utts in (("test", ["1-u0"]), ("valid", ["2-u0"]), ("train", ["12-u0", "13-u0"])):
+        (fold / f"{name}.list").write_text("".join(u + "\n" for u in utts))
+    assert check_folds(str(tmp_path / "folds")) == 1
+    (fold / "train.list").write_text("1-u1\n12-u0\n")           # a real leak is still caught
+    with pytest.raises(SerError, match="utterance '1-u1' belongs to test speaker '1'"):
+        check_folds(str(tmp_path / "folds"))

@@ -117,13 +117,15 @@ def check_folds(folds_dir, data_dir=None, aug_dirs=()):
         utt2spk = read_kv(os.path.join(data_dir, "utt2spk"))
         speakers = set(utt2spk.values())
     else:
-        # No data dir: speakers come from info.yaml, and utterance ids start with their speaker id.
+        # No data dir: speakers come from info.yaml, and utterance ids start with their speaker id
+        # and a delimiter ('1-a' is speaker 1's, '11-a' speaker 11's, not speaker 1's).
         speakers = {s for _, _, _, info in folds for v in info.values() for s in v}
         utt2spk = {}
         for _, _, lists, _ in folds:
             for utts in lists.values():
                 for u in utts:
-                    owners = [s for s in speakers if u == s or u.startswith(s)]
+                    owners = [s for s in speakers
+                              if u == s or (u.startswith(s) and not u[len(s)].isalnum())]
                     if owners:
                         utt2spk[u] = max(owners, key=len)
     augs = [_AugDir(p) for p in aug_dirs]
