@@ -171,9 +171,9 @@ def test_a_table_that_is_not_utf8_is_a_one_line_error_naming_its_line(work, tool
     ("combine_data.py", ["data/comb", "data/all"]),
 ])
 @pytest.mark.parametrize("damage, message", [
-    (("wav.scp", 3), "data/all/wav.scp: no entry for utterance '02-a2' (listed in utt2spk)"),
-    (("utt2spk", 3), "data/all/feats.scp: utterance '02-a2' is not in utt2spk"),   # tables in name order
-    ("two_word_speaker", "data/all/utt2spk: the speaker of '01-a1' is '01 extra' (expected one id without white space)"),
+    (("wav.scp", 3), "data/all/wav.scp: no entry for utterance '02-a2' (utt2spk:4)"),
+    (("utt2spk", 3), "data/all/feats.scp:4: utterance '02-a2' is not in utt2spk"),   # tables in name order
+    ("two_word_speaker", "data/all/utt2spk:1: value of '01-a1' must be one word, got '01 extra'"),
 ])
 def test_an_inconsistent_source_is_refused_before_anything_is_written(work, tool, args, damage, message):
     """A source whose tables disagree would give a data dir that no stage can use: one line, exit 1."""

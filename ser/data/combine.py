@@ -9,8 +9,9 @@ several sources, and its per-speaker entries must then agree.
 import os
 
 from ser.data.atomic import atomic_write_text
-from ser.data.datadir import PLAIN_FILES, DataDir, check_utterance_tables, is_utt_table, write_tables
+from ser.data.datadir import PLAIN_FILES, DataDir, is_utt_table, write_tables
 from ser.data.kvfile import read_kv, write_kv
+from ser.data.validate import read_source_tables
 from ser.errors import SerError
 
 
@@ -26,15 +27,14 @@ def combine_data_dirs(dest, srcs, extra_files=(), warn=None):
     for s in srcs:
         if os.path.realpath(s.path) == os.path.realpath(dest.path):
             raise SerError(f"destination {dest.path} is also a source")
-        s.utt2spk()  # raises when it is not a data dir
-        check_utterance_tables({n: s.read(n) for n in s.utt_tables()}, s.path)
+    src_tables = [read_source_tables(s) for s in srcs]   # raises when one is not a consistent data dir
     extra_files = list(extra_files)
     for name in extra_files:
         for s in srcs:
             if not s.has(name):
                 raise SerError(f"{s.file(name)}: no such file (given in --extra-files)")
 
-    present = [set(s.utt_tables() + s.spk_tables()) for s in srcs]
+    present = [set(t) for t in src_tables]
     names = ["utt2spk"] + sorted(set.union(*present) - {"utt2spk"})  # duplicates named by utt2spk
     combined = {}
     for name in names:
@@ -45,11 +45,11 @@ def combine_data_dirs(dest, srcs, extra_files=(), warn=None):
             continue
         table, origin = {}, {}  # origin: the source of each key, for messages
         combined[name] = table
-        for s, p in zip(srcs, present):
-            if name in p:
-                part = s.read(name)
+        for s, t in zip(srcs, src_tables):
+            if name in t:
+                part = t[name]
             else:  # utt2uniq of a source without augmented copies
-                part = {u: u for u in s.utt2spk()}
+                part = {u: u for u in t["utt2spk"]}
             for key, value in part.items():
                 if key in table:
                     if is_utt_table(name):

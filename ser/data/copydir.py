@@ -9,6 +9,7 @@ prefixed by their speaker ids.
 import os
 
 from ser.data.datadir import DataDir, write_filtered
+from ser.data.validate import read_source_tables
 from ser.errors import SerError
 
 
@@ -21,6 +22,7 @@ def copy_data_dir(src, dest, utt_prefix="", spk_prefix=""):
     src, dest = DataDir(src), DataDir(dest)
     if os.path.realpath(src.path) == os.path.realpath(dest.path):
         raise SerError(f"source and destination are the same directory: {src.path}")
-    utt2spk = write_filtered(src, dest, src.utt2spk(), utt_prefix, spk_prefix)
+    tables = read_source_tables(src)
+    utt2spk = write_filtered(src, dest, tables["utt2spk"], utt_prefix, spk_prefix, tables=tables)
     unprefixed = [u for u, s in utt2spk.items() if not u.startswith(s)]
     return utt2spk, unprefixed

@@ -94,6 +94,10 @@ class DataDir:
         """Write a table file, atomically, sorted in C order."""
         write_kv(self.file(name), table)
 
+    def read_tables(self):
+        """{name: table} of every per-utterance and per-speaker table file."""
+        return {n: self.read(n) for n in self.utt_tables() + self.spk_tables()}
+
     def utt2spk(self):
         if not self.has("utt2spk"):
             raise SerError(f"{self.file('utt2spk')}: no such file (not a data directory?)")
@@ -101,26 +105,6 @@ class DataDir:
 
     def write_spk2utt(self, utt2spk):
         self.write("spk2utt", sorted_spk2utt(utt2spk))
-
-
-def check_utterance_tables(tables, where):
-    """SerError (naming `where`/<table>) unless every utt2spk value is one speaker id and every
-    per-utterance table of `tables` ({name: {key: value}}) holds exactly utt2spk's utterances: a
-    tool that copies or combines such a source would write a data dir no stage can use."""
-    utt2spk = tables["utt2spk"]
-    for utt, spk in utt2spk.items():
-        if len(spk.split()) != 1:
-            raise SerError(f"{os.path.join(where, 'utt2spk')}: the speaker of '{utt}' is '{spk}' "
-                           f"(expected one id without white space)")
-    for name, table in sorted(tables.items()):
-        if name == "utt2spk" or not is_utt_table(name):
-            continue
-        missing = next((u for u in utt2spk if u not in table), None)
-        if missing is not None:
-            raise SerError(f"{os.path.join(where, name)}: no entry for utterance '{missing}' (listed in utt2spk)")
-        extra = next((u for u in table if u not in utt2spk), None)
-        if extra is not None:
-            raise SerError(f"{os.path.join(where, name)}: utterance '{extra}' is not in utt2spk")
 
 
 def write_tables(dest, tables, utts, utt_prefix="", spk_prefix=""):
@@ -151,18 +135,12 @@ def write_tables(dest, tables, utts, utt_prefix="", spk_prefix=""):
     return out["utt2spk"]
 
 
-def write_filtered(src, dest, utts, utt_prefix="", spk_prefix="", tables=None):
-    """Write into dest every table of data dir src restricted to the utterances `utts`, as
-    write_tables does, and copy src's plain files (frame_shift).
-
-    `tables` ({name: dict}) gives src's tables already read (dest may then be src itself);
-    without it src's tables are read and checked (check_utterance_tables).
+def write_filtered(src, dest, utts, utt_prefix="", spk_prefix="", *, tables):
+    """Write into dest the `tables` of data dir src ({name: dict}, as read and checked by the
+    caller: src.read_tables(), validate.read_source_tables()) restricted to the utterances `utts`,
+    as write_tables does, and copy src's plain files (frame_shift); dest may be src itself.
     Returns the new utt2spk.
     """
-    if tables is None:
-        tables = {n: src.read(n) for n in src.utt_tables() + src.spk_tables()}
-        if "utt2spk" in tables:
-            check_utterance_tables(tables, src.path)
     if "utt2spk" not in tables:
         raise SerError(f"{src.file('utt2spk')}: no such file (not a data directory?)")
     utt2spk = write_tables(dest, tables, utts, utt_prefix, spk_prefix)

@@ -75,7 +75,7 @@ def split_data_dir(path, n, per_utt=False, force=False):
             raise SerError(f"{src.path} has {len(groups)} speakers, cannot split it into {n} "
                            f"parts by speaker (use --per-utt)")
     bounds = split_points([len(g) for g in groups], n)
-    tables = {t: src.read(t) for t in src.utt_tables() + src.spk_tables()}
+    tables = src.read_tables()
     for i in range(n):
         part_utts = [u for g in groups[bounds[i]:bounds[i + 1]] for u in g]
         write_filtered(src, DataDir(os.path.join(split_dir, str(i + 1))), part_utts, tables=tables)

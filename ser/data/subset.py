@@ -2,6 +2,7 @@
 import os
 
 from ser.data.datadir import DataDir, write_filtered
+from ser.data.validate import read_source_tables
 from ser.errors import SerError
 
 
@@ -64,7 +65,8 @@ def subset_data_dir(src, dest, utt_list=None, spk_list=None, first=None, last=No
     src, dest = DataDir(src), DataDir(dest)
     if os.path.realpath(src.path) == os.path.realpath(dest.path):
         raise SerError(f"source and destination are the same directory: {src.path}")
-    utt2spk = src.utt2spk()
+    tables = read_source_tables(src)
+    utt2spk = tables["utt2spk"]
     utts = select_utterances(
         utt2spk,
         utt_list=IdList(utt_list) if utt_list is not None else None,
@@ -72,5 +74,5 @@ def subset_data_dir(src, dest, utt_list=None, spk_list=None, first=None, last=No
         first=first, last=last, src_name=src.file("utt2spk"))
     if not utts:
         raise SerError(f"the list selects no utterance of {src.path}")
-    write_filtered(src, dest, utts)
+    write_filtered(src, dest, utts, tables=tables)
     return len(utts)

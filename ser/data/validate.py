@@ -54,6 +54,24 @@ def _check_same_keys(ddir, name, table, lines, ref, ref_name, ref_lines, what):
             raise SerError(f"{ddir.file(name)}:{lines[key]}: {what} '{key}' is not in {ref_name}")
 
 
+def read_source_tables(src):
+    """Every table of data dir `src` (a DataDir) as read_kv reads it, checked the way
+    validate_data_dir checks them, without its format rules (order, line endings): utt2spk's values
+    are single speaker ids and every per-utterance table holds exactly utt2spk's utterances. A tool
+    that copies or combines a source that fails this would write a data dir no stage can use.
+    Line numbers are the keys' positions (read_kv allows no empty line)."""
+    if not src.has("utt2spk"):
+        raise SerError(f"{src.file('utt2spk')}: no such file (not a data directory?)")
+    tables = src.read_tables()
+    lines = {name: {k: i for i, k in enumerate(table, 1)} for name, table in tables.items()}
+    utt2spk = tables["utt2spk"]
+    _check_values(src, "utt2spk", utt2spk, lines["utt2spk"])
+    for name, table in sorted(tables.items()):
+        if name != "utt2spk" and is_utt_table(name):
+            _check_same_keys(src, name, table, lines[name], utt2spk, "utt2spk", lines["utt2spk"], "utterance")
+    return tables
+
+
 def _check_values(ddir, name, table, lines):
     """Per-file value formats."""
     where = lambda k: f"{ddir.file(name)}:{lines[k]}"  # noqa: E731
