@@ -60,6 +60,7 @@ class ScoringInputs:
         from ser.data.feats_io import ScpReader
         from ser.runtime.allocator import keep_freed_memory
         from ser.runtime.device import inference_device
+        from ser.runtime.torch_files import MODEL_FILE
         from ser.training.dataset import check_trained_features
         from ser.training.model_io import load_model
 
@@ -74,7 +75,7 @@ class ScoringInputs:
         keep_freed_memory()   # a scoring process's setting, as distributed.setup is a trainer's
         self.device = inference_device(args.ngpu)
         self.model, self.meta = load_model(args.model_dir, self.device)
-        check_trained_features(os.path.join(args.model_dir, "model.pt"), self.meta["feat_conf"], args.feats_dir)
+        check_trained_features(os.path.join(args.model_dir, MODEL_FILE), self.meta["feat_conf"], args.feats_dir)
         self.classes = list(self.meta["classes"])
         self.y_true = label_indices(self.utts, read_kv(emo_path), self.classes, source=emo_path)
         self.scp = os.path.join(args.feats_dir, "feats.scp")

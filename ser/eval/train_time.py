@@ -23,14 +23,6 @@ def _log_span(path):
     return (stamps[-1] - stamps[0]).total_seconds() if len(stamps) >= 2 else None
 
 
-def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def read_history(run_dir):
     """Rows of a run's history.tsv as dicts of floats ([] if absent)."""
     path = os.path.join(run_dir, "history.tsv")
@@ -46,11 +38,13 @@ def read_history(run_dir):
     for lineno, parts in enumerate(lines[1:], 2):
         if len(parts) != len(header):
             raise SerError(f"{path}:{lineno}: expected {len(header)} fields, got {len(parts)}")
-        try:
-            rows.append({k: float(v) for k, v in zip(header, parts)})
-        except ValueError:
-            bad = next(f"{k}={v!r}" for k, v in zip(header, parts) if not _is_number(v))
-            raise SerError(f"{path}:{lineno}: not a number: {bad}") from None
+        row = {}
+        for k, v in zip(header, parts):
+            try:
+                row[k] = float(v)
+            except ValueError:
+                raise SerError(f"{path}:{lineno}: not a number: {k}={v!r}") from None
+        rows.append(row)
     return rows
 
 
