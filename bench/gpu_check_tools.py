@@ -51,7 +51,7 @@ def carry(mel_dir, fold_dir, classes, dest):
     dest = os.path.abspath(dest)
     with building_dir(dest) as tmp:   # a failed carry leaves no half-written DEST
         os.makedirs(os.path.join(tmp, "feats"))
-        write_filtered(src, DataDir(os.path.join(tmp, "mel")), sorted(utts))
+        write_filtered(src, DataDir(os.path.join(tmp, "mel")), sorted(utts), tables=src.read_tables())
         ark, scp = os.path.join(tmp, "feats", "mel.ark"), os.path.join(tmp, "mel", "feats.scp")
         with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as writer:
             for utt in sorted(utts):
